@@ -1,0 +1,10 @@
+"""Search space → architecture → cost: the data model every later stage builds on."""
+from .arch import Arch, as_arch
+from .flops import Cost, CostTable, arch_cost, cost_table
+from .spec import CREAM_OPS, CREAM_SPACE, Op, SearchSpace, StageSpec, get_space, register_space
+
+__all__ = ['Arch', 'as_arch', 'Cost', 'CostTable', 'arch_cost', 'cost_table', 'CREAM_OPS', 'CREAM_SPACE', 'Op',
+           'SearchSpace', 'StageSpec', 'get_space', 'register_space']
+from .sampler import ArchSampler  # noqa: E402
+
+__all__ += ['ArchSampler']
