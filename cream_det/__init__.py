@@ -1,10 +1,15 @@
 """cream_det: Cream one-shot NAS whose searched networks go straight into mmdet detection.
 
 Importing the package registers its components: the published nets in timm's model registry
-and, where mmdet is installed, the ``CreamBackbone`` in mmdet's ``MODELS`` — so a config needs
-only ``custom_imports=dict(imports=['cream_det'])``.
+and, where mmdet is installed, the ``CreamBackbone`` in mmdet's ``MODELS`` — so a detection config
+needs only ``custom_imports=dict(imports=['cream_det'])``.
 """
+from importlib.util import find_spec
+
 from .version import __version__
 from . import models  # noqa: F401,E402  (registers cream_14 … cream_604 in timm)
+
+if find_spec('mmdet') is not None:       # search/retrain users need not install mmdet
+    from . import det  # noqa: F401
 
 __all__ = ['__version__', 'models']

@@ -1,8 +1,9 @@
-"""One wrapper for every command-line tool: user mistakes print one line, bugs keep their traceback."""
+"""Shared command-line plumbing: user mistakes print one line, bugs keep their traceback."""
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import CreamDetError
 
@@ -16,3 +17,42 @@ def run_cli(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         sys.exit(130)
+
+
+class _KeyValue(argparse.Action):
+    """``--cfg-options a.b=1 c='x'``: values parsed as Python literals where possible, as mmengine does."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import ast
+        out = getattr(namespace, self.dest) or {}
+        for kv in values:
+            if '=' not in kv:
+                parser.error(f'{option_string} expects KEY=VALUE, got {kv!r}')
+            k, v = kv.split('=', 1)
+            try:
+                out[k] = ast.literal_eval(v)
+            except (ValueError, SyntaxError):
+                out[k] = v
+        setattr(namespace, self.dest, out)
+
+
+def train_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments every training tool shares (mmdet's ``tools/train.py`` conventions)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config', help='mmengine config file')
+    p.add_argument('--work-dir', help='where logs, checkpoints and outputs go (default work_dirs/<config name>)')
+    p.add_argument('--resume', nargs='?', const=True, default=False, metavar='CKPT',
+                   help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
+    p.add_argument('--amp', action='store_true', help='mixed precision (CUDA only)')
+    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE',
+                   help='override config entries, e.g. train_cfg.max_epochs=1')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default=None,
+                   help='accepted for mmdet compatibility; the launcher is chosen from the environment')
+    p.add_argument('--local-rank', '--local_rank', type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def parse_and_load(p: argparse.ArgumentParser, argv: Any = None) -> tuple[argparse.Namespace, Any]:
+    from ..engine import load_config
+    args = p.parse_args(argv)
+    return args, load_config(args.config, args.cfg_options, args.work_dir)

@@ -1,0 +1,151 @@
+"""``CreamBackbone``: any searched or published Cream subnet as an mmdet backbone.
+
+The backbone *is* the timm-built subnet in ``features_only`` mode, so weights trained or converted
+for the classification net load into it key for key. Feature indices follow timm's feature levels
+of the subnet: 0..4 = strides 2, 4, 8, 16, 32 (channels 16, 24, 40, 96, 320 in the paper's space);
+the RetinaNet configs take (1, 2, 3, 4) and let the FPN start at stride 8 like mmdet's ResNet ones.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+from mmdet.registry import MODELS
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..errors import ConfigError
+from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint
+from ..models.subnet import FEATURE_STRIDES, build_subnet, feature_channels
+from ..space import Arch, as_arch
+
+# keys of the classification head a checkpoint may carry; a backbone has no use for them
+_HEAD_KEYS = ('conv_head.', 'classifier.', 'norm_head.')
+
+
+def _pretrained_path(init_cfg: Any) -> str | None:
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    for c in cfgs:
+        if isinstance(c, dict) and c.get('type') == 'Pretrained':
+            return c.get('checkpoint')
+    return None
+
+
+def resolve_arch(arch: 'Arch | str | dict | None', init_cfg: Any = None) -> Arch:
+    """The backbone's arch: given explicitly, or embedded in the ``Pretrained`` checkpoint."""
+    ckpt_path = _pretrained_path(init_cfg)
+    if arch is None:
+        if ckpt_path is None:
+            raise ConfigError('CreamBackbone needs arch= (a published name such as cream_287 or an arch file) '
+                              'or init_cfg=dict(type="Pretrained", checkpoint=...) pointing at a checkpoint '
+                              'that embeds its arch (tools/retrain.py and tools/convert_official.py write those)')
+        found = embedded_arch(read_checkpoint(ckpt_path), ckpt_path)
+        if found is None:
+            raise ConfigError(f'{ckpt_path} embeds no arch; pass arch= to CreamBackbone')
+        return found
+    return as_arch(arch)
+
+
+@MODELS.register_module()
+class CreamBackbone(BaseModule):
+    """Cream subnet backbone.
+
+    Args:
+        arch: published name (``cream_287``), arch file path, :class:`Arch` or arch dict; may be
+            omitted when ``init_cfg`` is ``Pretrained`` from a checkpoint that embeds its arch.
+        out_indices: feature levels to return (0..4 = strides 2..32).
+        frozen_stages: -1 freezes nothing; k >= 0 freezes the stem (with the fixed first block)
+            and the first k searchable stages, parameters and BatchNorm statistics alike.
+        norm_eval: keep every BatchNorm in eval mode while training (statistics frozen).
+        drop_path_rate: stochastic depth over the blocks.
+        sync_bn: convert BatchNorm (timm's BatchNorm+activation layers included) to SyncBatchNorm;
+            use this rather than the Runner's ``sync_bn``, whose torch conversion drops the
+            activation folded into timm's ``BatchNormAct2d``.
+    """
+
+    def __init__(self, arch: 'Arch | str | dict | None' = None, out_indices: Sequence[int] = (1, 2, 3, 4),
+                 frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
+                 sync_bn: bool = False, init_cfg: Any = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch = resolve_arch(arch, init_cfg)
+        out_indices = tuple(int(i) for i in out_indices)
+        if not out_indices or any(not 0 <= i < len(FEATURE_STRIDES) for i in out_indices) \
+                or list(out_indices) != sorted(set(out_indices)):
+            raise ConfigError(f'CreamBackbone out_indices={out_indices}: must be increasing, distinct, '
+                              f'each in 0..{len(FEATURE_STRIDES) - 1} (strides {FEATURE_STRIDES})')
+        n_blocks = self.arch.space.num_stages + 2
+        if not -1 <= frozen_stages <= n_blocks - 1:
+            raise ConfigError(f'CreamBackbone frozen_stages={frozen_stages}: must be in -1..{n_blocks - 1}')
+        self.out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.net = build_subnet(self.arch, features_only=True, out_indices=out_indices,
+                                drop_path_rate=drop_path_rate)
+        if sync_bn:
+            from timm.layers import convert_sync_batchnorm
+            self.net = convert_sync_batchnorm(self.net)
+        self._freeze_stages()
+
+    @property
+    def out_channels(self) -> tuple[int, ...]:
+        """Channels of the returned features, e.g. for the FPN's ``in_channels``."""
+        chans = feature_channels(self.arch)
+        return tuple(chans[i] for i in self.out_indices)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.net(x))
+
+    # ---- freezing -------------------------------------------------------------------------------
+    def _frozen_modules(self) -> list[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        mods = [self.net.conv_stem, self.net.bn1, self.net.blocks[0]]
+        mods += [self.net.blocks[i] for i in range(1, self.frozen_stages + 1)]
+        return mods
+
+    def _freeze_stages(self) -> None:
+        for m in self._frozen_modules():
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'CreamBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    # ---- weights --------------------------------------------------------------------------------
+    def init_weights(self) -> None:
+        """Load a ``Pretrained`` checkpoint strictly (every backbone key present, shapes equal).
+
+        mmengine's generic loader only logs missing keys; a backbone silently half-initialised
+        from the wrong checkpoint is the failure we refuse here.
+        """
+        path = _pretrained_path(self.init_cfg)
+        if path is None:
+            super().init_weights()
+            return
+        ckpt = read_checkpoint(path)
+        found = embedded_arch(ckpt, path)
+        if found is not None and (found.stages, found.space) != (self.arch.stages, self.arch.space):
+            from ..errors import CheckpointError
+            raise CheckpointError(f'{path}: embeds arch {found}, but the backbone was configured with {self.arch}')
+        sd = extract_state_dict(ckpt, source=path, prefix=_find_prefix(ckpt, path))
+        sd = {k: v for k, v in sd.items() if not k.startswith(_HEAD_KEYS)}
+        check_fits(self.net, sd, path)
+        self.net.load_state_dict(sd, strict=True)
+        self._is_init = True
+
+
+def _find_prefix(ckpt: dict, path: str) -> str:
+    """The prefix under which the subnet's weights sit (``''``, ``net.``, ``backbone.net.`` …)."""
+    sd = extract_state_dict(ckpt, source=path)
+    for k in sd:
+        if k.endswith('conv_stem.weight'):
+            return k[:-len('conv_stem.weight')]
+    return ''

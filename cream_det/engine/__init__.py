@@ -1,0 +1,5 @@
+"""Glue to mmengine: launching, configs and the Runner for every stage."""
+from .launch import adjust_launch, init_distributed
+from .run import build_runner, check_data, load_config, test, train
+
+__all__ = ['adjust_launch', 'init_distributed', 'build_runner', 'check_data', 'load_config', 'test', 'train']

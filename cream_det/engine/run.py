@@ -1,0 +1,118 @@
+"""One entry point for every stage: search, retraining and detection are mmengine configs.
+
+``tools/train.py``, ``tools/search.py``, ``tools/retrain.py`` and ``tools/test.py`` are thin
+wrappers around :func:`load_config`, :func:`train` and :func:`test`; the config's model decides
+what is trained. User mistakes are caught here, before the Runner starts, as one clear error.
+"""
+from __future__ import annotations
+
+import os
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import ConfigError, DatasetError
+from .launch import adjust_launch
+
+
+def load_config(path: 'str | os.PathLike', cfg_options: Mapping[str, Any] | None = None,
+                work_dir: str | None = None) -> Any:
+    from mmengine.config import Config
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'{path}: config file not found')
+    try:
+        cfg = Config.fromfile(str(path))
+    except Exception as e:  # syntax errors, missing _base_, bad mmdet:: scope
+        raise ConfigError(f'{path}: cannot be read as an mmengine config: {type(e).__name__}: {e}') from None
+    if cfg_options:
+        cfg.merge_from_dict(dict(cfg_options))
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = str(Path('work_dirs') / path.stem)
+    return cfg
+
+
+def _datasets(cfg: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if not loader or not isinstance(loader.get('dataset'), Mapping):
+            continue
+        ds = loader['dataset']
+        while isinstance(ds.get('dataset'), Mapping):      # RepeatDataset / ClassBalancedDataset wrappers
+            ds = ds['dataset']
+        yield key, ds
+
+
+def check_data(cfg: Any) -> None:
+    """Fail fast, with the path and the expected layout, on a missing or malformed dataset.
+
+    mmdet's datasets report these as a raw FileNotFoundError or KeyError deep in a dataloader;
+    ours raise :class:`DatasetError` themselves, so only COCO-style configs need a look here.
+    """
+    from ..data.coco_check import validate_coco
+    for key, ds in _datasets(cfg):
+        root = ds.get('data_root') or ''
+        ann = ds.get('ann_file')
+        if not ann:
+            continue
+        ann_path = Path(root) / ann
+        if not ann_path.is_file():
+            raise DatasetError(f'{key}: annotation file {ann_path} not found (data_root={root!r}, '
+                               f'ann_file={ann!r}); expected COCO layout: <data_root>/annotations/'
+                               f'instances_<split>.json with images in <data_root>/<split>/')
+        prefix = ds.get('data_prefix') or {}
+        img_dir = Path(root) / prefix.get('img', '') if isinstance(prefix, Mapping) else None
+        if img_dir is not None and not img_dir.is_dir():
+            raise DatasetError(f'{key}: image folder {img_dir} not found (data_root={root!r}, data_prefix={prefix})')
+        if str(ann_path).endswith('.json'):
+            validate_coco(ann_path, img_dir)
+
+
+def _apply_amp(cfg: Any) -> None:
+    import torch
+    if not torch.cuda.is_available():
+        raise ConfigError('--amp needs a CUDA device; none is available here')
+    ow = cfg.get('optim_wrapper') or {}
+    if ow.get('type', 'OptimWrapper') == 'OptimWrapper':
+        ow['type'] = 'AmpOptimWrapper'
+        ow.setdefault('loss_scale', 'dynamic')
+    cfg.optim_wrapper = ow
+
+
+def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
+    """The Runner for ``cfg``: registries imported, data checked, launcher chosen from the environment."""
+    import cream_det  # noqa: F401  (registers timm models, mmdet backbone, our mmengine components)
+    from mmengine.runner import Runner
+    if amp:
+        _apply_amp(cfg)
+    if resume:
+        if isinstance(resume, str):
+            if not Path(resume).is_file():
+                raise ConfigError(f'--resume {resume}: checkpoint not found')
+            cfg.load_from = resume
+        cfg.resume = True
+    check_data(cfg)
+    if find_spec('mmdet') is not None:
+        from ..det.neck import fill_neck_channels
+        fill_neck_channels(cfg)
+    adjust_launch(cfg)
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def train(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
+    runner = build_runner(cfg, resume=resume, amp=amp)
+    runner.train()
+    return runner
+
+
+def test(cfg: Any, checkpoint: 'str | os.PathLike') -> dict:
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f'{checkpoint}: checkpoint not found')
+    cfg.load_from = str(checkpoint)
+    runner = build_runner(cfg)
+    return runner.test()

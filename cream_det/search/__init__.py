@@ -1,0 +1,10 @@
+"""Search algorithms, engine-free: the prioritized board, the meta matching network, evolution, ranking."""
+from .board import BoardEntry, PrioritizedBoard
+from .evolution import EvolutionResult, EvolutionSearch, evolution_search
+from .matching import (MetaMatchingNetwork, meta_update, select_teacher, select_teacher_naive, select_teacher_top1,
+                       soft_cross_entropy, student_loss)
+from .ranking import kendall_tau
+
+__all__ = ['BoardEntry', 'PrioritizedBoard', 'EvolutionResult', 'EvolutionSearch', 'evolution_search',
+           'MetaMatchingNetwork', 'meta_update', 'select_teacher', 'select_teacher_naive', 'select_teacher_top1',
+           'soft_cross_entropy', 'student_loss', 'kendall_tau']

@@ -1,0 +1,140 @@
+"""The prioritized path board (Cream, Sec. 3.1): the K best paths seen so far, ready to teach.
+
+Each entry is a path that did well while training the supernet, kept together with a small
+slice of the images it was judged on and the soft targets it produced for them. Later paths
+are distilled from a board entry chosen by the meta matching network (see ``matching.py``).
+
+The rule for entering the board is the paper's, written out in :meth:`PrioritizedBoard.consider`:
+a path enters if the board has room, if it beats the worst entry's accuracy by more than a
+margin, or if it beats the worst entry's accuracy *and* is cheaper. Entries are judged once,
+on the training batch they were sampled for, and never re-scored.
+
+Engine-free on purpose: tensors in, tensors out, so the board can be unit-tested and stored
+inside any checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from ..space import Arch, SearchSpace
+from ..utils.io import atomic_write_text
+
+FORMAT = 'cream_det.board/1'
+
+
+@dataclass
+class BoardEntry:
+    """A prioritized path with the evidence it teaches from."""
+
+    code: tuple[int, ...]       # Arch.encode() of the path
+    acc: float                  # top-1 (%) of the path on the training batch it entered with
+    macs: int
+    images: torch.Tensor        # SLICE input images of that batch
+    soft: torch.Tensor          # SLICE x num_classes softmax targets for those images
+    step: int                   # global iteration at which it entered
+
+    def arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
+        return Arch.decode(self.code, space, resolution, num_classes)
+
+    @property
+    def _rank_key(self) -> tuple[float, int]:
+        return (-self.acc, self.macs)           # better accuracy first, then fewer MACs
+
+
+class PrioritizedBoard:
+    """Up to ``size`` paths, best first by (accuracy desc, MACs asc).
+
+    Args:
+        size: K, the number of paths kept (the paper's ``POOL_SIZE``, 10).
+        margin: accuracy gap in percentage points that lets a path in regardless of cost (5).
+    """
+
+    def __init__(self, size: int = 10, margin: float = 5.0) -> None:
+        if size < 1:
+            raise ValueError(f'board size must be at least 1, got {size}')
+        self.size, self.margin = int(size), float(margin)
+        self._entries: list[BoardEntry] = []
+
+    # ---- the paper's rule ----------------------------------------------------------------------------
+    def consider(self, code: Sequence[int], acc: float, macs: int, images: torch.Tensor, soft: torch.Tensor,
+                 step: int) -> bool:
+        """Offer a freshly trained path to the board; returns whether it entered.
+
+        A path already on the board is turned away, whatever its new accuracy: entries are never
+        re-scored, and a second copy would only waste one of the K teacher slots (the authors'
+        code does not check this).
+        """
+        code = tuple(int(c) for c in code)
+        if any(e.code == code for e in self._entries):
+            return False
+        if not self._deserves_place(float(acc), int(macs)):
+            return False
+        # copies, so a stored slice does not keep its whole batch (and its graph) alive
+        self._entries.append(BoardEntry(code, float(acc), int(macs), images.detach().clone(),
+                                        soft.detach().clone(), int(step)))
+        self._entries.sort(key=lambda e: e._rank_key)
+        del self._entries[self.size:]           # the worst beyond K drops out
+        return True
+
+    def _deserves_place(self, acc: float, macs: int) -> bool:
+        if len(self._entries) < self.size:
+            return True
+        worst = self._entries[-1]
+        much_better = acc > worst.acc + self.margin
+        better_and_cheaper = acc > worst.acc and macs < worst.macs
+        return much_better or better_and_cheaper
+
+    # ---- views ---------------------------------------------------------------------------------------
+    @property
+    def entries(self) -> list[BoardEntry]:
+        """Entries best first (a copy of the list; the entries themselves are shared)."""
+        return list(self._entries)
+
+    def best(self) -> BoardEntry:
+        if not self._entries:
+            raise LookupError('the prioritized board is empty')
+        return self._entries[0]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[BoardEntry]:
+        return iter(list(self._entries))
+
+    def __getitem__(self, index: int) -> BoardEntry:
+        return self._entries[index]
+
+    def __repr__(self) -> str:
+        body = ', '.join(f'{e.acc:.2f}%/{e.macs / 1e6:.1f}M' for e in self._entries)
+        return f'PrioritizedBoard(size={self.size}, margin={self.margin}, [{body}])'
+
+    # ---- persistence ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume a search (tensors included), safe for ``weights_only`` loading."""
+        return {'size': self.size, 'margin': self.margin,
+                'entries': [{'code': list(e.code), 'acc': e.acc, 'macs': e.macs, 'images': e.images,
+                             'soft': e.soft, 'step': e.step} for e in self._entries]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.size, self.margin = int(state['size']), float(state['margin'])
+        self._entries = [BoardEntry(tuple(int(c) for c in d['code']), float(d['acc']), int(d['macs']),
+                                    d['images'], d['soft'], int(d['step'])) for d in state['entries']]
+        self._entries.sort(key=lambda e: e._rank_key)
+
+    def to_json(self, space: SearchSpace, resolution: int, num_classes: int) -> dict[str, Any]:
+        """The board as people read it: ranked arch dicts with accuracy, MACs and entry step."""
+        return {'format': FORMAT, 'size': self.size, 'margin': self.margin,
+                'entries': [{'rank': r, 'acc': e.acc, 'macs': e.macs, 'step': e.step,
+                             'arch': e.arch(space, resolution, num_classes).to_dict()}
+                            for r, e in enumerate(self._entries, 1)]}
+
+    def write_json(self, path: 'str | os.PathLike', space: SearchSpace, resolution: int, num_classes: int) -> None:
+        atomic_write_text(path, json.dumps(self.to_json(space, resolution, num_classes), indent=2) + '\n')
+
+
+__all__ = ['BoardEntry', 'PrioritizedBoard']

@@ -1,0 +1,198 @@
+"""Evolutionary search under a MACs budget (SPOS-style), engine-free.
+
+A generation evaluates its candidates (all at once: the ``evaluate`` callable receives a batch of
+encoded paths and returns their scores), keeps the ``parents`` best ever seen, and breeds the next
+generation from them: mutations (each layer's op redrawn with ``mutation_prob``) and uniform
+crossovers, topped up with random paths. Every candidate is costed with the vectorised MACs table
+and kept only inside ``macs_range``; a path is never evaluated twice.
+
+The whole search state (generation, pending candidates, every evaluated path and score, the RNG)
+is a plain dict of lists and ints, handed to ``on_generation`` after each generation; passing it
+back as ``init_state`` resumes the search exactly where it stopped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..space import Arch, ArchSampler, SearchSpace, cost_table
+
+Evaluate = Callable[[np.ndarray], np.ndarray]
+#: trials drawn per wanted child before a generation settles for fewer
+_TRIALS_PER_CHILD = 10
+
+
+@dataclass
+class EvolutionResult:
+    best_code: np.ndarray           # Arch.encode() of the best path ever evaluated
+    best_score: float
+    best_macs: int
+    top_codes: np.ndarray           # the final parents, best first
+    top_scores: np.ndarray
+    history: list[dict[str, Any]] = field(default_factory=list)   # per generation: best, top-k mean, evaluated
+    num_evaluated: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def best_arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
+        return Arch.decode(self.best_code, space, resolution, num_classes)
+
+
+class EvolutionSearch:
+    """The search loop's state and one generation at a time (:func:`evolution_search` drives it)."""
+
+    def __init__(self, space: SearchSpace, resolution: int, num_classes: int, depths: Sequence[int],
+                 macs_range: tuple[float, float], *, population: int = 50, parents: int = 10,
+                 mutation_prob: float = 0.1, crossover_num: int = 25, mutation_num: int = 25, seed: int = 0) -> None:
+        if min(population, parents) < 1 or min(crossover_num, mutation_num) < 0 or not 0 <= mutation_prob <= 1:
+            raise ConfigError('evolution: population and parents must be >= 1, crossover_num and mutation_num '
+                              f'>= 0 and mutation_prob in [0, 1] (got {population}, {parents}, {crossover_num}, '
+                              f'{mutation_num}, {mutation_prob})')
+        self.population, self.parents = population, parents
+        self.mutation_prob, self.crossover_num, self.mutation_num = mutation_prob, crossover_num, mutation_num
+        self.rng = np.random.default_rng(seed)
+        # the sampler validates depths and range (SpaceError if infeasible) and shares our RNG stream
+        self.sampler = ArchSampler(space, resolution, num_classes, depths=depths, macs_range=macs_range)
+        self.sampler.rng = self.rng
+        self.table = cost_table(space, resolution, num_classes)
+        self.lo, self.hi = self.sampler.macs_range
+        self.n_ops = len(space.ops)
+        self.config = {'space': space.name, 'resolution': resolution, 'num_classes': num_classes,
+                       'depths': list(self.sampler.depths), 'macs_range': [self.lo, self.hi]}
+        self.generation = 0
+        self.candidates = np.zeros((0, space.max_layers), dtype=np.int8)
+        self.codes = np.zeros((0, space.max_layers), dtype=np.int8)      # every evaluated path ...
+        self.scores = np.zeros(0, dtype=np.float64)                       # ... and its score
+        self.history: list[dict[str, Any]] = []
+        self._seen: set[bytes] = set()
+
+    # ---- one generation ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.candidates = self._fill(np.zeros((0, self.codes.shape[1]), np.int8), self.population)
+
+    def step(self, evaluate: Evaluate) -> None:
+        """Evaluate the pending candidates, update the parents and breed the next generation.
+
+        The next generation is bred even after the last one a caller asked for, so a finished
+        search's state can be resumed with more generations.
+        """
+        self._evaluate(evaluate, self.candidates)
+        top = self.top_k()
+        self.history.append({'generation': self.generation, 'best': float(self.scores[top[0]]),
+                             'top_k_mean': float(self.scores[top].mean()), 'evaluated': int(len(self.scores))})
+        self.generation += 1
+        self.candidates = self._breed(self.codes[top])
+
+    def _evaluate(self, evaluate: Evaluate, codes: np.ndarray) -> None:
+        if not len(codes):
+            return
+        scores = np.asarray(evaluate(codes.copy()), dtype=np.float64).reshape(-1)
+        if scores.shape != (len(codes),):
+            raise ConfigError(f'evaluate returned {scores.size} scores for {len(codes)} paths')
+        self.codes = np.concatenate([self.codes, codes])
+        self.scores = np.concatenate([self.scores, scores])
+
+    def top_k(self) -> np.ndarray:
+        """Indices of the best evaluated paths, best first (ties: earlier evaluated first)."""
+        order = np.argsort(-self.scores, kind='stable')
+        return order[:self.parents]
+
+    def _breed(self, parents: np.ndarray) -> np.ndarray:
+        kids = self._fill(np.zeros((0, parents.shape[1]), np.int8), self.mutation_num, self._mutants(parents))
+        kids = self._fill(kids, len(kids) + self.crossover_num, self._crossovers(parents))
+        return self._fill(kids, self.population)
+
+    # ---- proposals ----------------------------------------------------------------------------------
+    def _mutants(self, parents: np.ndarray) -> Callable[[int], np.ndarray]:
+        def draw(n: int) -> np.ndarray:
+            kids = parents[self.rng.integers(len(parents), size=n)]
+            redraw = (self.rng.random(kids.shape) < self.mutation_prob) & (kids >= 0)
+            kids[redraw] = self.rng.integers(self.n_ops, size=int(redraw.sum()))
+            return kids
+        return draw
+
+    def _crossovers(self, parents: np.ndarray) -> Callable[[int], np.ndarray]:
+        def draw(n: int) -> np.ndarray:
+            a = parents[self.rng.integers(len(parents), size=n)]
+            b = parents[self.rng.integers(len(parents), size=n)]
+            return np.where(self.rng.random(a.shape) < 0.5, a, b)      # same depths: layers line up
+        return draw
+
+    def _fill(self, kids: np.ndarray, target: int, draw: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """Append new, in-budget, never-seen paths from ``draw`` (default: random) until ``target``."""
+        want = target - len(kids)
+        if want <= 0:
+            return kids
+        trials = draw(want * _TRIALS_PER_CHILD) if draw else self.sampler.sample_codes(want * _TRIALS_PER_CHILD)
+        macs = self.table.macs_of(trials)
+        trials = trials[(macs >= self.lo) & (macs <= self.hi)]
+        fresh = []
+        for code in trials:
+            key = code.tobytes()
+            if key not in self._seen:
+                self._seen.add(key)
+                fresh.append(code)
+                if len(fresh) == want:
+                    break
+        return np.concatenate([kids, np.asarray(fresh, dtype=np.int8).reshape(-1, kids.shape[1])])
+
+    # ---- state --------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain lists/ints/floats (loadable with ``torch.load(weights_only=True)`` or JSON)."""
+        return {'config': self.config, 'generation': self.generation, 'candidates': self.candidates.tolist(),
+                'codes': self.codes.tolist(), 'scores': self.scores.tolist(), 'history': list(self.history),
+                'rng': self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state['config'] != self.config:
+            raise ConfigError(f"evolution: cannot resume a search of {state['config']} as one of {self.config}")
+        width = self.codes.shape[1]
+        self.generation = int(state['generation'])
+        self.candidates = np.asarray(state['candidates'], dtype=np.int8).reshape(-1, width)
+        self.codes = np.asarray(state['codes'], dtype=np.int8).reshape(-1, width)
+        self.scores = np.asarray(state['scores'], dtype=np.float64)
+        self.history = list(state['history'])
+        self.rng.bit_generator.state = state['rng']
+        self._seen = {c.tobytes() for c in np.concatenate([self.codes, self.candidates])}
+
+    def result(self) -> EvolutionResult:
+        top = self.top_k()
+        best = self.codes[top[0]]
+        return EvolutionResult(best.copy(), float(self.scores[top[0]]), int(self.table.macs_of(best)),
+                               self.codes[top].copy(), self.scores[top].copy(), list(self.history),
+                               len(self.scores), self.state_dict())
+
+
+def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, num_classes: int,
+                     depths: Sequence[int], macs_range: tuple[float, float], population: int = 50,
+                     generations: int = 20, parents: int = 10, mutation_prob: float = 0.1, crossover_num: int = 25,
+                     mutation_num: int = 25, seed: int = 0,
+                     on_generation: Callable[[int, dict[str, Any]], None] | None = None,
+                     init_state: dict[str, Any] | None = None) -> EvolutionResult:
+    """Search the paths of a supernet (``depths``) inside ``macs_range`` for the best ``evaluate`` score.
+
+    ``evaluate`` maps an ``(N, slots)`` int8 array of encoded paths to N scores (higher is better),
+    e.g. the supernet's validation accuracy of each path. ``on_generation(gen, state)`` runs after
+    each generation; ``init_state`` (such a state) resumes. Stops early if the budget holds no
+    unseen path to propose.
+    """
+    search = EvolutionSearch(space, resolution, num_classes, depths, macs_range, population=population,
+                             parents=parents, mutation_prob=mutation_prob, crossover_num=crossover_num,
+                             mutation_num=mutation_num, seed=seed)
+    if init_state is not None:
+        search.load_state_dict(init_state)
+    else:
+        search.start()
+    while search.generation < generations and len(search.candidates):
+        gen = search.generation
+        search.step(evaluate)
+        if on_generation is not None:
+            on_generation(gen, search.state_dict())
+    if not len(search.scores):
+        raise ConfigError('evolution: no path was evaluated (generations must be >= 1)')
+    return search.result()
+
+
+__all__ = ['EvolutionResult', 'EvolutionSearch', 'evolution_search']

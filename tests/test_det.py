@@ -1,0 +1,250 @@
+"""mmdet integration: the stack itself, CreamBackbone, RetinaNet configs and tools."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import cream_det  # noqa: F401
+from cream_det.det import CreamBackbone
+from cream_det.engine import load_config, train
+from cream_det.errors import ArchError, CheckpointError, ConfigError, DatasetError
+from cream_det.models import ZOO, build, get_arch
+from cream_det.models.checkpoint import save_subnet_checkpoint
+from cream_det.models.convert import convert_official
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = Path(__file__).parent / 'fixtures' / 'official_cream_14'
+DEMO = ROOT / 'configs/retinanet/retinanet_cream-demo_fpn_digits.py'
+
+
+def _demo_options(coco: Path, **extra):
+    root = str(coco) + '/'
+    opts = {'data_root': root,
+            'train_dataloader.dataset.data_root': root, 'val_dataloader.dataset.data_root': root,
+            'test_dataloader.dataset.data_root': root,
+            'val_evaluator.ann_file': root + 'annotations/instances_val.json',
+            'test_evaluator.ann_file': root + 'annotations/instances_val.json'}
+    opts.update(extra)
+    return opts
+
+
+# ---- the backbone ---------------------------------------------------------------------------------
+@pytest.mark.parametrize('name', list(ZOO))
+def test_backbone_all_zoo_nets(name):
+    bb = CreamBackbone(arch=name).eval()
+    outs = bb(torch.zeros(1, 3, 128, 128))
+    assert [o.shape[1] for o in outs] == list(bb.out_channels) == [24, 40, 96, 320]
+    assert [128 // o.shape[-1] for o in outs] == [4, 8, 16, 32]
+
+
+def test_frozen_stages_really_freeze():
+    bb = CreamBackbone(arch='cream_287', frozen_stages=2)
+    bb.train()
+    frozen = [bb.net.conv_stem, bb.net.bn1, bb.net.blocks[0], bb.net.blocks[1], bb.net.blocks[2]]
+    for m in frozen:
+        assert all(not p.requires_grad for p in m.parameters())
+        assert all(not mod.training for mod in m.modules())
+    assert all(p.requires_grad for p in bb.net.blocks[3].parameters())
+    assert bb.net.blocks[3].training
+    # BN statistics of frozen stages do not move in a training forward
+    before = bb.net.blocks[1][0].bn1.running_mean.clone()
+    bb(torch.randn(2, 3, 64, 64))
+    assert torch.equal(before, bb.net.blocks[1][0].bn1.running_mean)
+
+
+def test_norm_eval():
+    bb = CreamBackbone(arch='cream_14', norm_eval=True).train()
+    assert all(not m.training for m in bb.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_sync_bn_keeps_activation():
+    bb = CreamBackbone(arch='cream_14', sync_bn=True)
+    kinds = {type(m).__name__ for m in bb.modules()}
+    assert 'SyncBatchNormAct' in kinds and 'BatchNormAct2d' not in kinds
+
+
+def test_loads_converted_official_and_retrain_style_checkpoints(tmp_path):
+    conv = convert_official(FIX / 'cream_14_official_layout.pth', tmp_path / 'c14.pth', 'cream_14')
+    bb = CreamBackbone(init_cfg=dict(type='Pretrained', checkpoint=str(conv)))   # arch read from the file
+    assert bb.arch == get_arch('cream_14')
+    bb.init_weights()
+    ref = build('cream_14')
+    sd = torch.load(conv, weights_only=True)['state_dict']
+    assert torch.equal(bb.net.blocks[2][1].conv_dw.weight, sd['blocks.2.1.conv_dw.weight'])
+    # an mmengine-style checkpoint whose model holds the subnet under a prefix
+    wrapped = {'state_dict': {f'net.{k}': v for k, v in ref.state_dict().items()},
+               'meta': {'cream_arch': get_arch('cream_14').to_dict()}}
+    torch.save(wrapped, tmp_path / 'retrain.pth')
+    bb2 = CreamBackbone(arch='cream_14', init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'retrain.pth')))
+    bb2.init_weights()
+    assert torch.equal(bb2.net.conv_stem.weight, ref.conv_stem.weight)
+
+
+def test_backbone_bad_input(tmp_path):
+    with pytest.raises(ArchError, match='neither a published net'):
+        CreamBackbone(arch='cream_999')
+    with pytest.raises(ConfigError, match='out_indices'):
+        CreamBackbone(arch='cream_14', out_indices=(1, 5))
+    with pytest.raises(ConfigError, match='needs arch='):
+        CreamBackbone()
+    ck = save_subnet_checkpoint(tmp_path / 'c43.pth', build('cream_43').state_dict(), get_arch('cream_43'))
+    bb = CreamBackbone(arch='cream_14', init_cfg=dict(type='Pretrained', checkpoint=str(ck)))
+    with pytest.raises(CheckpointError, match='embeds arch'):
+        bb.init_weights()
+    plain = tmp_path / 'plain.pth'
+    torch.save({'state_dict': build('cream_43').state_dict()}, plain)
+    bb = CreamBackbone(arch='cream_14', init_cfg=dict(type='Pretrained', checkpoint=str(plain)))
+    with pytest.raises(CheckpointError, match='does not fit the architecture'):
+        bb.init_weights()
+
+
+# ---- configs ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize('n', [14, 43, 114, 287, 481, 604])
+def test_published_retinanet_configs_build(n):
+    from mmdet.registry import MODELS
+    from cream_det.det.neck import fill_neck_channels
+    cfg = load_config(ROOT / f'configs/retinanet/retinanet_cream-{n}_fpn_1x_coco.py')
+    assert cfg.train_cfg.max_epochs == 12 and cfg.optim_wrapper.optimizer.lr == 0.01
+    fill_neck_channels(cfg)
+    assert cfg.model.neck.in_channels == [24, 40, 96, 320]
+    cfg.model.backbone.init_cfg = None
+    det = MODELS.build(cfg.model)
+    assert det.backbone.arch == get_arch(f'cream_{n}')
+
+
+def test_neck_channels_mismatch_is_clear():
+    from cream_det.det.neck import fill_neck_channels
+    cfg = load_config(DEMO, {'model.neck.in_channels': [1, 2, 3, 4]})
+    with pytest.raises(ConfigError, match="set in_channels='auto'"):
+        fill_neck_channels(cfg)
+
+
+def test_coco_annotation_missing_or_malformed(coco_digits, tmp_path):
+    cfg = load_config(DEMO, _demo_options(tmp_path / 'nowhere'), str(tmp_path / 'w'))
+    with pytest.raises(DatasetError, match='annotation file .* not found'):
+        train(cfg)
+    bad = tmp_path / 'coco'
+    (bad / 'annotations').mkdir(parents=True)
+    (bad / 'train').mkdir()
+    (bad / 'val').mkdir()
+    (bad / 'annotations' / 'instances_train.json').write_text('{"images": [')
+    cfg = load_config(DEMO, _demo_options(bad), str(tmp_path / 'w'))
+    with pytest.raises(DatasetError, match='instances_train.json'):
+        train(cfg)
+
+
+# ---- the mmdet stack itself, end to end ---------------------------------------------------------------
+def _write_cfg(tmp_path, text):
+    p = tmp_path / 'cfg.py'
+    p.write_text(text)
+    return p
+
+
+def test_mmdet_own_retinanet_trains_and_evaluates(coco_digits, tmp_path):
+    """mmdet's RetinaNet (its own R50 config via mmdet::) trains one iteration and runs COCO eval."""
+    root = str(coco_digits) + '/'
+    cfg_path = _write_cfg(tmp_path, f'''
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+model = dict(backbone=dict(init_cfg=None), bbox_head=dict(num_classes=10))
+meta = dict(classes=tuple(str(d) for d in range(10)))
+pipe = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=(128, 128), keep_ratio=True), dict(type='PackDetInputs')]
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}', metainfo=meta, ann_file='annotations/instances_train.json',
+                 data_prefix=dict(img='train/'), pipeline=pipe))
+val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root='{root}', metainfo=meta, ann_file='annotations/instances_val.json',
+                 data_prefix=dict(img='val/'), pipeline=pipe))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file='{root}annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=1, val_interval=1)
+param_scheduler = []
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=1))
+''')
+    runner = train(load_config(cfg_path, work_dir=str(tmp_path / 'w')))
+    assert runner.iter == 1
+    metrics = runner.val_loop.run()          # COCO evaluation through pycocotools
+    assert 'coco/bbox_mAP' in metrics or metrics == {}
+
+
+@pytest.fixture(scope='module')
+def coco_digits_demo(tmp_path_factory):
+    """The demo's own size (200 train / 50 val canvases): enough for RetinaNet to learn in minutes."""
+    from cream_det.data import make_coco_digits
+    return make_coco_digits(tmp_path_factory.mktemp('det') / 'coco', num_train=200, num_val=50, seed=0)
+
+
+@pytest.mark.slow
+def test_demo_retinanet_learns_and_test_tool_agrees(coco_digits_demo, tmp_path):
+    """Trained demo RetinaNet beats the untrained one clearly; tools/test.py gives the same mAP."""
+    from cream_det.engine import test
+    work = tmp_path / 'w'
+    opts = _demo_options(coco_digits_demo, **{'train_cfg.max_epochs': 12, 'train_cfg.val_interval': 12})
+    untrained = tmp_path / 'untrained.pth'
+    cfg = load_config(DEMO, opts, str(work))
+    train(cfg)
+    trained_map = _logged_metric(work, 'coco/bbox_mAP')
+    torch.save({'state_dict': _fresh_detector(cfg).state_dict()}, untrained)
+    # mmdet's CocoMetric returns no metrics at all when a model detects nothing: that is an mAP of 0
+    untrained_map = test(load_config(DEMO, opts, str(tmp_path / 'u')), untrained).get('coco/bbox_mAP', 0.0)
+    assert trained_map > max(0.02, 3 * untrained_map), (trained_map, untrained_map)
+    out = tmp_path / 'm.json'
+    r = subprocess.run([sys.executable, str(ROOT / 'tools/test.py'), str(DEMO), str(work / 'epoch_12.pth'),
+                        '--work-dir', str(tmp_path / 't'), '--out', str(out), '--cfg-options',
+                        *[f'{k}={v!r}' for k, v in opts.items()]], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(out.read_text())['coco/bbox_mAP'] == pytest.approx(trained_map, abs=1e-6)
+
+
+def _logged_metric(work: Path, key: str) -> float:
+    """The value the trainer's own end-of-training evaluation logged (vis_data/scalars.json)."""
+    lines = [json.loads(line) for f in work.glob('*/vis_data/scalars.json') for line in f.read_text().splitlines()]
+    values = [d[key] for d in lines if key in d]
+    assert values, f'{key} was never logged in {work}'
+    return values[-1]
+
+
+def _fresh_detector(cfg):
+    from mmdet.registry import MODELS
+    from cream_det.det.neck import fill_neck_channels
+    fill_neck_channels(cfg)
+    torch.manual_seed(0)
+    det = MODELS.build(cfg.model)
+    det.init_weights()
+    return det
+
+
+def _torchrun(args, tmp_path, port):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                           f'--master_port={port}', *args], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=900)
+
+
+@pytest.mark.dist
+def test_two_process_retinanet_ranks_agree(coco_digits, tmp_path):
+    work = tmp_path / 'w'
+    r = _torchrun([str(ROOT / 'tests/scripts/dist_train_check.py'), str(DEMO), str(work), '2',
+                   json.dumps(_demo_options(coco_digits))], tmp_path, 29611)
+    assert r.returncode == 0, r.stderr[-3000:]
+    digests = [json.loads((work / f'digest_rank{i}.json').read_text()) for i in range(2)]
+    assert all(d['world'] == 2 for d in digests)
+    assert digests[0]['digest'] == digests[1]['digest']
+
+
+@pytest.mark.dist
+def test_dist_train_sh_two_processes(coco_digits, tmp_path):
+    opts = _demo_options(coco_digits, **{'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+                                         'default_hooks.checkpoint.interval': 1})
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29621', PYTHON=sys.executable)
+    r = subprocess.run([str(ROOT / 'tools/dist_train.sh'), str(DEMO), '2', '--work-dir', str(tmp_path / 'w'),
+                        '--cfg-options', *[f'{k}={v!r}' for k, v in opts.items()]],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / 'w' / 'epoch_1.pth').is_file()
+    assert 'Epoch(val) [1]' in r.stdout + r.stderr

@@ -1,0 +1,102 @@
+"""Evolutionary search under a MACs budget, and Kendall's tau."""
+import io
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from cream_det.errors import SpaceError
+from cream_det.search.evolution import evolution_search
+from cream_det.search.ranking import kendall_tau
+from cream_det.space import CREAM_SPACE, cost_table
+
+RES, NCLS, DEPTHS = 224, 1000, (2, 1, 1, 1, 1)      # 6^6 = 46,656 paths: small enough to brute-force
+TABLE = cost_table(CREAM_SPACE, RES, NCLS)
+
+
+def _all_codes():
+    codes = np.full((6 ** 6, CREAM_SPACE.max_layers), -1, dtype=np.int8)
+    ops = np.array(list(itertools.product(range(6), repeat=6)), dtype=np.int8)
+    slots = [0, 1, 6, 12, 18, 24]                   # the present layers of DEPTHS
+    codes[:, slots] = ops
+    return codes
+
+
+def _budget():
+    lo, hi = TABLE.bounds(DEPTHS)
+    return (lo + (hi - lo) * 0.3, lo + (hi - lo) * 0.6)
+
+
+def score(codes):
+    """Synthetic: bigger op indices are better (and mostly costlier), so the budget binds."""
+    return np.where(codes >= 0, codes, 0).sum(axis=1).astype(float)
+
+
+class Recorder:
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, codes):
+        self.batches.append(codes.copy())
+        return score(codes)
+
+
+def test_finds_the_optimum_inside_the_budget_and_never_leaves_it():
+    lo, hi = _budget()
+    every = _all_codes()
+    macs = TABLE.macs_of(every)
+    optimum = score(every[(macs >= lo) & (macs <= hi)]).max()
+    rec = Recorder()
+    res = evolution_search(rec, CREAM_SPACE, RES, NCLS, DEPTHS, (lo, hi), population=30, generations=12,
+                           parents=8, crossover_num=15, mutation_num=15, seed=0)
+    assert res.best_score == optimum and lo <= res.best_macs <= hi
+    proposed = np.concatenate(rec.batches)
+    m = TABLE.macs_of(proposed)
+    assert ((m >= lo) & (m <= hi)).all()
+    assert len({c.tobytes() for c in proposed}) == len(proposed) == res.num_evaluated      # never twice
+    assert len(rec.batches) == 12 and all(len(b) > 1 for b in rec.batches)                 # batched calls
+    assert [h['best'] for h in res.history] == sorted(h['best'] for h in res.history)      # best-ever
+    assert res.best_arch(CREAM_SPACE, RES, NCLS).depths == DEPTHS
+
+
+def test_resume_continues_exactly():
+    budget, kw = _budget(), dict(population=20, parents=5, crossover_num=10, mutation_num=10, seed=3)
+    full = evolution_search(score, CREAM_SPACE, RES, NCLS, DEPTHS, budget, generations=6, **kw)
+    states = {}
+    evolution_search(score, CREAM_SPACE, RES, NCLS, DEPTHS, budget, generations=3,
+                     on_generation=lambda g, s: states.__setitem__(g, s), **kw)
+    assert sorted(states) == [0, 1, 2]
+    buf = io.BytesIO()
+    torch.save(states[2], buf)                      # the state survives a weights_only checkpoint
+    buf.seek(0)
+    resumed = evolution_search(score, CREAM_SPACE, RES, NCLS, DEPTHS, budget, generations=6,
+                               init_state=torch.load(buf, weights_only=True), **kw)
+    assert resumed.history == full.history and resumed.num_evaluated == full.num_evaluated
+    np.testing.assert_array_equal(resumed.top_codes, full.top_codes)
+
+
+def test_infeasible_budget_is_refused():
+    lo, hi = TABLE.bounds(DEPTHS)
+    with pytest.raises(SpaceError, match='infeasible'):
+        evolution_search(score, CREAM_SPACE, RES, NCLS, DEPTHS, (hi + 1, hi + 2))
+
+
+# ---- Kendall's tau -------------------------------------------------------------------------------
+def test_kendall_tau_hand_computed():
+    assert kendall_tau([1, 2, 3, 4], [1, 2, 3, 4]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)        # (2 - 1) / 3 pairs
+    # tau-b with a tie in x: 5 untied x-pairs, 6 y-pairs, concordant 5 -> 5 / sqrt(30)
+    assert kendall_tau([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(5 / np.sqrt(30))
+    assert np.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError):
+        kendall_tau([1, 2], [1, 2, 3])
+
+
+def test_kendall_tau_matches_scipy():
+    stats = pytest.importorskip('scipy.stats')
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a, b = rng.integers(0, 6, 40), rng.normal(size=40).round(1)
+        assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-12)
