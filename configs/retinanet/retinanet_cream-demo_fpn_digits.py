@@ -41,7 +41,11 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=12, val_interval=12)
-optim_wrapper = dict(optimizer=dict(lr=0.02), clip_grad=dict(max_norm=10, norm_type=2))
+# AdamW: on 200 images a detector (from scratch or from a digits-pretrained backbone) converges in a
+# few hundred iterations; the COCO configs keep the paper's SGD 1x schedule
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=0.002, weight_decay=0.05),
+                     clip_grad=dict(max_norm=10, norm_type=2))
+randomness = dict(seed=0)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[9, 11], gamma=0.1),

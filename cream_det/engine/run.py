@@ -81,6 +81,54 @@ def _apply_amp(cfg: Any) -> None:
     cfg.optim_wrapper = ow
 
 
+def _check_resume_checkpoint(cfg: Any) -> None:
+    """A truncated or corrupt checkpoint (a run killed while writing, a wrong path) fails here, clearly.
+
+    Only integrity is checked (torch's zip container and every member's CRC): the Runner itself
+    loads the content, with the safe globals its message hub needs.
+    """
+    from ..errors import CheckpointError
+    path = cfg.get('load_from')
+    if not path:
+        marker = Path(cfg.work_dir) / 'last_checkpoint'
+        if not marker.is_file():
+            return                                  # nothing to resume: mmengine starts fresh and says so
+        path = marker.read_text().strip()
+        if not path or not _intact(path):
+            # mmengine writes this marker non-atomically: killed at that instant, it can be empty
+            newest = _newest_intact_checkpoint(Path(cfg.work_dir))
+            if newest is None:
+                raise CheckpointError(f'{marker} names {path!r}, which is not an intact checkpoint, and the work dir '
+                                      'holds no other; start afresh without --resume')
+            from mmengine.logging import print_log
+            print_log(f'{marker} names {path!r}, which is missing or damaged; resuming from {newest}, the newest '
+                      'intact checkpoint in the work dir', logger='current', level=30)
+            cfg.load_from = str(newest)
+            return
+    if not Path(path).is_file():
+        raise CheckpointError(f'{path}: checkpoint to resume from not found')
+    if not _intact(path):
+        raise CheckpointError(f'{path}: not a readable PyTorch checkpoint (truncated or corrupt); delete it to '
+                              'resume from an earlier one')
+
+
+def _intact(path: 'str | os.PathLike') -> bool:
+    """torch's zip container opens and every member passes its CRC."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _newest_intact_checkpoint(work_dir: Path) -> Path | None:
+    import re
+    found = [(int(m.group(2)), p) for p in work_dir.glob('*.pth')
+             if (m := re.fullmatch(r'(epoch|iter)_(\d+)\.pth', p.name))]
+    return next((p for _, p in sorted(found, reverse=True) if _intact(p)), None)
+
+
 def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
     """The Runner for ``cfg``: registries imported, data checked, launcher chosen from the environment."""
     import cream_det  # noqa: F401  (registers timm models, mmdet backbone, our mmengine components)
@@ -93,6 +141,7 @@ def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> A
                 raise ConfigError(f'--resume {resume}: checkpoint not found')
             cfg.load_from = resume
         cfg.resume = True
+        _check_resume_checkpoint(cfg)
     check_data(cfg)
     if find_spec('mmdet') is not None:
         from ..det.neck import fill_neck_channels

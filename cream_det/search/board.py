@@ -70,9 +70,7 @@ class PrioritizedBoard:
         code does not check this).
         """
         code = tuple(int(c) for c in code)
-        if any(e.code == code for e in self._entries):
-            return False
-        if not self._deserves_place(float(acc), int(macs)):
+        if not self.would_enter(code, acc, macs):
             return False
         # copies, so a stored slice does not keep its whole batch (and its graph) alive
         self._entries.append(BoardEntry(code, float(acc), int(macs), images.detach().clone(),
@@ -80,6 +78,11 @@ class PrioritizedBoard:
         self._entries.sort(key=lambda e: e._rank_key)
         del self._entries[self.size:]           # the worst beyond K drops out
         return True
+
+    def would_enter(self, code: Sequence[int], acc: float, macs: int) -> bool:
+        """Whether :meth:`consider` would admit this path (lets callers skip gathering its slice)."""
+        code = tuple(int(c) for c in code)
+        return not any(e.code == code for e in self._entries) and self._deserves_place(float(acc), int(macs))
 
     def _deserves_place(self, acc: float, macs: int) -> bool:
         if len(self._entries) < self.size:

@@ -31,7 +31,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
 
 
 def atomic_write_text(path: 'str | os.PathLike', text: str) -> None:
-    _atomic(Path(path), lambda f: f.write(text), 'w')
+    _atomic(Path(path), lambda f: f.write(text.encode('utf-8')), 'wb')
 
 
 def atomic_write_bytes(path: 'str | os.PathLike', data: bytes) -> None:

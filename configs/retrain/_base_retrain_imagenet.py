@@ -1,0 +1,78 @@
+# Retraining a Cream subnet from scratch on ImageNet: the authors' recipe on mmengine's Runner.
+# Source: microsoft/Cream, Cream/experiments/configs/retrain/<net>.yaml (trained there with timm):
+#   500 epochs, 128 images x 8 GPUs, RMSpropTF (alpha 0.9, momentum 0.9, eps 1e-3), lr 0.064 for the
+#   1024 total, weight decay 1e-5 (none on biases/norms), 3 warm-up epochs from 1e-6, decay x0.973
+#   every 2.4 epochs, dropout 0.2, label smoothing 0.1, EMA decay 0.9999, RandAugment
+#   rand-m9-mstd0.5, random erasing 0.2 (pixel), random interpolation; eval: bicubic, crop 0.875.
+# Per-net configs name the arch and its input size; the lr follows the total batch through
+# auto_scale_lr (linear scaling from 1024 images).
+#   python tools/retrain.py configs/retrain/cream-287_imagenet.py
+#   tools/dist_retrain.sh configs/retrain/cream-287_imagenet.py 8
+custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
+
+arch = 'cream_287'              # published name or arch file (tools/retrain.py --arch overrides)
+input_size = 224                # the arch's resolution
+data_root = 'data/imagenet'     # <data_root>/{train,val}/<class>/*.JPEG
+batch_size = 128                # per GPU
+
+model = dict(type='CreamClassifier', arch=arch, num_classes=None, drop_rate=0.2, drop_path_rate=0.0,
+             label_smoothing=0.1, mixup=None, channels_last=False)
+
+train_dataloader = dict(
+    batch_size=batch_size, num_workers=8, persistent_workers=True, pin_memory=True, drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CreamImageFolder', root=data_root, split='train', input_size=input_size,
+                 auto_augment='rand-m9-mstd0.5', interpolation='random', color_jitter=0.4,
+                 re_prob=0.2, re_mode='pixel'))
+val_dataloader = dict(
+    batch_size=2 * batch_size, num_workers=8, persistent_workers=True, pin_memory=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CreamImageFolder', root=data_root, split='val', input_size=input_size,
+                 interpolation='bicubic', crop_pct=0.875))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CreamAccuracy', topk=(1, 5))
+test_evaluator = val_evaluator
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=500, val_interval=1)
+val_cfg = dict(type='EMAValLoop')       # logs top1/top5 (raw weights) and ema/top1, ema/top5
+test_cfg = dict(type='TestLoop')        # evaluates the checkpoint's state_dict (the EMA weights)
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='RMSpropTF', lr=0.064, alpha=0.9, momentum=0.9, eps=1e-3, weight_decay=1e-5),
+    paramwise_cfg=dict(flat_decay_mult=0.0))          # timm's filter: no decay on 1-D params
+auto_scale_lr = dict(enable=True, base_batch_size=1024)
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6 / 0.064, end_factor=1.0, by_epoch=True, begin=0, end=3,
+         convert_to_iter_based=True),
+    dict(type='FractionalEpochStepLR', step_size=2.4, gamma=0.973, by_epoch=True, begin=0,
+         convert_to_iter_based=True),
+]
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    logger=dict(type='LoggerHook', interval=100),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CreamCheckpointHook', interval=1, max_keep_ckpts=3,
+                    save_best='ema/top1', rule='greater'))
+custom_hooks = [
+    # mmengine's momentum is the weight of the new value: 1 - timm's decay 0.9999; buffers
+    # (BN statistics) averaged too, as timm's ModelEma does
+    dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=1e-4, update_buffers=True),
+    dict(type='EmbedArchHook'),         # meta.cream_arch in every checkpoint
+]
+
+env_cfg = dict(cudnn_benchmark=True, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+randomness = dict(seed=42, deterministic=False)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+log_processor = dict(by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False

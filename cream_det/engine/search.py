@@ -1,0 +1,195 @@
+"""Supernet search inside mmengine: a model whose ``train_step`` is the strategy's, plus its hooks.
+
+As in mmrazor's NAS algorithms, the search logic lives in the model's ``train_step`` so that the
+Runner brings logging, checkpoints, resume, progress and distributed launch. The strategy's state
+(board with its stored images, matching network and its optimizer, sampler RNG, path history) is
+written into every checkpoint by :class:`SearchStateHook`, so a resumed search continues exactly.
+(Not as module extra state: mmengine broadcasts every state-dict entry as a tensor at start-up.)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel, MMDistributedDataParallel
+from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS
+
+from ..errors import CheckpointError, ConfigError
+from ..models.supernet import Supernet, supernet_depths
+from ..search import distributed as D
+from ..search.strategies import StepContext, build_strategy
+from ..space import Arch, ArchSampler, get_space
+from ..utils.io import atomic_write_text
+
+
+def unpack_batch(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) from what the data preprocessor returns (dict or pair)."""
+    if isinstance(data, dict):
+        labels = next((data[k] for k in ('label', 'labels', 'gt_label') if k in data), None)
+        if labels is None:
+            raise ConfigError(f'a search batch needs labels under "label"; got keys {sorted(data)}')
+        return data['inputs'], torch.as_tensor(labels).to(data['inputs'].device)
+    inputs, labels = data
+    return inputs, torch.as_tensor(labels).to(inputs.device)
+
+
+@MODELS.register_module()
+class SupernetSearch(BaseModel):
+    """A weight-sharing supernet trained by a search strategy.
+
+    Args:
+        strategy: ``dict(type='cream'|'spos', ...)`` (see ``cream_det.search.strategies``).
+        space: search-space name (or spec dict).
+        macs_range: ``(min, max)`` MACs of the archs searched for.
+        resolution, num_classes: of the search data.
+        depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` by the authors' rule.
+        seed: seed of path sampling (the same on every rank).
+    """
+
+    def __init__(self, strategy: dict, macs_range: Sequence[float], space: 'str | dict' = 'cream_mbv3',
+                 resolution: int = 224, num_classes: int = 1000, depths: Sequence[int] | None = None,
+                 drop_rate: float = 0.0, seed: int = 0, data_preprocessor: dict | None = None,
+                 init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        sp = get_space(space)
+        rng = (float(macs_range[0]), float(macs_range[1]))
+        if depths is None:
+            depths, fitted = supernet_depths(sp, rng, resolution, num_classes)
+            if fitted != resolution:
+                raise ConfigError(f'macs_range {rng} needs resolution {fitted}, but the data is at {resolution}: '
+                                  f'set model.resolution={fitted} and the pipeline to match')
+        else:       # given depths: the range must still hold archs of them (SpaceError names the true bounds)
+            ArchSampler(sp, resolution, num_classes, depths=depths, macs_range=rng)
+        self.supernet = Supernet(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution)
+        self.macs_range = rng
+        self.strategy = build_strategy(strategy, self.supernet, rng, seed)
+
+    def forward(self, inputs: torch.Tensor, arch: Any = None, mode: str = 'tensor') -> torch.Tensor:
+        if arch is None:
+            raise ConfigError('SupernetSearch.forward needs a path (arch=...)')
+        return self.supernet(inputs, arch)
+
+    def train_step(self, data: Any, optim_wrapper: Any, forward: Any = None) -> dict[str, torch.Tensor]:
+        data = self.data_preprocessor(data, True)
+        inputs, labels = unpack_batch(data)
+        step = MessageHub.get_current_instance().get_info('iter', 0)
+        ctx = StepContext(self.supernet, forward or (lambda x, code: self(x, code)), optim_wrapper,
+                          inputs, labels, step)
+        log = self.strategy.train_step(ctx)
+        return {k: torch.tensor(float(v)) for k, v in log.items()}
+
+
+@MODEL_WRAPPERS.register_module()
+class SearchDDP(MMDistributedDataParallel):
+    """DDP for :class:`SupernetSearch`: the strategy's step, with student forwards through DDP."""
+
+    def train_step(self, data: Any, optim_wrapper: Any) -> dict[str, torch.Tensor]:
+        return self.module.train_step(data, optim_wrapper, forward=lambda x, code: self(x, code))
+
+
+@HOOKS.register_module()
+class SearchStateHook(Hook):
+    """Saves the strategy's state in each checkpoint and restores it on resume (``search_state`` key)."""
+
+    priority = 'VERY_HIGH'
+
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        checkpoint['search_state'] = _unwrap(runner.model).strategy.state_dict()
+
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        if 'search_state' not in checkpoint:
+            raise CheckpointError('the checkpoint has no search_state: it was not written by a search '
+                                  '(or by one without SearchStateHook), so the board cannot be restored')
+        _unwrap(runner.model).strategy.load_state_dict(checkpoint['search_state'])
+
+
+def _unwrap(model: Any) -> 'SupernetSearch':
+    return model.module if hasattr(model, 'module') else model
+
+
+@HOOKS.register_module()
+class SearchOutputsHook(Hook):
+    """Keeps the search's human-readable outputs in the work dir, rewritten atomically (rank 0).
+
+    ``board.json`` whenever the board changes; at the end ``arch.json`` (the strategy's best
+    candidate, when it ranks its own) and ``board.png`` (accuracy vs MACs of every trained path,
+    board members highlighted).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, plot: bool = True) -> None:
+        self.plot = plot
+        self._version = -1
+
+    def _model(self, runner: Any) -> SupernetSearch:
+        return _unwrap(runner.model)
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        st = self._model(runner).strategy
+        if getattr(st, 'board_version', self._version) != self._version:
+            self._version = st.board_version
+            if D.rank() == 0:
+                self.write_board(runner)
+
+    def after_train(self, runner: Any) -> None:
+        if D.rank() != 0:
+            return
+        model = self._model(runner)
+        if hasattr(model.strategy, 'board'):
+            self.write_board(runner)
+        cands = model.strategy.ranked_candidates()
+        if cands:
+            arch = model.supernet.arch_of(cands[0])
+            arch.save(Path(runner.work_dir) / 'arch.json')
+            runner.logger.info(f'final arch (best board path): {arch}, {arch.macs / 1e6:.1f}M MACs -> arch.json')
+        if self.plot:
+            plot_board(model, Path(runner.work_dir) / 'board.png')
+
+    def write_board(self, runner: Any) -> None:
+        sn = self._model(runner).supernet
+        self._model(runner).strategy.board.write_json(Path(runner.work_dir) / 'board.json', sn.space,
+                                                      sn.resolution, sn.num_classes)
+
+
+def plot_board(model: SupernetSearch, path: Path) -> Path:
+    """Accuracy vs MACs of every trained path (board members highlighted), written atomically."""
+    import io
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from ..utils.io import atomic_write_bytes
+    st = model.strategy
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    if st.history:
+        _, macs, acc = zip(*st.history)
+        ax.scatter([m / 1e6 for m in macs], acc, s=6, alpha=0.35, color='tab:gray', label='trained paths')
+    board = getattr(st, 'board', None)
+    if board is not None and len(board):
+        ax.scatter([e.macs / 1e6 for e in board], [e.acc for e in board], s=40, color='tab:red',
+                   edgecolor='k', label=f'board (K={board.size})', zorder=3)
+    lo, hi = model.macs_range
+    ax.axvspan(lo / 1e6, hi / 1e6, color='tab:blue', alpha=0.08, label='MACs range')
+    ax.set_xlabel('MACs (M)')
+    ax.set_ylabel('top-1 on its batch (%)')
+    ax.set_title(f'{type(st).__name__}: {len(st.history)} paths')
+    ax.legend(loc='lower right', fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png')
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_summary(work_dir: str | Path, data: dict[str, Any]) -> None:
+    atomic_write_text(Path(work_dir) / 'search_summary.json', json.dumps(data, indent=2) + '\n')
+
+
+__all__ = ['SupernetSearch', 'SearchDDP', 'SearchStateHook', 'SearchOutputsHook', 'plot_board', 'unpack_batch', 'Arch']

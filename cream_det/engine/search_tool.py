@@ -1,0 +1,90 @@
+"""``tools/search.py``: train the supernet with the Runner, then pick and export the architecture."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..search import distributed as D
+from ..search.evaluate import path_scorer, take_batches
+from ..search.evolution import evolution_search
+from ..utils.io import atomic_torch_save
+from .run import build_runner
+from .search import SupernetSearch, _unwrap, plot_board, unpack_batch, write_summary
+
+
+def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Train the supernet, pick the arch, write arch.json and search_summary.json; returns (runner, summary)."""
+    t0 = time.time()
+    hooks = list(cfg.get('custom_hooks') or [])
+    for needed in ('SearchStateHook', 'SearchOutputsHook'):       # resume and outputs depend on them
+        if not any(h.get('type') == needed for h in hooks):
+            hooks.append(dict(type=needed))
+    cfg.custom_hooks = hooks
+    runner = build_runner(cfg, resume=resume, amp=amp)
+    runner.train()
+    model = _unwrap(runner.model)
+    work = Path(runner.work_dir)
+    cands = model.strategy.ranked_candidates()
+    pick = cfg.get('final_pick') or ('board' if cands else 'evolution')
+    summary: dict[str, Any] = {}
+    if pick == 'evolution':
+        if D.rank() == 0:
+            summary['evolution'] = _evolve(runner, cfg, model, work, resume)
+        if D.is_dist():
+            dist.barrier()
+    elif not cands:
+        from ..errors import ConfigError
+        raise ConfigError(f"final_pick='board' but the {type(model.strategy).__name__} strategy has no board; "
+                          "use final_pick='evolution'")
+    if D.rank() == 0:
+        from ..space import Arch
+        arch = Arch.load(work / 'arch.json')
+        summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(),
+                       supernet_depths=list(model.supernet.depths), macs_range=list(model.macs_range),
+                       iterations=runner.iter, seconds=round(time.time() - t0, 1))
+        if hasattr(model.strategy, 'board'):
+            summary['board'] = [{'acc': e.acc, 'macs': e.macs, 'step': e.step} for e in model.strategy.board]
+        write_summary(work, summary)
+        runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs, {arch.params / 1e6:.2f}M params) '
+                           f'-> {work / "arch.json"}')
+    return runner, summary
+
+
+def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> dict[str, Any]:
+    """Evolutionary search over the trained supernet (rank 0), resumable from evolution_state.pth."""
+    ev = dict(cfg.get('evolution') or {})
+    calib_n, val_n = ev.pop('calib_batches', 8), ev.pop('val_batches', None)
+    loader_cfg = cfg.get('search_val_dataloader')
+    if loader_cfg is None:
+        from ..errors import ConfigError
+        raise ConfigError("final_pick='evolution' needs search_val_dataloader in the config (held-out images)")
+    device = next(model.parameters()).device
+
+    def unpack(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        return unpack_batch(model.data_preprocessor(data, False))
+
+    calib = take_batches(runner.train_dataloader, calib_n, unpack, device)
+    val = take_batches(runner.build_dataloader(loader_cfg), val_n, unpack, device)
+    state_path = work / 'evolution_state.pth'
+    init_state = None
+    if resume and state_path.is_file():
+        init_state = torch.load(state_path, weights_only=True)
+
+    def on_generation(gen: int, state: dict[str, Any]) -> None:
+        atomic_torch_save(state, state_path)
+        h = state['history'][-1] if state.get('history') else {}
+        runner.logger.info(f'evolution generation {gen + 1}: {json.dumps(h)}')
+
+    sn = model.supernet
+    res = evolution_search(path_scorer(sn, calib, val), sn.space, sn.resolution, sn.num_classes, sn.depths,
+                           model.macs_range, on_generation=on_generation, init_state=init_state,
+                           seed=int(cfg.get('randomness', {}).get('seed') or 0), **ev)
+    arch = res.best_arch(sn.space, sn.resolution, sn.num_classes)
+    arch.save(work / 'arch.json')
+    plot_board(model, work / 'board.png')
+    return {'best_top1': res.best_score, 'evaluated': res.num_evaluated}

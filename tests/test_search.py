@@ -1,0 +1,114 @@
+"""Supernet search end to end: tools/search.py (cream, spos + evolution), resume, 2 processes, errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import cream_det  # noqa: F401
+from cream_det.engine import load_config
+from cream_det.engine.search_tool import run_search
+from cream_det.errors import ArchError, CreamDetError, SpaceError
+from cream_det.space import Arch
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / 'tests/scripts/search_toy_cfg.py'
+SPOS = {'model.strategy': {'_delete_': True, 'type': 'spos'}}
+
+
+def _search(args, cwd=ROOT, **kw):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, str(ROOT / 'tools/search.py'), *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, **kw)
+
+
+def _board(work):
+    return json.loads((work / 'board.json').read_text())
+
+
+def test_cream_search_tool_writes_board_arch_and_plot(tmp_path):
+    r = _search([str(TOY), '--work-dir', str(tmp_path)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    board = _board(tmp_path)
+    accs = [e['acc'] for e in board['entries']]
+    assert 1 <= len(accs) <= 4 and accs == sorted(accs, reverse=True)
+    arch = Arch.load(tmp_path / 'arch.json')
+    assert arch == Arch.from_dict(board['entries'][0]['arch'])     # the paper's pick: the best board path
+    assert (tmp_path / 'board.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    summary = json.loads((tmp_path / 'search_summary.json').read_text())
+    assert summary['strategy'] == 'Cream' and summary['final_pick'] == 'board'
+    assert 'board_best_acc' in r.stdout + r.stderr and 'meta_val_loss' in r.stdout + r.stderr
+
+
+def test_spos_with_evolution(tmp_path):
+    cfg = load_config(TOY, SPOS, str(tmp_path))
+    runner, summary = run_search(cfg)
+    assert summary['final_pick'] == 'evolution' and summary['evolution']['evaluated'] >= 8
+    arch = Arch.load(tmp_path / 'arch.json')
+    assert arch.space.name == 'tiny_test_search' and arch.depths == (2, 2)
+    assert (tmp_path / 'evolution_state.pth').is_file()
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    """A search killed with SIGKILL mid-run and resumed ends with the same board and arch."""
+    opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48']
+    ref = tmp_path / 'ref'
+    assert _search([str(TOY), '--work-dir', str(ref), *opts]).returncode == 0
+    killed = tmp_path / 'killed'
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    p = subprocess.Popen([sys.executable, str(ROOT / 'tools/search.py'), str(TOY), '--work-dir', str(killed), *opts],
+                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / 'epoch_3.pth').exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL                            # really killed mid-run
+    assert not (killed / 'arch.json').exists()
+    r = _search([str(TOY), '--work-dir', str(killed), '--resume', *opts])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'resumed' in (r.stdout + r.stderr).lower()
+    a, b = _board(ref), _board(killed)
+    assert [(e['acc'], e['macs'], e['step']) for e in a['entries']] == \
+           [(e['acc'], e['macs'], e['step']) for e in b['entries']]
+    assert Arch.load(ref / 'arch.json') == Arch.load(killed / 'arch.json')
+
+
+@pytest.mark.dist
+def test_two_processes_train_same_paths_and_hold_same_board(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29631',
+                        str(ROOT / 'tests/scripts/dist_search_check.py'), str(TOY), str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f'search_rank{i}.json').read_text()) for i in range(2))
+    assert a['world'] == 2
+    assert len(a['board_codes']) >= 1
+    for key in ('params', 'board_codes', 'board_acc', 'board_tensors', 'history'):
+        assert a[key] == b[key], key
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    with pytest.raises(SpaceError, match=r'infeasible: .* have between [\d.]+M and [\d.]+M MACs'):
+        run_search(load_config(TOY, {'model.macs_range': (1e12, 2e12)}, str(tmp_path / 'a')))
+    # a corrupt checkpoint to resume from
+    work = tmp_path / 'b'
+    work.mkdir()
+    (work / 'epoch_1.pth').write_bytes(b'garbage')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
+    with pytest.raises(CreamDetError, match='not an intact checkpoint'):
+        run_search(load_config(TOY, {}, str(work)), resume=True)
+    with pytest.raises(CreamDetError, match='not a readable PyTorch checkpoint'):
+        run_search(load_config(TOY, {}, str(work)), resume=str(work / 'epoch_1.pth'))
+    # an arch of another space given to the supernet
+    cfg = load_config(TOY, {}, str(tmp_path / 'c'))
+    from cream_det.engine.run import build_runner
+    model = build_runner(cfg).model
+    with pytest.raises(ArchError, match="search space 'cream_mbv3'"):
+        model.supernet.parse_path(cream_det.models.get_arch('cream_14'))
+    r = _search([str(tmp_path / 'missing.py')])
+    assert r.returncode == 2 and 'config file not found' in r.stderr and 'Traceback' not in r.stderr

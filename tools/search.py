@@ -1,0 +1,25 @@
+#!/usr/bin/env python
+"""Supernet search: train a weight-sharing supernet with a strategy (cream, spos), then pick an arch.
+
+    python tools/search.py configs/search/cream_demo.py            # -> work dir: board.json, arch.json, board.png
+    tools/dist_search.sh configs/search/cream_imagenet_0-600.py 8
+
+Cream's arch is the best path of its prioritized board (the paper's choice); SPOS's comes from an
+evolutionary search over the trained supernet (``final_pick='evolution'``, resumable).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cream_det.utils.cli import parse_and_load, run_cli, train_parser  # noqa: E402
+
+
+def main(argv=None) -> None:
+    from cream_det.engine.search_tool import run_search
+    args, cfg = parse_and_load(train_parser(__doc__), argv)
+    run_search(cfg, resume=args.resume, amp=args.amp)
+
+
+if __name__ == '__main__':
+    run_cli(main)
