@@ -10,7 +10,7 @@ img_scale = (128, 128)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(arch='cream_14', frozen_stages=-1, norm_eval=False, init_cfg=None),
+    backbone=dict(arch='cream_14', frozen_stages=-1, norm_eval=False),   # from scratch unless init_cfg is set
     neck=dict(out_channels=64),
     bbox_head=dict(num_classes=10, in_channels=64, feat_channels=64, stacked_convs=2,
                    anchor_generator=dict(octave_base_scale=2)),   # anchors 16..256 px for 128 px images

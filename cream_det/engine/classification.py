@@ -105,10 +105,9 @@ class CreamClassifier(BaseModel):
     def _accept_plain_keys(self, state_dict: dict, prefix: str, *args: Any) -> None:
         """Load checkpoints of the bare subnet (converted official weights) by adding ``net.``."""
         own = prefix + NET
-        plain = [k for k in state_dict if k.startswith(prefix) and not k.startswith(own)
-                 and not k[len(prefix):].startswith(('mixup', 'criterion', 'data_preprocessor'))]
-        if plain and not any(k.startswith(own) for k in state_dict):
-            for k in plain:
+        keys = [k for k in state_dict if k.startswith(prefix)]
+        if keys and not any(k.startswith(own) for k in keys):
+            for k in keys:
                 state_dict[own + k[len(prefix):]] = state_dict.pop(k)
 
 

@@ -5,13 +5,13 @@ Importing this module registers everything a retrain config names: ``CreamClassi
 
 - ``EmbedArchHook``: writes ``meta.cream_arch`` (ops, resolution, class count, MACs) into every
   checkpoint, so ``tools/test.py CKPT`` and the detection backbone need nothing but the file.
-- ``CreamCheckpointHook``: mmengine's ``CheckpointHook`` made crash-safe. mmengine writes a
-  checkpoint with a plain ``open(path, 'wb')`` and, with ``max_keep_ckpts``, deletes the oldest
-  checkpoint *before* writing the new one, then rewrites ``last_checkpoint`` in place; a kill in
-  between leaves a truncated file or a ``last_checkpoint`` naming a deleted one, and ``--resume``
-  fails. Here every ``.pth`` goes through a file backend that writes a temporary file, fsyncs and
-  renames it (``utils.io.atomic_write_bytes``), ``last_checkpoint`` is replaced atomically after
-  the checkpoint is complete, and old checkpoints are deleted last.
+- ``CreamCheckpointHook``: mmengine's ``CheckpointHook`` made kill-safe. The write of a ``.pth``
+  itself is atomic package-wide (``engine/atomic_backend.py`` replaces mmengine's local file
+  backend: temporary file, fsync, rename). What remains is the hook's order: with
+  ``max_keep_ckpts`` mmengine deletes the oldest checkpoint *before* writing the new one and then
+  rewrites ``last_checkpoint`` in place, so a kill in between (with ``max_keep_ckpts=1``, the file
+  ``last_checkpoint`` names) leaves nothing to resume. Here the new checkpoint is written first,
+  ``last_checkpoint`` is replaced atomically, and old checkpoints are deleted last.
 - ``EMAValLoop``: validates the raw and the EMA weights (mmengine's ``EMAHook``) in one val epoch
   and logs them as ``top1``/``top5`` and ``ema/top1``/``ema/top5``.
 - ``FractionalEpochStepLR``: ``StepLR`` with a step of a fraction of epochs (EfficientNet's decay
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mmengine.dist import is_main_process
-from mmengine.fileio import LocalBackend, register_backend
+from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook, EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim.scheduler import StepLR
@@ -35,25 +35,19 @@ from mmengine.registry import HOOKS, LOOPS, OPTIMIZERS, PARAM_SCHEDULERS
 from mmengine.runner import ValLoop
 
 from ..data.imagenet import CreamImageFolder
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, CreamDetError
 from ..models.checkpoint import ARCH_KEY, embedded_arch, read_checkpoint
+from ..models.zoo import ZOO
 from ..space import Arch, as_arch
-from ..utils.io import atomic_write_bytes, atomic_write_text
+from ..utils.io import atomic_write_text
 from .classification import CreamAccuracy, CreamClassifier, classifier_arch
 
-ATOMIC_BACKEND = 'cream_atomic_local'
 EMA_PREFIX = 'ema/'
 
 
 # ---- checkpoints -------------------------------------------------------------------------------
-class AtomicLocalBackend(LocalBackend):
-    """Local files, but ``put`` writes a temporary file and renames it into place."""
-
-    def put(self, obj: bytes, filepath: 'str | os.PathLike') -> None:
-        atomic_write_bytes(filepath, obj)
-
-
-register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+# Runner checkpoints carry mmengine's message hub; models.checkpoint.read_checkpoint allows its types
+read_runner_checkpoint = read_checkpoint
 
 
 def _unwrap(model: Any) -> Any:
@@ -85,21 +79,13 @@ class EmbedArchHook(Hook):
 
 @HOOKS.register_module()
 class CreamCheckpointHook(CheckpointHook):
-    """mmengine's ``CheckpointHook`` with crash-safe writes (see the module docstring).
+    """mmengine's ``CheckpointHook`` with a kill-safe order of operations (see the module docstring).
 
-    Takes exactly ``CheckpointHook``'s arguments. With a remote ``out_dir`` or explicit
-    ``backend_args``/``file_client_args`` it behaves exactly like ``CheckpointHook``.
+    Takes exactly ``CheckpointHook``'s arguments; with a non-local ``out_dir`` it is ``CheckpointHook``.
     """
 
-    def before_train(self, runner: Any) -> None:
-        out_dir = str(self.out_dir or runner.work_dir)
-        self._atomic = self.backend_args is None and self.file_client_args is None and '://' not in out_dir
-        if self._atomic:
-            self.backend_args = {'backend': ATOMIC_BACKEND}
-        super().before_train(runner)
-
     def _save_checkpoint_with_step(self, runner: Any, step: int, meta: dict) -> None:
-        if not getattr(self, '_atomic', False):
+        if not isinstance(self.file_backend, LocalBackend):
             return super()._save_checkpoint_with_step(runner, step, meta)
         drop: list[int] = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
@@ -206,10 +192,15 @@ def _datasets(cfg: Any) -> list[dict]:
     return out
 
 
+def is_classification(cfg: Any) -> bool:
+    """Whether a config trains a :class:`CreamClassifier` (tools/test.py then adds MACs and params)."""
+    return (cfg.get('model') or {}).get('type') in ('CreamClassifier', CreamClassifier)
+
+
 def config_arch(cfg: Any) -> Arch:
     """The arch a retrain config trains (``model.arch`` with ``model.num_classes`` applied)."""
     model = cfg.get('model') or {}
-    if model.get('type') not in ('CreamClassifier', CreamClassifier):
+    if not is_classification(cfg):
         raise ConfigError(f'{cfg.filename}: model.type is {model.get("type")!r}; tools/retrain.py trains '
                           f'CreamClassifier configs (configs/retrain/)')
     if model.get('arch') is None:
@@ -228,9 +219,9 @@ def apply_arch(cfg: Any, arch: 'str | os.PathLike | Arch') -> Arch:
     model = cfg.model
     try:
         old_res = classifier_arch(model['arch']).resolution if model.get('arch') is not None else None
-    except Exception:  # the config's own arch may be a file that only exists elsewhere
+    except CreamDetError:       # the config's own arch may be a file that only exists elsewhere
         old_res = None
-    model['arch'] = new.to_dict()
+    model['arch'] = str(arch) if isinstance(arch, str) and arch in ZOO else new.to_dict()
     for ds in _datasets(cfg):
         if ds.get('input_size') in (None, old_res):
             ds['input_size'] = new.resolution
@@ -255,22 +246,36 @@ def resume_checkpoint_path(cfg: Any, resume: 'bool | str') -> str | None:
     return find_latest_checkpoint(cfg.work_dir) or None
 
 
-def check_resume_arch(cfg: Any, resume: 'bool | str') -> None:
-    """Refuse to resume a checkpoint trained for another network than the one the config asks for."""
-    path = resume_checkpoint_path(cfg, resume)
-    if not path:
-        return
-    if not Path(path).is_file():
-        raise CheckpointError(f'--resume: checkpoint {path} not found (work dir {cfg.work_dir})')
-    found = embedded_arch(read_checkpoint(path), path)
+def check_checkpoint_arch(cfg: Any, path: 'str | os.PathLike', fix: str, ckpt: dict | None = None) -> None:
+    """Refuse a checkpoint that embeds another network than the one the config builds."""
+    found = embedded_arch(read_runner_checkpoint(path) if ckpt is None else ckpt, str(path))
     want = config_arch(cfg)
     if found is not None and (found.space, found.stages, found.num_classes) != (want.space, want.stages,
                                                                                  want.num_classes):
         raise CheckpointError(f'{path} was trained for arch {found} ({found.num_classes} classes) but the config '
-                              f'asks for {want} ({want.num_classes} classes); resume with the same --arch '
-                              f'(or none, to use the config\'s), or start a new --work-dir')
+                              f'asks for {want} ({want.num_classes} classes); {fix}')
 
 
-__all__ = ['ATOMIC_BACKEND', 'AtomicLocalBackend', 'CreamAccuracy', 'CreamCheckpointHook', 'CreamClassifier',
+def check_resume_arch(cfg: Any, resume: 'bool | str') -> None:
+    """Refuse to resume a checkpoint trained for another network than the one the config asks for.
+
+    A work dir's ``last_checkpoint`` naming a missing or damaged file is left to ``engine.run``,
+    which resumes from the newest intact checkpoint or says why it cannot.
+    """
+    path = resume_checkpoint_path(cfg, resume)
+    if not path:
+        return
+    try:
+        ckpt = read_runner_checkpoint(path)
+    except CheckpointError:
+        if isinstance(resume, str):
+            raise
+        return
+    check_checkpoint_arch(cfg, path, 'resume with the same --arch (or none, to use the config\'s), '
+                                     'or start a new --work-dir', ckpt)
+
+
+__all__ = ['CreamAccuracy', 'CreamCheckpointHook', 'CreamClassifier',
            'CreamImageFolder', 'EMAValLoop', 'EmbedArchHook', 'FractionalEpochStepLR', 'apply_arch',
-           'check_resume_arch', 'config_arch', 'fill_input_size', 'resume_checkpoint_path']
+           'check_checkpoint_arch', 'check_resume_arch', 'config_arch', 'fill_input_size', 'is_classification',
+           'read_runner_checkpoint', 'resume_checkpoint_path']

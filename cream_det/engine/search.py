@@ -76,9 +76,9 @@ class SupernetSearch(BaseModel):
     def train_step(self, data: Any, optim_wrapper: Any, forward: Any = None) -> dict[str, torch.Tensor]:
         data = self.data_preprocessor(data, True)
         inputs, labels = unpack_batch(data)
-        step = MessageHub.get_current_instance().get_info('iter', 0)
+        hub = MessageHub.get_current_instance()
         ctx = StepContext(self.supernet, forward or (lambda x, code: self(x, code)), optim_wrapper,
-                          inputs, labels, step)
+                          inputs, labels, step=hub.get_info('iter', 0), epoch=hub.get_info('epoch', 0))
         log = self.strategy.train_step(ctx)
         return {k: torch.tensor(float(v)) for k, v in log.items()}
 

@@ -29,13 +29,32 @@ def read_checkpoint(path: 'str | os.PathLike') -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f'{path}: checkpoint file not found')
     try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
+        with torch.serialization.safe_globals(_runner_safe_globals()):
+            obj = torch.load(path, map_location='cpu', weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f'{path}: not a readable PyTorch checkpoint ({first})') from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f'{path}: expected a dict checkpoint, found {type(obj).__name__}')
     return dict(obj)
+
+
+def _runner_safe_globals() -> list:
+    """The non-tensor types an mmengine Runner checkpoint pickles (its message hub's HistoryBuffer,
+    numpy scalars): mmengine's own allow-list, so retrain checkpoints load with ``weights_only=True``."""
+    try:
+        from mmengine.runner.checkpoint import get_torch_safe_globals
+        return list(get_torch_safe_globals())
+    except ImportError:
+        pass
+    try:
+        import numpy as np
+        from mmengine.logging.history_buffer import HistoryBuffer
+    except ImportError:                 # no mmengine: plain state dicts need nothing extra
+        return []
+    core = getattr(np, '_core', None) or np.core
+    return [HistoryBuffer, core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
+            type(np.dtype(np.uint32)), type(np.dtype(np.float64)), type(np.dtype(np.int64))]
 
 
 def extract_state_dict(ckpt: Mapping[str, Any], use_ema: bool = False, prefix: str = '',

@@ -60,6 +60,7 @@ class StepContext:
     inputs: torch.Tensor
     labels: torch.Tensor
     step: int                           # global iteration, 0-based
+    epoch: int = 0                      # current epoch, 0-based (epoch-based loops)
 
 
 def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -137,7 +138,8 @@ class Cream(SearchStrategy):
     Args:
         board_size, margin: the prioritized board's K and accuracy margin (10, 5 points).
         slice_size: images (and soft targets) each board entry keeps for teacher selection (4).
-        warmup_iters: plain single-path training before the board starts (the authors: 20 epochs).
+        warmup_iters / warmup_epochs: plain single-path training before the board starts (the
+            authors: 20 epochs); give one of them.
         teacher: 'meta' (matching network) or 'top1' (best board path, m = 0.5).
         meta_interval: iterations between second-order matching-network updates (200).
         meta_lr: the matching network's learning rate (1e-4).
@@ -148,7 +150,8 @@ class Cream(SearchStrategy):
     name = 'cream'
 
     def __init__(self, supernet: torch.nn.Module, *, board_size: int = 10, margin: float = 5.0,
-                 slice_size: int = 4, warmup_iters: int = 0, teacher: str = 'meta', meta_interval: int = 200,
+                 slice_size: int = 4, warmup_iters: int = 0, warmup_epochs: int | None = None,
+                 teacher: str = 'meta', meta_interval: int = 200,
                  meta_lr: float = 1e-4, board_acc: str = 'train_batch', heldout_size: int = 8, **kw: Any) -> None:
         super().__init__(supernet, **kw)
         if teacher not in ('meta', 'top1'):
@@ -156,7 +159,8 @@ class Cream(SearchStrategy):
         if board_acc not in ('train_batch', 'heldout'):
             raise ConfigError(f"cream board_acc={board_acc!r}: 'train_batch' or 'heldout'")
         self.board = PrioritizedBoard(board_size, margin)
-        self.slice_size, self.warmup_iters, self.teacher = slice_size, warmup_iters, teacher
+        self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
+        self.teacher = teacher
         self.meta_interval, self.board_acc, self.heldout_size = meta_interval, board_acc, heldout_size
         self.matcher = MetaMatchingNetwork(supernet.num_classes, slice_size)
         self.meta_opt = torch.optim.SGD(self.matcher.parameters(), lr=meta_lr, momentum=0.9)
@@ -171,7 +175,8 @@ class Cream(SearchStrategy):
                 raise ConfigError(f'board_acc=heldout needs batches larger than heldout_size={self.heldout_size}')
             x, y, x_h, y_h = x[:-self.heldout_size], y[:-self.heldout_size], x[-self.heldout_size:], y[-self.heldout_size:]
         code = self.sample(x.device)
-        distill = ctx.step >= self.warmup_iters and len(self.board) > 0
+        warm = self._warmed_up(ctx)
+        distill = warm and len(self.board) > 0
         log: dict[str, float] = {}
         teacher_logits = None
         if distill:
@@ -197,11 +202,16 @@ class Cream(SearchStrategy):
         acc = D.mean(acc, x.device)
         macs = self.macs_of(code)
         self.record(ctx.step, macs, acc)
-        if ctx.step >= self.warmup_iters:
+        if warm:
             self._offer(code, acc, macs, x, logits if teacher_logits is None else teacher_logits, ctx.step)
         log.update(loss=float(loss.detach()), acc=acc, path_mmacs=macs / 1e6, board=len(self.board),
                    board_best_acc=self.board.best().acc if len(self.board) else 0.0)
         return log
+
+    def _warmed_up(self, ctx: StepContext) -> bool:
+        if self.warmup_epochs is not None:
+            return ctx.epoch >= self.warmup_epochs
+        return ctx.step >= self.warmup_iters
 
     def _choose_teacher(self, ctx: StepContext, code: tuple[int, ...]) -> tuple[int, float]:
         if self.teacher == 'top1':
@@ -237,7 +247,9 @@ class Cream(SearchStrategy):
 
     # ---- interface ---------------------------------------------------------------------------------------
     def ranked_candidates(self) -> list[tuple[int, ...]]:
-        return [e.code for e in self.board]
+        """Board paths best first, keeping those inside the MACs range (paths train unconstrained)."""
+        lo, hi = self.macs_range if self.macs_range is not None else (float('-inf'), float('inf'))
+        return [e.code for e in self.board if lo <= e.macs <= hi]
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), 'board': self.board.state_dict(), 'matcher': self.matcher.state_dict(),

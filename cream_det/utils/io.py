@@ -21,6 +21,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes 0600; give the mode open() would
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -28,6 +29,12 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: 'str | os.PathLike', text: str) -> None:

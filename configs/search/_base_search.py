@@ -1,0 +1,23 @@
+# Shared search settings: the supernet model, the hooks that keep the board and resume exact,
+# DDP that lets a strategy own the step. Strategy, data and schedule come from the configs below.
+custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
+default_scope = None
+
+model = dict(type='SupernetSearch', space='cream_mbv3', macs_range=(0, 600e6), resolution=224,
+             num_classes=1000, depths=None, seed=0, strategy=dict(type='cream'))
+# a single path leaves most supernet weights unused in a step
+model_wrapper_cfg = dict(type='SearchDDP', find_unused_parameters=True)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+custom_hooks = [dict(type='SearchStateHook'), dict(type='SearchOutputsHook')]
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl'))
+log_processor = dict(window_size=20, by_epoch=True)
+randomness = dict(seed=0, diff_rank_seed=False)
+log_level = 'INFO'
+load_from = None
+resume = False

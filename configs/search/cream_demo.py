@@ -1,0 +1,28 @@
+# Cream on the embedded handwritten digits (ImageNet layout, 64 px, 10 classes): minutes on a CPU.
+#   python tools/make_demo_data.py data/demo --kind imagenet
+#   python tools/search.py configs/search/cream_demo.py     # -> work_dirs/cream_demo/{board.json,arch.json,board.png}
+_base_ = './_base_search.py'
+data_root = 'data/demo/imagenet'
+
+model = dict(macs_range=(14e6, 20e6), resolution=64, num_classes=10, depths=(2, 2, 2, 2, 2),
+             strategy=dict(type='cream', board_size=5, margin=5.0, slice_size=4, warmup_epochs=1,
+                           teacher='meta', meta_interval=20, meta_lr=1e-4, board_acc='train_batch',
+                           constrain_macs=True))
+train_dataloader = dict(
+    batch_size=32, num_workers=0, drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True), collate_fn=dict(type='default_collate'),
+    # deterministic transforms: a resumed search then replays exactly the uninterrupted one
+    dataset=dict(type='CreamImageFolder', root=data_root, split='train', input_size=64, is_training=False,
+                 crop_pct=1.0))
+search_val_dataloader = dict(
+    batch_size=64, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CreamImageFolder', root=data_root, split='val', input_size=64, crop_pct=1.0))
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=5)
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+                     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
+param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=0, end=5,
+                        convert_to_iter_based=True)]
+default_hooks = dict(logger=dict(interval=10))
+final_pick = 'board'
+evolution = dict(population=12, generations=3, parents=4, crossover_num=4, mutation_num=4, calib_batches=4)
