@@ -202,9 +202,11 @@ def test_demo_retinanet_learns_and_test_tool_agrees(coco_digits_demo, tmp_path):
 
 
 def _logged_metric(work: Path, key: str) -> float:
-    """The value the trainer's own end-of-training evaluation logged (vis_data/scalars.json)."""
-    lines = [json.loads(line) for f in work.glob('*/vis_data/scalars.json') for line in f.read_text().splitlines()]
-    values = [d[key] for d in lines if key in d]
+    """The value the trainer's own end-of-training evaluation logged, read from the run's text log
+    (vis_data/scalars.json may belong to an earlier Runner's visualizer in the same process)."""
+    import re
+    values = [float(m.group(1)) for f in sorted(work.glob('*/*.log'))
+              for m in re.finditer(re.escape(key) + r': (-?[0-9.]+)', f.read_text())]
     assert values, f'{key} was never logged in {work}'
     return values[-1]
 

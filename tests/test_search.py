@@ -112,3 +112,18 @@ def test_bad_input_is_one_clear_error(tmp_path):
         model.supernet.parse_path(cream_det.models.get_arch('cream_14'))
     r = _search([str(tmp_path / 'missing.py')])
     assert r.returncode == 2 and 'config file not found' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_ranking_tool_reports_kendall_tau(tmp_path):
+    r = _search([str(TOY), '--work-dir', str(tmp_path)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    out = tmp_path / 'ranking.json'
+    r = subprocess.run([sys.executable, str(ROOT / 'tools/rank_archs.py'), str(TOY), str(tmp_path / 'epoch_4.pth'),
+                        '--num-archs', '4', '--epochs', '1', '--out', str(out)], capture_output=True, text=True,
+                       cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert len(res['archs']) == 4 and len(res['standalone_top1']) == 4
+    assert -1.0 <= res['kendall_tau'] <= 1.0 or res['kendall_tau'] != res['kendall_tau']   # NaN only if constant
+    assert 'kendall tau:' in r.stdout

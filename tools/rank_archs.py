@@ -1,0 +1,68 @@
+#!/usr/bin/env python
+"""Kendall tau between a trained supernet's inherited accuracy and stand-alone accuracy of archs.
+
+    python tools/rank_archs.py configs/search/cream_demo.py work_dirs/cream_demo/epoch_5.pth \
+        --num-archs 8 --epochs 3 --out work_dirs/cream_demo/ranking.json
+
+Archs are drawn inside the search's MACs range (seeded), each trained from scratch for --epochs on
+the search's training data and evaluated on its held-out data (search_val_dataloader).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cream_det.utils.cli import _KeyValue, run_cli  # noqa: E402
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config')
+    p.add_argument('checkpoint', help='a search checkpoint (its supernet weights are used)')
+    p.add_argument('--num-archs', type=int, default=8)
+    p.add_argument('--epochs', type=int, default=2, help='stand-alone training epochs per arch')
+    p.add_argument('--train-batches', type=int, default=None, help='cap on training batches per epoch')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', help='write the result as JSON here')
+    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE')
+    args = p.parse_args(argv)
+
+    from mmengine.runner import load_checkpoint
+
+    from cream_det.engine import load_config
+    from cream_det.engine.run import build_runner
+    from cream_det.engine.search import _unwrap, unpack_batch
+    from cream_det.errors import ConfigError
+    from cream_det.search.evaluate import take_batches
+    from cream_det.search.ranking_tool import rank_correlation
+    from cream_det.space import ArchSampler
+    from cream_det.utils.io import atomic_write_text
+
+    cfg = load_config(args.config, args.cfg_options, work_dir=str(Path(args.checkpoint).parent / 'ranking'))
+    if cfg.get('search_val_dataloader') is None:
+        raise ConfigError(f'{args.config}: needs search_val_dataloader (held-out images)')
+    runner = build_runner(cfg)
+    model = _unwrap(runner.model)
+    from cream_det.models.checkpoint import read_checkpoint
+    read_checkpoint(args.checkpoint)                        # a clear error for a missing/corrupt file
+    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    sn = model.supernet
+
+    def unpack(data):
+        return unpack_batch(model.data_preprocessor(data, False))
+    train = take_batches(runner.build_dataloader(cfg.train_dataloader), args.train_batches, unpack)
+    val = take_batches(runner.build_dataloader(cfg.search_val_dataloader), None, unpack)
+    codes = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths, macs_range=model.macs_range,
+                        seed=args.seed).sample_codes(args.num_archs)
+    res = rank_correlation(sn, codes, train, val, epochs=args.epochs)
+    for a, i, s in zip(res['archs'], res['inherited_top1'], res['standalone_top1']):
+        print(f'{a["hash"]}  inherited {i:6.2f}  stand-alone {s:6.2f}')
+    print(f'kendall tau: {res["kendall_tau"]:.3f} over {len(codes)} archs')
+    if args.out:
+        atomic_write_text(args.out, json.dumps(res, indent=2) + '\n')
+
+
+if __name__ == '__main__':
+    run_cli(main)
