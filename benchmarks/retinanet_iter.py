@@ -36,7 +36,11 @@ def one(name: str, size: int, batch: int, iters: int, device: str) -> dict:
 
     import cream_det  # noqa: F401
     torch.manual_seed(0)
-    cfg = Config.fromfile('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py')
+    import tempfile
+    with tempfile.NamedTemporaryFile('w', suffix='.py', delete=False) as f:   # mmdet:: resolves via _base_
+        f.write("_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'\n")
+    cfg = Config.fromfile(f.name)
+    Path(f.name).unlink()
     cfg.merge_from_dict({'model.' + k: v for k, v in BACKBONES[name].items()})
     model = MODELS.build(cfg.model).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
