@@ -28,3 +28,13 @@ def coco_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from cream_det.data import make_coco_digits
     return make_coco_digits(tmp_path_factory.mktemp('demo') / 'coco', num_train=40, num_val=16,
                             canvas_size=128, seed=0)
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """Tiny tensors: one thread is fastest and immune to contention on a shared 2-core machine."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

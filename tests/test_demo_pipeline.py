@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import cream_det  # noqa: F401
 from cream_det.det import CreamBackbone

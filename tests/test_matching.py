@@ -18,13 +18,7 @@ TINY = SearchSpace('tiny_matching', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16,
                    last_channels=16, head_channels=16)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny tensors: one thread is fastest and immune to contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture()

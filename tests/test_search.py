@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 import cream_det  # noqa: F401
 from cream_det.engine import load_config

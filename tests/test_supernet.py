@@ -12,13 +12,7 @@ from cream_det.space.spec import Op, SearchSpace, StageSpec
 DEPTHS = (4, 4, 4, 4, 4)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny tensors: one thread is fastest and immune to contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 @pytest.fixture(scope='module')
 def net() -> Supernet:

@@ -22,7 +22,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models.supernet import Supernet, supernet_depths
 from ..search import distributed as D
 from ..search.strategies import StepContext, build_strategy
-from ..space import Arch, ArchSampler, get_space
+from ..space import ArchSampler, get_space
 from ..utils.io import atomic_write_text
 
 
@@ -192,4 +192,4 @@ def write_summary(work_dir: str | Path, data: dict[str, Any]) -> None:
     atomic_write_text(Path(work_dir) / 'search_summary.json', json.dumps(data, indent=2) + '\n')
 
 
-__all__ = ['SupernetSearch', 'SearchDDP', 'SearchStateHook', 'SearchOutputsHook', 'plot_board', 'unpack_batch', 'Arch']
+__all__ = ['SupernetSearch', 'SearchDDP', 'SearchStateHook', 'SearchOutputsHook', 'plot_board', 'unpack_batch']

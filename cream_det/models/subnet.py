@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any, Sequence
 
 import torch.nn as nn
-from timm.layers import make_divisible
 from timm.models import build_model_with_cfg
 from timm.models._efficientnet_blocks import SqueezeExcite
 from timm.models._efficientnet_builder import decode_arch_def, round_channels
@@ -104,4 +103,4 @@ def feature_channels(arch: 'Arch | str') -> tuple[int, ...]:
 
 
 __all__ = ['build_subnet', 'create_subnet', 'feature_channels', 'model_kwargs', 'pretrained_cfg',
-           'FEATURE_STRIDES', 'make_divisible']
+           'FEATURE_STRIDES']

@@ -13,7 +13,7 @@ per layer as in MixPath) plug in here as further classes registered in :data:`ST
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
