@@ -54,10 +54,6 @@ if [[ -f "$STAMP" ]]; then
   exit 0
 fi
 
-for tool in gcc g++; do
-  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found: it is needed to compile mmcv's ops. Install it (e.g. apt-get install build-essential)."
-done
-
 # ---- virtualenv + torch ---------------------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then
   say "creating virtualenv $VENV"
@@ -95,6 +91,9 @@ mkdir -p "$WHEEL_DIR" 2>/dev/null || die "cannot create the wheel cache $WHEEL_D
 
 wheel="$(ls "$WHEEL_DIR"/${MMCV_WHEEL_PREFIX}*.whl 2>/dev/null | head -n1 || true)"
 if [[ -z "$wheel" ]]; then
+  for tool in gcc g++; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found: it is needed to compile mmcv's ops. Install it (e.g. apt-get install build-essential)."
+  done
   build_tmp="$(mktemp -d "${TMPDIR:-/tmp}/cream_det_mmcv.XXXXXX")"
   trap 'rm -rf "$build_tmp"' EXIT
   say "building $MMCV_DIST $MMCV_VERSION ($VARIANT ops) from source: this happens once per machine and"
