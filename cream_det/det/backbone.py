@@ -16,7 +16,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ConfigError
-from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint
+from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint, same_network
 from ..models.subnet import FEATURE_STRIDES, build_subnet, feature_channels
 from ..space import Arch, as_arch
 
@@ -132,20 +132,17 @@ class CreamBackbone(BaseModule):
             return
         ckpt = read_checkpoint(path)
         found = embedded_arch(ckpt, path)
-        if found is not None and (found.stages, found.space) != (self.arch.stages, self.arch.space):
+        if not same_network(found, self.arch):
             from ..errors import CheckpointError
             raise CheckpointError(f'{path}: embeds arch {found}, but the backbone was configured with {self.arch}')
-        sd = extract_state_dict(ckpt, source=path, prefix=_find_prefix(ckpt, path))
+        sd = _strip_prefix(extract_state_dict(ckpt, source=path))
         sd = {k: v for k, v in sd.items() if not k.startswith(_HEAD_KEYS)}
         check_fits(self.net, sd, path)
         self.net.load_state_dict(sd, strict=True)
         self._is_init = True
 
 
-def _find_prefix(ckpt: dict, path: str) -> str:
-    """The prefix under which the subnet's weights sit (``''``, ``net.``, ``backbone.net.`` …)."""
-    sd = extract_state_dict(ckpt, source=path)
-    for k in sd:
-        if k.endswith('conv_stem.weight'):
-            return k[:-len('conv_stem.weight')]
-    return ''
+def _strip_prefix(sd: dict) -> dict:
+    """Drop the prefix under which the subnet's weights sit (``''``, ``net.``, ``backbone.net.`` …)."""
+    prefix = next((k[:-len('conv_stem.weight')] for k in sd if k.endswith('conv_stem.weight')), '')
+    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}

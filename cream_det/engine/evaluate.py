@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, DatasetError
-from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict
+from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, same_network
 from ..space import Arch, as_arch
 from .classification import NET, CreamClassifier
 from .retrain import read_runner_checkpoint
@@ -34,7 +34,7 @@ def checkpoint_arch(ckpt: dict, arch: 'Arch | str | None', source: str) -> Arch:
             raise CheckpointError(f'{source} embeds no arch; pass --arch NAME|FILE (the network it holds)')
         return found
     given = as_arch(arch)
-    if found is not None and (found.space, found.stages) != (given.space, given.stages):
+    if not same_network(found, given):
         raise CheckpointError(f'{source} embeds arch {found}, but --arch names {given}; drop --arch '
                               f'(the embedded one is used) or pick the right checkpoint')
     return found if found is not None else given

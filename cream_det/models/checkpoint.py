@@ -97,6 +97,12 @@ def embedded_arch(ckpt: Mapping[str, Any], source: str = 'checkpoint') -> Arch |
         raise CheckpointError(f'{source}: the embedded arch is invalid: {e}') from None
 
 
+def same_network(a: Arch | None, b: Arch | None) -> bool:
+    """Whether two archs describe the same weights layout (ops and space; resolution may differ).
+    ``None`` (nothing embedded / nothing known) agrees with anything."""
+    return a is None or b is None or (a.stages, a.space) == (b.stages, b.space)
+
+
 def check_fits(model: nn.Module, sd: Mapping[str, torch.Tensor], source: str = 'checkpoint',
                ignore_missing: tuple[str, ...] = (), ignore_unexpected: tuple[str, ...] = ()) -> None:
     """Refuse a state dict that does not match the model, naming the first offending keys."""
@@ -131,7 +137,7 @@ def load_weights(model: nn.Module, path: 'str | os.PathLike', use_ema: bool = Fa
     ckpt = read_checkpoint(path)
     arch = embedded_arch(ckpt, str(path))
     own = getattr(model, 'cream_arch', None)
-    if arch is not None and own is not None and (arch.stages, arch.space) != (own.stages, own.space):
+    if not same_network(arch, own):
         raise CheckpointError(f'{path}: embedded arch {arch} differs from the model\'s arch {own}')
     sd = extract_state_dict(ckpt, use_ema, prefix, str(path))
     if strict:
