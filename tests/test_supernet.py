@@ -101,6 +101,25 @@ def test_layout_and_size():
     assert supernet_depths(tiny, (0, 1e9), 32, grow_order=(1, 0), caps=((2, 2),)) == ((2, 2), 32)
 
 
+def test_aligned_init_starts_candidates_as_slices_of_the_largest():
+    torch.manual_seed(0)
+    n = Supernet(CREAM_SPACE, (1, 2, 1, 1, 1), num_classes=10, resolution=64, init='aligned')
+    for stage in n.blocks[1:-1]:
+        for layer in stage:
+            big = layer[CREAM_SPACE.ops.index(Op(7, 6))]
+            small = layer[CREAM_SPACE.ops.index(Op(3, 4))]
+            c = small.conv_dw.weight.shape[0]
+            assert torch.equal(small.conv_dw.weight, big.conv_dw.weight[:c, :, 2:5, 2:5])   # centre 3x3
+            assert torch.equal(small.conv_pw.weight, big.conv_pw.weight[:c])
+            assert torch.equal(small.conv_pwl.weight, big.conv_pwl.weight[:, :c])
+            assert small.conv_dw.weight.data_ptr() != big.conv_dw.weight.data_ptr()      # still separate
+    plain = Supernet(CREAM_SPACE, (1, 2, 1, 1, 1), num_classes=10, resolution=64)
+    layer = plain.blocks[1][0]
+    assert not torch.equal(layer[0].conv_pw.weight, layer[5].conv_pw.weight[:layer[0].conv_pw.weight.shape[0]])
+    with pytest.raises(ArchError, match="'independent' or 'aligned'"):
+        Supernet(CREAM_SPACE, (1, 1, 1, 1, 1), init='shared')
+
+
 # ---- sizing rule --------------------------------------------------------------------------------
 def test_sizing_gives_the_authors_supernet():
     assert supernet_depths(CREAM_SPACE, (0, 600e6), 224) == (DEPTHS, 224)

@@ -4,8 +4,11 @@
 _base_ = './_base_search.py'
 data_root = 'data/demo/imagenet'
 
-model = dict(macs_range=(14e6, 20e6), resolution=64, num_classes=10, depths=(2, 2, 2, 2, 2),
-             strategy=dict(type='cream', board_size=5, margin=5.0, slice_size=4, warmup_epochs=1,
+# One layer per stage and candidates initialised as slices of each layer's largest one
+# (init='aligned'): with a few hundred steps, a deeper supernet of independently initialised
+# candidates stays near chance on every path, and the board would rank noise (docs/guide.md).
+model = dict(macs_range=(8e6, 10e6), resolution=64, num_classes=10, depths=(1, 1, 1, 1, 1), init='aligned',
+             strategy=dict(type='cream', board_size=5, margin=5.0, slice_size=4, warmup_epochs=2,
                            teacher='meta', meta_interval=20, meta_lr=1e-4, board_acc='train_batch',
                            constrain_macs=True))
 train_dataloader = dict(
@@ -18,10 +21,10 @@ search_val_dataloader = dict(
     batch_size=64, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type='CreamImageFolder', root=data_root, split='val', input_size=64, crop_pct=1.0))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=5)
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=8)
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-4),
                      paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
-param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=0, end=5,
+param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=0, end=8,
                         convert_to_iter_based=True)]
 default_hooks = dict(logger=dict(interval=10))
 final_pick = 'board'

@@ -236,16 +236,6 @@ def fill_input_size(cfg: Any) -> None:
             ds['input_size'] = res
 
 
-def resume_checkpoint_path(cfg: Any, resume: 'bool | str') -> str | None:
-    """The checkpoint mmengine will resume from: the given path, or the work dir's latest."""
-    if isinstance(resume, str):
-        return resume
-    from mmengine.runner import find_latest_checkpoint
-    if not Path(cfg.work_dir, 'last_checkpoint').is_file():
-        return None
-    return find_latest_checkpoint(cfg.work_dir) or None
-
-
 def check_checkpoint_arch(cfg: Any, path: 'str | os.PathLike', fix: str, ckpt: dict | None = None) -> None:
     """Refuse a checkpoint that embeds another network than the one the config builds."""
     found = embedded_arch(read_runner_checkpoint(path) if ckpt is None else ckpt, str(path))
@@ -259,18 +249,14 @@ def check_checkpoint_arch(cfg: Any, path: 'str | os.PathLike', fix: str, ckpt: d
 def check_resume_arch(cfg: Any, resume: 'bool | str') -> None:
     """Refuse to resume a checkpoint trained for another network than the one the config asks for.
 
-    A work dir's ``last_checkpoint`` naming a missing or damaged file is left to ``engine.run``,
-    which resumes from the newest intact checkpoint or says why it cannot.
+    The checkpoint is the one the run will resume from (:func:`cream_det.engine.run.resume_checkpoint`:
+    the given one, or the work dir's newest intact one).
     """
-    path = resume_checkpoint_path(cfg, resume)
+    from .run import resume_checkpoint
+    path = resume_checkpoint(cfg, resume)
     if not path:
         return
-    try:
-        ckpt = read_runner_checkpoint(path)
-    except CheckpointError:
-        if isinstance(resume, str):
-            raise
-        return
+    ckpt = read_runner_checkpoint(path)
     check_checkpoint_arch(cfg, path, 'resume with the same --arch (or none, to use the config\'s), '
                                      'or start a new --work-dir', ckpt)
 
@@ -278,4 +264,4 @@ def check_resume_arch(cfg: Any, resume: 'bool | str') -> None:
 __all__ = ['CreamAccuracy', 'CreamCheckpointHook', 'CreamClassifier',
            'CreamImageFolder', 'EMAValLoop', 'EmbedArchHook', 'FractionalEpochStepLR', 'apply_arch',
            'check_checkpoint_arch', 'check_resume_arch', 'config_arch', 'fill_input_size', 'is_classification',
-           'read_runner_checkpoint', 'resume_checkpoint_path']
+           'read_runner_checkpoint']

@@ -81,18 +81,25 @@ def _apply_amp(cfg: Any) -> None:
     cfg.optim_wrapper = ow
 
 
-def _check_resume_checkpoint(cfg: Any) -> None:
-    """A truncated or corrupt checkpoint (a run killed while writing, a wrong path) fails here, clearly.
+def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
+    """Point ``cfg`` at the checkpoint a resumed run starts from, checked; returns it (None: fresh start).
 
-    Only integrity is checked (torch's zip container and every member's CRC): the Runner itself
-    loads the content, with the safe globals its message hub needs.
+    ``resume`` is a path, or True for the work dir's ``last_checkpoint``. A truncated or corrupt
+    checkpoint (a run killed while writing, a wrong path) fails here, clearly; only integrity is
+    checked (torch's zip container and every member's CRC), the Runner loads the content. A second
+    call on the same config gives the same answer.
     """
     from ..errors import CheckpointError
+    if isinstance(resume, str):
+        if not Path(resume).is_file():
+            raise ConfigError(f'--resume {resume}: checkpoint not found')
+        cfg.load_from = resume
+    cfg.resume = True
     path = cfg.get('load_from')
     if not path:
         marker = Path(cfg.work_dir) / 'last_checkpoint'
         if not marker.is_file():
-            return                                  # nothing to resume: mmengine starts fresh and says so
+            return None                             # nothing to resume: mmengine starts fresh and says so
         path = marker.read_text().strip()
         if not path or not _intact(path):
             # mmengine writes this marker non-atomically: killed at that instant, it can be empty
@@ -104,12 +111,14 @@ def _check_resume_checkpoint(cfg: Any) -> None:
             print_log(f'{marker} names {path!r}, which is missing or damaged; resuming from {newest}, the newest '
                       'intact checkpoint in the work dir', logger='current', level=30)
             cfg.load_from = str(newest)
-            return
+            return str(newest)
+        return path
     if not Path(path).is_file():
         raise CheckpointError(f'{path}: checkpoint to resume from not found')
     if not _intact(path):
         raise CheckpointError(f'{path}: not a readable PyTorch checkpoint (truncated or corrupt); delete it to '
                               'resume from an earlier one')
+    return str(path)
 
 
 def _intact(path: 'str | os.PathLike') -> bool:
@@ -136,12 +145,7 @@ def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> A
     if amp:
         _apply_amp(cfg)
     if resume:
-        if isinstance(resume, str):
-            if not Path(resume).is_file():
-                raise ConfigError(f'--resume {resume}: checkpoint not found')
-            cfg.load_from = resume
-        cfg.resume = True
-        _check_resume_checkpoint(cfg)
+        resume_checkpoint(cfg, resume)
     check_data(cfg)
     if find_spec('mmdet') is not None:
         from ..det.neck import fill_neck_channels

@@ -48,11 +48,14 @@ class SupernetSearch(BaseModel):
         resolution, num_classes: of the search data.
         depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` by the authors' rule.
         seed: seed of path sampling (the same on every rank).
+        init: supernet initialisation, ``'independent'`` (the authors') or ``'aligned'``
+            (see :func:`cream_det.models.supernet.align_candidates_`; for short runs).
     """
 
     def __init__(self, strategy: dict, macs_range: Sequence[float], space: 'str | dict' = 'cream_mbv3',
                  resolution: int = 224, num_classes: int = 1000, depths: Sequence[int] | None = None,
-                 drop_rate: float = 0.0, seed: int = 0, data_preprocessor: dict | None = None,
+                 drop_rate: float = 0.0, seed: int = 0, init: str = 'independent',
+                 data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         sp = get_space(space)
@@ -64,7 +67,7 @@ class SupernetSearch(BaseModel):
                                   f'set model.resolution={fitted} and the pipeline to match')
         else:       # given depths: the range must still hold archs of them (SpaceError names the true bounds)
             ArchSampler(sp, resolution, num_classes, depths=depths, macs_range=rng)
-        self.supernet = Supernet(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution)
+        self.supernet = Supernet(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init)
         self.macs_range = rng
         self.strategy = build_strategy(strategy, self.supernet, rng, seed)
 
