@@ -263,7 +263,8 @@ def test_dna_missing_teacher_is_one_clear_error(tmp_path):
     r = _search([str(ROOT / 'configs/search/dna_demo.py'), '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                  f'model.strategy.teacher.checkpoint={tmp_path / "none.pth"}'])
     assert r.returncode == 2 and 'Traceback' not in r.stderr
-    assert 'DNA teacher checkpoint not found' in r.stderr and 'tools/retrain.py configs/retrain/demo_digits.py' in r.stderr
+    assert 'DNA teacher checkpoint not found' in r.stderr
+    assert 'tools/retrain.py configs/retrain/demo_digits.py' in r.stderr            # the command that makes it
 
 
 def test_dna_resume_after_sigkill_matches_uninterrupted_run(teachers, tmp_path):

@@ -151,8 +151,9 @@ def match_taps(teacher: TeacherFeatures, space: SearchSpace, resolution: int,
     first, sizes = stage_sizes(space, resolution)
     strides = [resolution / s for s in sizes]
 
-    def where(ss: Sequence[int]) -> str:
-        return ', '.join(f'{n}' for n in ss)
+    def where(items: Sequence[Any]) -> str:
+        return ', '.join(map(str, items))
+
     if modules is not None:
         modules = list(modules)
         if len(modules) != len(sizes) + 1:
@@ -166,7 +167,8 @@ def match_taps(teacher: TeacherFeatures, space: SearchSpace, resolution: int,
                 what = 'the first stage\'s input' if i == 0 else f'stage {i}'
                 raise ConfigError(f'{teacher.name}: teacher.modules[{i}]={m!r} gives a {got[m][1]}x{got[m][1]} map '
                                   f'(stride {resolution / got[m][1]:g}) but {what} of search space {space.name} '
-                                  f'needs {want[i]}x{want[i]} (stride {resolution / want[i]:g}) at resolution {resolution}')
+                                  f'needs {want[i]}x{want[i]} (stride {resolution / want[i]:g}) at resolution '
+                                  f'{resolution}')
         _record(teacher, modules, got)
         return modules
 
@@ -185,8 +187,8 @@ def match_taps(teacher: TeacherFeatures, space: SearchSpace, resolution: int,
             avail = ', '.join(f'{c} (stride {resolution / probed[c][1]:g})' for c in cands)
             if same and len(peers) > len(same):
                 raise ConfigError(
-                    f'{teacher.name} has {len(same)} feature map(s) at stride {strides[s]:g} ({where(same)}) but stages '
-                    f'{where(peers)} of search space {space.name} all end at stride {strides[s]:g} and each needs its '
+                    f'{teacher.name} has {len(same)} feature map(s) at stride {strides[s]:g} ({where(same)}) but '
+                    f'stages {where(peers)} of search space {space.name} all end at stride {strides[s]:g} and each needs its '
                     'own target map. Use a teacher with a distinct map per stage (a Cream net: a tools/retrain.py '
                     'checkpoint, or an EfficientNet/MobileNetV3-family timm model) or name the maps with '
                     f'teacher.modules=[...]. Its maps: {avail}')
@@ -224,7 +226,8 @@ def build_teacher(cfg: Mapping[str, Any], space: SearchSpace, resolution: int) -
     checkpoint (quoted in the error).
     """
     if not isinstance(cfg, Mapping):
-        raise ConfigError("model.strategy.teacher must be a dict such as dict(checkpoint='work_dirs/teacher/epoch_10.pth')")
+        raise ConfigError('model.strategy.teacher must be a dict such as '
+                          "dict(checkpoint='work_dirs/teacher/epoch_10.pth')")
     unknown = set(cfg) - _KEYS
     if unknown:
         raise ConfigError(f'model.strategy.teacher: unknown key(s) {sorted(unknown)}; known: {sorted(_KEYS)}')
