@@ -53,14 +53,14 @@ def test_spos_with_evolution(tmp_path):
     assert (tmp_path / 'evolution_state.pth').is_file()
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    """A search killed with SIGKILL mid-run and resumed ends with the same board and arch."""
-    opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48']
+def _kill_and_resume(cfg, tmp_path, opts):
+    """Run ``cfg`` uninterrupted (``ref``) and killed with SIGKILL mid-run then resumed (``killed``)."""
     ref = tmp_path / 'ref'
-    assert _search([str(TOY), '--work-dir', str(ref), *opts]).returncode == 0
+    r = _search([str(cfg), '--work-dir', str(ref), *opts])
+    assert r.returncode == 0, r.stderr[-3000:]
     killed = tmp_path / 'killed'
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    p = subprocess.Popen([sys.executable, str(ROOT / 'tools/search.py'), str(TOY), '--work-dir', str(killed), *opts],
+    p = subprocess.Popen([sys.executable, str(ROOT / 'tools/search.py'), str(cfg), '--work-dir', str(killed), *opts],
                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (killed / 'epoch_3.pth').exists() and time.time() < deadline and p.poll() is None:
@@ -68,9 +68,16 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL                            # really killed mid-run
     assert not (killed / 'arch.json').exists()
-    r = _search([str(TOY), '--work-dir', str(killed), '--resume', *opts])
+    r = _search([str(cfg), '--work-dir', str(killed), '--resume', *opts])
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'resumed' in (r.stdout + r.stderr).lower()
+    return ref, killed
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    """A search killed with SIGKILL mid-run and resumed ends with the same board and arch."""
+    opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48']
+    ref, killed = _kill_and_resume(TOY, tmp_path, opts)
     a, b = _board(ref), _board(killed)
     assert [(e['acc'], e['macs'], e['step']) for e in a['entries']] == \
            [(e['acc'], e['macs'], e['step']) for e in b['entries']]

@@ -5,7 +5,9 @@
     tools/dist_search.sh configs/search/cream_imagenet_0-600.py 8
 
 Cream's arch is the best path of its prioritized board (the paper's choice); SPOS's comes from an
-evolutionary search over the trained supernet (``final_pick='evolution'``, resumable).
+evolutionary search over the trained supernet (``final_pick='evolution'``, resumable); DNA's is the
+exact best combination of per-stage candidates scored against its teacher (``final_pick='dna'``,
+docs/dna.md).
 """
 import sys
 from pathlib import Path

@@ -70,17 +70,21 @@ class SupernetSearch(BaseModel):
         self.supernet = Supernet(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init)
         self.macs_range = rng
         self.strategy = build_strategy(strategy, self.supernet, rng, seed)
+        # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints
+        self.strategy_modules = torch.nn.ModuleDict(self.strategy.trainable_modules())
 
     def forward(self, inputs: torch.Tensor, arch: Any = None, mode: str = 'tensor') -> torch.Tensor:
         if arch is None:
             raise ConfigError('SupernetSearch.forward needs a path (arch=...)')
+        if mode == 'strategy':          # the strategy's own computation, run through the (DDP-wrapped) model
+            return self.strategy.forward(self, inputs, arch)
         return self.supernet(inputs, arch)
 
     def train_step(self, data: Any, optim_wrapper: Any, forward: Any = None) -> dict[str, torch.Tensor]:
         data = self.data_preprocessor(data, True)
         inputs, labels = unpack_batch(data)
         hub = MessageHub.get_current_instance()
-        ctx = StepContext(self.supernet, forward or (lambda x, code: self(x, code)), optim_wrapper,
+        ctx = StepContext(self.supernet, forward or (lambda x, code, **kw: self(x, code, **kw)), optim_wrapper,
                           inputs, labels, step=hub.get_info('iter', 0), epoch=hub.get_info('epoch', 0))
         log = self.strategy.train_step(ctx)
         return {k: torch.tensor(float(v)) for k, v in log.items()}
@@ -91,7 +95,7 @@ class SearchDDP(MMDistributedDataParallel):
     """DDP for :class:`SupernetSearch`: the strategy's step, with student forwards through DDP."""
 
     def train_step(self, data: Any, optim_wrapper: Any) -> dict[str, torch.Tensor]:
-        return self.module.train_step(data, optim_wrapper, forward=lambda x, code: self(x, code))
+        return self.module.train_step(data, optim_wrapper, forward=lambda x, code, **kw: self(x, code, **kw))
 
 
 @HOOKS.register_module()
@@ -180,7 +184,7 @@ def plot_board(model: SupernetSearch, path: Path) -> Path:
     lo, hi = model.macs_range
     ax.axvspan(lo / 1e6, hi / 1e6, color='tab:blue', alpha=0.08, label='MACs range')
     ax.set_xlabel('MACs (M)')
-    ax.set_ylabel('top-1 on its batch (%)')
+    ax.set_ylabel(getattr(st, 'history_label', 'top-1 on its batch (%)'))
     ax.set_title(f'{type(st).__name__}: {len(st.history)} paths')
     ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()

@@ -1,6 +1,7 @@
 """``tools/search.py``: train the supernet with the Runner, then pick and export the architecture."""
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -30,13 +31,16 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     model = _unwrap(runner.model)
     work = Path(runner.work_dir)
     cands = model.strategy.ranked_candidates()
-    pick = cfg.get('final_pick') or ('board' if cands else 'evolution')
+    own = model.strategy.final_pick        # a strategy's own final search (DNA's), its default when it has one
+    pick = cfg.get('final_pick') or ('board' if cands else own or 'evolution')
     summary: dict[str, Any] = {}
     if pick == 'evolution':
         if D.rank() == 0:
             summary['evolution'] = _evolve(runner, cfg, model, work, resume)
         if D.is_dist():
             dist.barrier()
+    elif own is not None and pick == own:      # every rank, on its share of the held-out data
+        summary[pick] = _strategy_final_search(runner, cfg, model, work, pick)
     elif not cands:
         from ..errors import ConfigError
         raise ConfigError(f"final_pick='board' but the {type(model.strategy).__name__} strategy has no board; "
@@ -88,3 +92,30 @@ def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
     arch.save(work / 'arch.json')
     plot_board(model, work / 'board.png')
     return {'best_top1': res.best_score, 'evaluated': res.num_evaluated}
+
+
+def _strategy_final_search(runner: Any, cfg: Any, model: SupernetSearch, work: Path, pick: str) -> dict[str, Any]:
+    """The strategy's own final pick on the held-out images; rank 0 writes arch.json.
+
+    Runs on every rank: the loader is built on all of them (mmengine's sampler synchronises its
+    seed) and shards the held-out set; the strategy reduces its measurements across ranks.
+    """
+    loader_cfg = cfg.get('search_val_dataloader')
+    if loader_cfg is None:
+        from ..errors import ConfigError
+        raise ConfigError(f"final_pick='{pick}' needs search_val_dataloader in the config (held-out images)")
+    loader_cfg = copy.deepcopy(loader_cfg)
+    if (loader_cfg.get('sampler') or {}).get('type') == 'DefaultSampler':
+        loader_cfg['sampler'].setdefault('round_up', False)     # no image scored twice to even out the shards
+    device = next(model.parameters()).device
+    loader = runner.build_dataloader(loader_cfg)
+
+    def batches() -> Any:
+        for data in loader:
+            x, y = unpack_batch(model.data_preprocessor(data, False))
+            yield x.to(device), y.to(device)
+
+    arch, info = model.strategy.final_search(model.supernet, batches(), work, runner.logger.info)
+    if D.rank() == 0:
+        arch.save(work / 'arch.json')
+    return info

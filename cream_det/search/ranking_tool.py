@@ -42,3 +42,16 @@ def rank_correlation(supernet: Any, codes: np.ndarray, train: Sequence[Batch], v
     return {'kendall_tau': kendall_tau(inherited, standalone), 'inherited_top1': inherited.tolist(),
             'standalone_top1': standalone.tolist(),
             'archs': [supernet.arch_of(c).to_dict() for c in codes]}
+
+
+def dna_path_scores(model: Any, codes: np.ndarray, val: Sequence[Batch]) -> np.ndarray:
+    """DNA's score of each encoded path: the sum of its stages' distillation losses on ``val``, **lower is
+    better** (negate it before a Kendall tau against accuracies).
+
+    ``model`` is a ``SupernetSearch`` trained with the ``dna`` strategy (its teacher and bridges are used).
+    """
+    from .dna import DNA
+    if not isinstance(model.strategy, DNA):
+        from ..errors import ConfigError
+        raise ConfigError(f'DNA scores need a model searched with the dna strategy, not {type(model.strategy).__name__}')
+    return model.strategy.arch_scores(model.supernet, codes, val)

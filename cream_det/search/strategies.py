@@ -6,7 +6,12 @@ runs any of them with the same data pipeline, logging, checkpoints, resume and d
 - ``train_step(ctx) -> log dict``: one iteration, given a :class:`StepContext`;
 - ``state_dict()`` / ``load_state_dict()``: everything needed to resume exactly;
 - ``ranked_candidates()``: the strategy's own ranking of final architectures (Cream: its board),
-  or ``None`` when the final pick needs an evolutionary search over the trained supernet (SPOS).
+  or ``None`` when the final pick needs an evolutionary search over the trained supernet (SPOS);
+- optionally ``trainable_modules()`` (modules trained beside the supernet: the model registers them,
+  so they are in the optimizer, DDP and checkpoints), ``forward(model, inputs, path)`` (the
+  strategy's own computation, reached through the model with ``ctx.forward(x, path, mode='strategy')``
+  so DDP synchronises it), and ``final_pick`` + ``final_search(...)`` (the strategy's own way of
+  picking the final arch after training, e.g. DNA's exact combination search).
 
 Strategies that train the supernet differently (block-wise distillation as in DNA, several paths
 per layer as in MixPath) plug in here as further classes registered in :data:`STRATEGIES`.
@@ -51,7 +56,8 @@ class StepContext:
     """What a strategy may use in one iteration.
 
     ``forward(x, code)`` runs the supernet *through its DDP wrapper* when there is one (so gradients
-    are synchronised); ``supernet`` is the bare module for gradient-free or functional forwards.
+    are synchronised); ``forward(x, code, mode='strategy')`` runs the strategy's own ``forward`` the
+    same way; ``supernet`` is the bare module for gradient-free or functional forwards.
     """
 
     supernet: torch.nn.Module
@@ -105,6 +111,20 @@ class SearchStrategy:
 
     def ranked_candidates(self) -> list[tuple[int, ...]] | None:
         return None
+
+    #: the ``final_pick`` name under which :meth:`final_search` runs (``None``: the strategy has none)
+    final_pick: str | None = None
+
+    def final_search(self, supernet: torch.nn.Module, batches: Any, work_dir: Any,
+                     log: Callable[[str], None] = print) -> tuple[Any, dict[str, Any]]:
+        """The strategy's own final pick on held-out ``(images, labels)`` batches: ``(Arch, summary)``."""
+        raise NotImplementedError
+
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        return {}
+
+    def forward(self, model: torch.nn.Module, inputs: Any, path: Any) -> Any:
+        raise NotImplementedError(f'{type(self).__name__} has no forward of its own')
 
     def state_dict(self) -> dict[str, Any]:
         return {'rng': self.sampler.rng.bit_generator.state, 'history': [list(h) for h in self.history]}

@@ -1,6 +1,7 @@
-"""Run under torchrun by tests: a search, then each rank writes a digest of its supernet parameters
-and of its board (codes, accuracies, stored images and soft targets), so the test can assert that
-every rank trained the same paths and holds the same board."""
+"""Run under torchrun by tests: a search, then each rank writes a digest of its parameters (supernet
+and strategy modules) and of its board (codes, accuracies, stored images and soft targets; empty for
+strategies without one), so the test can assert that every rank trained the same paths and holds the
+same board. Optional third argument: config overrides as JSON."""
 import hashlib
 import json
 import sys
@@ -25,9 +26,9 @@ def digest(tensors):
     return h.hexdigest()
 
 
-board = model.strategy.board
+board = getattr(model.strategy, 'board', None) or []           # strategies without a board (dna): empty
 out = {'world': dist.get_world_size() if dist.is_initialized() else 1,
-       'params': digest(sorted(model.supernet.named_parameters())),
+       'params': digest(sorted(model.named_parameters())),       # supernet and strategy modules (dna's bridges)
        'board_codes': [list(e.code) for e in board], 'board_acc': [e.acc for e in board],
        'board_tensors': digest([(i, t) for i, e in enumerate(board) for t in (e.images, e.soft)]),
        'history': [list(h) for h in model.strategy.history]}
