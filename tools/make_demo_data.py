@@ -5,7 +5,7 @@ Why: lets every stage (supernet training, retraining, detection) run on a machin
 ImageNet/COCO or network access, through the same loaders the real data uses.
 
     python tools/make_demo_data.py data/demo                 # data/demo/imagenet + data/demo/coco
-    python tools/make_demo_data.py data/demo --kind coco --num-train 500 --force
+    python tools/make_demo_data.py data/demo/coco --kind coco --num-train 500 --force
 """
 import argparse
 import sys

@@ -4,7 +4,7 @@
 # Same model, data, hook and schedule code as the ImageNet configs; the recipe is scaled down:
 # 10 epochs, 1 warm-up epoch, decay x0.85 every 2.4 epochs, lr 0.004 for batch 32, no RandAugment,
 # random erasing or flips (a mirrored digit is another glyph), a milder random crop, a short EMA.
-#   python tools/make_demo_data.py data/demo --kind imagenet
+#   python tools/make_demo_data.py data/demo/imagenet --kind imagenet
 #   python tools/retrain.py configs/retrain/demo_digits.py
 #   python tools/test.py work_dirs/demo_digits/epoch_10.pth --data-root data/demo/imagenet
 _base_ = './_base_retrain_imagenet.py'

@@ -1,5 +1,5 @@
 # Cream on the embedded handwritten digits (ImageNet layout, 64 px, 10 classes): minutes on a CPU.
-#   python tools/make_demo_data.py data/demo --kind imagenet
+#   python tools/make_demo_data.py data/demo/imagenet --kind imagenet
 #   python tools/search.py configs/search/cream_demo.py     # -> work_dirs/cream_demo/{board.json,arch.json,board.png}
 _base_ = './_base_search.py'
 data_root = 'data/demo/imagenet'
