@@ -1,0 +1,163 @@
+"""Comparing search strategies by how well their supernets rank architectures (Kendall tau).
+
+The measure the paper and its peers judge a weight-sharing method by: for one set of archs, the
+ranking a trained supernet gives (inherited accuracy, or DNA's block losses) against the ranking of
+the same archs trained stand-alone. Comparing strategies is only fair on the same archs, data and
+budget, so the archs are single-path ones (every strategy's space holds them, MixPath's with one
+op per layer), drawn once, trained stand-alone once, and scored by every supernet.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError
+from ..models.checkpoint import extract_state_dict, read_checkpoint
+from ..search.evaluate import Batch, accuracy, path_scorer, take_batches
+from ..search.ranking import kendall_tau
+from ..search.ranking_tool import dna_path_scores, train_standalone
+from ..space import Arch, ArchSampler
+from ..utils.io import atomic_write_bytes, atomic_write_text
+from .run import load_config
+from .search import unpack_batch
+
+
+@dataclass
+class SearchRun:
+    """A finished search: its config, and its model with the last checkpoint's weights and state."""
+
+    work_dir: Path
+    cfg: Any
+    model: Any
+
+    @property
+    def strategy(self) -> str:
+        return type(self.model.strategy).__name__
+
+
+def load_search(work_dir: 'str | Path') -> SearchRun:
+    """The search in ``work_dir`` (the config mmengine dumped there and its ``last_checkpoint``)."""
+    from mmengine.registry import MODELS
+    wd = Path(work_dir)
+    if not wd.is_dir():
+        raise ConfigError(f'{wd}: no such search work dir')
+    marker = wd / 'last_checkpoint'
+    if not marker.is_file():
+        raise CheckpointError(f'{wd}: no last_checkpoint, so not a finished search work dir (run tools/search.py)')
+    configs = sorted(wd.glob('*.py'))
+    if len(configs) != 1:
+        raise ConfigError(f'{wd}: expected the one config a search dumps into its work dir, found '
+                          f'{[c.name for c in configs] or "none"}')
+    cfg = load_config(configs[0], work_dir=str(wd))
+    model = MODELS.build(cfg.model)
+    ckpt = read_checkpoint(marker.read_text().strip())
+    model.load_state_dict(extract_state_dict(ckpt, source=str(marker)), strict=True)
+    if 'search_state' in ckpt:
+        model.strategy.load_state_dict(ckpt['search_state'])
+    return SearchRun(wd, cfg, model.eval())
+
+
+def path_scores(run: SearchRun, archs: Sequence[Arch], calib: Sequence[Batch], val: Sequence[Batch]) -> np.ndarray:
+    """Each arch's score under ``run``'s supernet, higher is better.
+
+    Inherited top-1 with BN recalibrated on ``calib`` (SPOS's recipe, used for Cream, SPOS and
+    MixPath alike); for DNA minus the summed block distillation loss, its own ranking signal.
+    """
+    from ..search.dna import DNA
+    if isinstance(run.model.strategy, DNA):
+        codes = np.stack([a.encode() for a in archs])
+        return -np.asarray(dna_path_scores(run.model, codes, val), dtype=np.float64)
+    return path_scorer(run.model.supernet, calib, val)(list(archs))
+
+
+def _check_comparable(runs: Sequence[SearchRun]) -> None:
+    ref = runs[0]
+    ref_sn, ref_root = ref.model.supernet, _data_root(ref.cfg)
+    for r in runs[1:]:
+        sn = r.model.supernet
+        mine = (sn.space.name, sn.resolution, sn.num_classes, tuple(sn.depths))
+        theirs = (ref_sn.space.name, ref_sn.resolution, ref_sn.num_classes, tuple(ref_sn.depths))
+        if mine != theirs:
+            raise ConfigError(f'{r.work_dir} searched (space, resolution, classes, depths) {mine} but {ref.work_dir} '
+                              f'{theirs}: compare searches of the same supernet')
+        if _data_root(r.cfg) != ref_root:
+            raise ConfigError(f'{r.work_dir} trained on {_data_root(r.cfg)} but {ref.work_dir} on {ref_root}: '
+                              'compare searches on the same data')
+
+
+def _data_root(cfg: Any) -> str:
+    ds = cfg.train_dataloader.dataset
+    return str(Path(ds.get('root') or ds.get('data_root') or '').resolve())
+
+
+def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int = 3, train_batches: int | None = None,
+                     calib_batches: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Kendall tau of every run's scores against stand-alone top-1 of the same archs."""
+    from mmengine.runner import Runner
+    if not runs:
+        raise ConfigError('give at least one search work dir')
+    _check_comparable(runs)
+    ref = runs[0]
+    sn = ref.model.supernet
+    if ref.cfg.get('search_val_dataloader') is None:
+        raise ConfigError(f'{ref.work_dir}: its config has no search_val_dataloader (held-out images)')
+
+    def unpack(data: Any) -> Batch:
+        return unpack_batch(ref.model.data_preprocessor(data, False))
+    train = take_batches(Runner.build_dataloader(ref.cfg.train_dataloader, seed=seed), train_batches, unpack)
+    val = take_batches(Runner.build_dataloader(ref.cfg.search_val_dataloader, seed=seed), None, unpack)
+    sampler = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths, macs_range=ref.model.macs_range,
+                          seed=seed)
+    archs = [Arch.decode(c, sn.space, sn.resolution, sn.num_classes) for c in sampler.sample_codes(num_archs)]
+    print(f'training {len(archs)} archs stand-alone for {epochs} epochs each ...', flush=True)
+    standalone = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed), val) for a in archs])
+    out_runs = []
+    for r in runs:
+        scores = path_scores(r, archs, train[:calib_batches], val)
+        out_runs.append({'strategy': r.strategy, 'work_dir': str(r.work_dir), 'scores': scores.tolist(),
+                         'score': 'minus summed block loss' if r.strategy == 'DNA' else 'inherited top-1',
+                         'kendall_tau': kendall_tau(scores, standalone)})
+        print(f'{r.strategy:8s} kendall tau {out_runs[-1]["kendall_tau"]:+.3f}', flush=True)
+    return {'num_archs': len(archs), 'epochs': epochs, 'seed': seed, 'macs_range': list(ref.model.macs_range),
+            'archs': [a.to_dict() for a in archs], 'macs': [a.macs for a in archs],
+            'standalone_top1': standalone.tolist(), 'runs': out_runs}
+
+
+def write_comparison(res: dict[str, Any], out_dir: Path) -> str:
+    """``comparison.json``, ``comparison.md`` (returned) and ``comparison.png`` in ``out_dir``, atomically."""
+    out_dir = Path(out_dir)
+    lines = ['| strategy | supernet score | Kendall tau vs stand-alone top-1 |', '|---|---|---|']
+    lines += [f'| {r["strategy"]} | {r["score"]} | {r["kendall_tau"]:+.3f} |' for r in res['runs']]
+    table = '\n'.join(lines) + (f'\n\n{res["num_archs"]} archs in {res["macs_range"][0] / 1e6:.1f}-'
+                                f'{res["macs_range"][1] / 1e6:.1f} M MACs, stand-alone {res["epochs"]} epochs; '
+                                f'stand-alone top-1 {min(res["standalone_top1"]):.1f}-{max(res["standalone_top1"]):.1f} %\n')
+    atomic_write_text(out_dir / 'comparison.json', json.dumps(res, indent=2) + '\n')
+    atomic_write_text(out_dir / 'comparison.md', table)
+    atomic_write_bytes(out_dir / 'comparison.png', _plot(res))
+    return table
+
+
+def _plot(res: dict[str, Any]) -> bytes:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    n = len(res['runs'])
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), dpi=110, squeeze=False)
+    for ax, r in zip(axes[0], res['runs']):
+        ax.scatter(res['standalone_top1'], r['scores'], s=18, color='tab:blue')
+        ax.set_title(f'{r["strategy"]}: tau {r["kendall_tau"]:+.2f}', fontsize=9)
+        ax.set_xlabel('stand-alone top-1 (%)', fontsize=8)
+        ax.set_ylabel(r['score'], fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png')
+    plt.close(fig)
+    return buf.getvalue()
+
+
+__all__ = ['SearchRun', 'compare_searches', 'load_search', 'path_scores', 'write_comparison']
