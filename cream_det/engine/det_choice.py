@@ -194,13 +194,13 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _prepare_work_dir(work: Path, resume: bool) -> None:
+def _check_work_dir(work: Path, resume: bool) -> None:
+    """As ``tools/demo.py``: a new or empty dir, or with ``--resume`` an existing one."""
     if resume:
         if not work.is_dir():
             raise ConfigError(f'--resume: {work} does not exist; pass the --work-dir of the choice to continue')
     elif work.exists() and any(work.iterdir()):
         raise ConfigError(f'{work} is not empty: pass --resume to continue that choice, or choose a new --work-dir')
-    work.mkdir(parents=True, exist_ok=True)
 
 
 def _load_results(work: Path, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +239,7 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
     if unit not in ('epochs', 'iters') or int(n) < 1:
         raise ConfigError(f'fine-tune length {n} {unit}: give a positive number of epochs or iters')
     search_dir, work = Path(search_dir), Path(work_dir).absolute()
-    # every input is checked before the work dir is touched
+    # every input is checked before anything is written
     cfg = load_config(det_config, cfg_options)
     check_det_config(cfg, det_config)
     board_file = search_dir / 'board.json'
@@ -249,9 +249,7 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
     selected, skipped = select_candidates(board, macs_range, top)
     check_data(cfg)
     seed = int(seed if seed is not None else (cfg.get('randomness') or {}).get('seed') or 0)
-    _prepare_work_dir(work, resume)
-    log = _logger(work)
-
+    _check_work_dir(work, resume)
     inputs = {'checkpoint_sha256': _file_sha256(ckpt),
               'det_config_sha256': hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str)
                                                   .encode()).hexdigest(),
@@ -259,14 +257,17 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
     state = _load_results(work, inputs)
     done = state['candidates']
     todo = [c for c in selected if c.arch.hash not in done]
+    # a board that does not fit the checkpoint fails here, still before anything is written
+    supernet = load_supernet(ckpt, board, str(board_file)) if todo else None
+
+    work.mkdir(parents=True, exist_ok=True)
+    log = _logger(work)
     log.info(f'detection-aware choice: {len(selected)} board path(s) of {board_file} '
              f'(checkpoint {ckpt}), {len(selected) - len(todo)} already finished, {n} {unit} each, seed {seed}')
     for s in skipped:
         log.info(f'  skipped board rank {s["board_rank"]} ({s["hash"]}): {s["reason"]}')
-
     cand_root = work / 'candidates'
-    if todo:                            # export first, so the (large) supernet is freed before training
-        supernet = load_supernet(ckpt, board, str(board_file))
+    if supernet is not None:            # export first, so the (large) supernet is freed before training
         for c in todo:
             d = cand_root / c.name
             if d.exists():              # an unfinished earlier attempt (only under --resume): start it over
