@@ -58,7 +58,8 @@ def _digest(sd):
 
 
 def _board_json(path: Path, archs) -> Path:
-    entries = [{'rank': i, 'acc': 50.0 - i, 'macs': a.macs, 'step': i, 'arch': a.to_dict()} for i, a in enumerate(archs, 1)]
+    entries = [{'rank': i, 'acc': 50.0 - i, 'macs': a.macs, 'step': i, 'arch': a.to_dict()}
+               for i, a in enumerate(archs, 1)]
     path.mkdir(parents=True, exist_ok=True)
     (path / 'board.json').write_text(json.dumps({'format': BOARD_FORMAT, 'size': 5, 'margin': 5.0, 'entries': entries}))
     return path

@@ -42,7 +42,10 @@ def main(argv=None) -> dict:
     if args.resume and not args.work_dir:
         p.error('--resume needs the --work-dir of the choice to continue')
     work = args.work_dir or f'work_dirs/choose_det_arch/{time.strftime("%Y%m%d_%H%M%S")}'
-    schedule = ('iters', args.iters) if args.iters is not None else ('epochs', 1 if args.epochs is None else args.epochs)
+    if args.iters is not None:
+        schedule = ('iters', args.iters)
+    else:
+        schedule = ('epochs', 1 if args.epochs is None else args.epochs)
     return choose_det_arch(args.search_dir, args.config, work, checkpoint=args.checkpoint, top=args.top,
                            schedule=schedule, seed=args.seed, resume=args.resume, cfg_options=args.cfg_options,
                            ignore_macs_range=args.ignore_macs_range)

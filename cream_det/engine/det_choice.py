@@ -18,9 +18,10 @@
 Candidates run one after another in this process, each with its own Runner, work dir and
 experiment name (mmengine's logger, message hub and visualizer are per-name singletons), and
 with the same seed, re-applied just before weights are initialised, so the neck and head start
-identical for every path and the ranking compares archs, not luck. At that point a hook checks
-that the backbone holds exactly the inherited weights (a config's ``load_from`` or model-level
-``init_cfg`` would silently replace them) and records digests of both parts in the results.
+identical for every path and the ranking compares archs, not luck. When training starts, a hook
+checks that the backbone holds exactly the inherited weights (a config's ``load_from`` or
+model-level ``init_cfg`` would silently replace them) and records digests of both parts in the
+results. The choice runs in a single process (on the GPU when there is one), not distributed.
 
 The work dir must be new or empty unless ``--resume`` is given (as ``tools/demo.py``): then
 finished candidates are kept and an unfinished one is fine-tuned again from the start, so every
@@ -212,7 +213,8 @@ def _load_results(work: Path, inputs: dict[str, Any]) -> dict[str, Any]:
         old = state['inputs']
         state['candidates']
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ConfigError(f'{path}: unreadable ({type(e).__name__}: {e}); delete it to start the choice afresh') from None
+        raise ConfigError(f'{path}: unreadable ({type(e).__name__}: {e}); delete it to start the choice '
+                          'afresh') from None
     changed = [k for k in inputs if old.get(k) != inputs[k]]
     if changed:
         raise ConfigError(f'{path} was made with other {", ".join(changed)} than this run '
