@@ -26,6 +26,7 @@ from cream_det.search.board import FORMAT as BOARD_FORMAT
 from cream_det.space import Arch, get_space
 
 ROOT = Path(__file__).resolve().parents[1]
+DEPTHS = (1, 1, 1, 1, 1)        # the search the tests run (inside cream_demo.py's MACs range)
 DEMO = ROOT / 'configs/retinanet/retinanet_cream-demo_fpn_digits.py'
 HEAD_KEYS = ('conv_head.', 'classifier.', 'norm_head.')
 
@@ -184,7 +185,8 @@ def search_dir(imagenet_digits, tmp_path_factory):
     r = subprocess.run([sys.executable, str(ROOT / 'tools/search.py'), str(ROOT / 'configs/search/cream_demo.py'),
                         '--work-dir', str(work), '--cfg-options', f'train_dataloader.dataset.root={imagenet_digits}',
                         f'search_val_dataloader.dataset.root={imagenet_digits}', 'train_cfg.max_epochs=1',
-                        'param_scheduler.0.end=1', 'model.strategy.warmup_epochs=0', 'model.strategy.board_size=2'],
+                        'param_scheduler.0.end=1', 'model.strategy.warmup_epochs=0', 'model.strategy.board_size=2',
+                        f'model.depths={list(DEPTHS)}'],
                        capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(json.loads((work / 'board.json').read_text())['entries']) == 2
@@ -192,10 +194,10 @@ def search_dir(imagenet_digits, tmp_path_factory):
 
 
 def _inherited(search: Path) -> object:
-    """The search's supernet, rebuilt here independently of the tool (space and depths of cream_demo.py)."""
+    """The search's supernet, rebuilt here independently of the tool (cream_demo.py's space, DEPTHS)."""
     from cream_det.models.supernet import Supernet
     sd = torch.load(search / 'epoch_1.pth', map_location='cpu', weights_only=False)['state_dict']
-    sn = Supernet(get_space('cream_mbv3'), (2, 2, 2, 2, 2), num_classes=10, resolution=64)
+    sn = Supernet(get_space('cream_mbv3'), DEPTHS, num_classes=10, resolution=64)
     sn.load_state_dict({k[len('supernet.'):]: v for k, v in sd.items()}, strict=True)
     return sn
 
@@ -259,6 +261,6 @@ def test_board_of_another_space_than_the_checkpoint(search_dir, coco_digits, tmp
     deep = Arch.from_dict(json.loads((search_dir / 'board.json').read_text())['entries'][0]['arch'])
     deep = deep.with_(stages=deep.stages[:-1] + (deep.stages[-1] * 2,))
     s = _board_json(tmp_path / 's2', [deep])
-    with pytest.raises(CheckpointError, match='board rank 1: stage 5: path has 4 layers'):
+    with pytest.raises(CheckpointError, match=f'board rank 1: stage 5: path has {2 * DEPTHS[-1]} layers'):
         _choose(s, coco_digits, tmp_path / 'w2', '--checkpoint', str(search_dir / 'epoch_1.pth'))
     assert not (tmp_path / 'w').exists() and not (tmp_path / 'w2').exists()      # refused before writing

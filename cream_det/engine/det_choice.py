@@ -244,6 +244,10 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
     # every input is checked before anything is written
     cfg = load_config(det_config, cfg_options)
     check_det_config(cfg, det_config)
+    if 'model.backbone.norm_eval' not in (cfg_options or {}):
+        # a path's BN statistics in the supernet are a mixture over every path that shared the
+        # layer: let them adapt to this path during the fine-tune instead of freezing them
+        cfg.model.backbone.norm_eval = False
     board_file = search_dir / 'board.json'
     board = read_board(board_file)
     ckpt = find_search_checkpoint(search_dir, checkpoint)
