@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Detection-aware choice: rank a Cream search's board paths by RetinaNet bbox mAP after a brief fine-tune.
+r"""Detection-aware choice: rank a Cream search's board paths by RetinaNet bbox mAP after a brief fine-tune.
 
     python tools/choose_det_arch.py work_dirs/cream_demo configs/retinanet/retinanet_cream-demo_fpn_digits.py \
         --top 3 --epochs 1 --work-dir work_dirs/det_choice

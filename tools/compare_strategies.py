@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How well does each strategy's supernet rank architectures? One table for several searches.
+r"""How well does each strategy's supernet rank architectures? One table for several searches.
 
     python tools/compare_strategies.py work_dirs/cream_demo work_dirs/spos_demo \
         work_dirs/dna_demo work_dirs/mixpath_demo --num-archs 8 --epochs 3 --out-dir work_dirs/compare

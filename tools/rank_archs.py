@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Kendall tau between a trained supernet's inherited accuracy and stand-alone accuracy of archs.
+r"""Kendall tau between a trained supernet's inherited accuracy and stand-alone accuracy of archs.
 
     python tools/rank_archs.py configs/search/cream_demo.py work_dirs/cream_demo/epoch_5.pth \
         --num-archs 8 --epochs 3 --out work_dirs/cream_demo/ranking.json
