@@ -83,8 +83,8 @@ def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
     sn = model.supernet
     res = evolution_search(path_scorer(sn, calib, val), sn.space, sn.resolution, sn.num_classes, sn.depths,
                            model.macs_range, on_generation=on_generation, init_state=init_state,
-                           seed=int(cfg.get('randomness', {}).get('seed') or 0), **ev)
-    arch = res.best_arch(sn.space, sn.resolution, sn.num_classes)
+                           seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
+    arch = sn.arch_of(res.best_code)
     arch.save(work / 'arch.json')
     plot_board(model, work / 'board.png')
     return {'best_top1': res.best_score, 'evaluated': res.num_evaluated}

@@ -4,7 +4,8 @@ from .evolution import EvolutionResult, EvolutionSearch, evolution_search
 from .matching import (MetaMatchingNetwork, meta_update, select_teacher, select_teacher_naive, select_teacher_top1,
                        soft_cross_entropy, student_loss)
 from .ranking import kendall_tau
+from .mixpath import MixPath  # (registers the 'mixpath' strategy)
 
 __all__ = ['BoardEntry', 'PrioritizedBoard', 'EvolutionResult', 'EvolutionSearch', 'evolution_search',
            'MetaMatchingNetwork', 'meta_update', 'select_teacher', 'select_teacher_naive', 'select_teacher_top1',
-           'soft_cross_entropy', 'student_loss', 'kendall_tau']
+           'soft_cross_entropy', 'student_loss', 'kendall_tau', 'MixPath']

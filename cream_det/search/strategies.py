@@ -6,7 +6,9 @@ runs any of them with the same data pipeline, logging, checkpoints, resume and d
 - ``train_step(ctx) -> log dict``: one iteration, given a :class:`StepContext`;
 - ``state_dict()`` / ``load_state_dict()``: everything needed to resume exactly;
 - ``ranked_candidates()``: the strategy's own ranking of final architectures (Cream: its board),
-  or ``None`` when the final pick needs an evolutionary search over the trained supernet (SPOS).
+  or ``None`` when the final pick needs an evolutionary search over the trained supernet (SPOS);
+- ``supernet_args(cfg)`` (class method): what the strategy needs of the supernet it trains
+  (MixPath: ``max_paths``), so one config entry decides both.
 
 Strategies that train the supernet differently (block-wise distillation as in DNA, several paths
 per layer as in MixPath) plug in here as further classes registered in :data:`STRATEGIES`.
@@ -34,16 +36,27 @@ def register(cls: type['SearchStrategy']) -> type['SearchStrategy']:
     return cls
 
 
-def build_strategy(cfg: dict[str, Any], supernet: torch.nn.Module, macs_range: tuple[float, float] | None,
-                   seed: int) -> 'SearchStrategy':
-    cfg = dict(cfg)
-    kind = cfg.pop('type', None)
+def strategy_class(cfg: dict[str, Any]) -> type['SearchStrategy']:
+    kind = cfg.get('type')
     if kind not in STRATEGIES:
         raise ConfigError(f"model.strategy.type={kind!r}: choose one of {', '.join(sorted(STRATEGIES))}")
+    return STRATEGIES[kind]
+
+
+def supernet_args(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Supernet constructor arguments implied by a strategy config (e.g. MixPath's ``max_paths``)."""
+    return strategy_class(cfg).supernet_args(cfg)
+
+
+def build_strategy(cfg: dict[str, Any], supernet: torch.nn.Module, macs_range: tuple[float, float] | None,
+                   seed: int) -> 'SearchStrategy':
+    cls = strategy_class(cfg)
+    cfg = dict(cfg)
+    cfg.pop('type')
     try:
-        return STRATEGIES[kind](supernet, macs_range=macs_range, seed=seed, **cfg)
+        return cls(supernet, macs_range=macs_range, seed=seed, **cfg)
     except TypeError as e:
-        raise ConfigError(f'model.strategy ({kind}): {e}') from None
+        raise ConfigError(f'model.strategy ({cls.name}): {e}') from None
 
 
 @dataclass
@@ -80,8 +93,10 @@ class SearchStrategy:
                 use the range only for the final pick).
         """
         sp = supernet.space
+        # the supernet's kind decides the codes: op indices, or op-set masks for a MixPath supernet
         self.sampler = ArchSampler(sp, supernet.resolution, supernet.num_classes, depths=supernet.depths,
-                                   op_probs=op_probs, macs_range=macs_range if constrain_macs else None, seed=seed)
+                                   op_probs=op_probs, macs_range=macs_range if constrain_macs else None, seed=seed,
+                                   max_paths=getattr(supernet, 'max_paths', None))
         self.macs_range = macs_range
         self.history: list[tuple[int, int, float]] = []      # (step, macs, acc) of every trained path
         self.history_size = history_size
@@ -100,6 +115,11 @@ class SearchStrategy:
         del self.history[:-self.history_size]
 
     # ---- interface ----------------------------------------------------------------------------------
+    @classmethod
+    def supernet_args(cls, cfg: dict[str, Any]) -> dict[str, Any]:
+        """Supernet constructor arguments this strategy's config implies (none: the single-path supernet)."""
+        return {}
+
     def train_step(self, ctx: StepContext) -> dict[str, float]:
         raise NotImplementedError
 
