@@ -101,8 +101,8 @@ class Supernet(nn.Module):
     def _parse(self, arch: PathLike) -> tuple:
         """Per-stage layer choices of an Arch or a code (not yet checked against the depths)."""
         if isinstance(arch, Arch):
-            arch.require_single_path(f'the single-path supernet (strategy cream/spos) at {self.space.name}',
-                                     "search it with strategy=dict(type='mixpath', max_paths=m)")
+            arch.require_single_path(f'the single-path supernet of {self.space.name} (strategies cream, spos)',
+                                     "a MixPath supernet runs it: strategy=dict(type='mixpath', max_paths=m)")
             return tuple(tuple(ops) for ops in arch.choice_indices())
         return _split_code(arch, self.space)
 

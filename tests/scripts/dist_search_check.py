@@ -1,6 +1,7 @@
 """Run under torchrun by tests: a search, then each rank writes a digest of its supernet parameters
 and of its board (codes, accuracies, stored images and soft targets), so the test can assert that
-every rank trained the same paths and holds the same board."""
+every rank trained the same paths and holds the same board (when the strategy keeps one).
+An optional third argument is a JSON dict of config overrides (e.g. another strategy)."""
 import hashlib
 import json
 import sys
@@ -25,7 +26,7 @@ def digest(tensors):
     return h.hexdigest()
 
 
-board = model.strategy.board
+board = getattr(model.strategy, 'board', None) or []         # strategies without a board: MixPath, SPOS
 out = {'world': dist.get_world_size() if dist.is_initialized() else 1,
        'params': digest(sorted(model.supernet.named_parameters())),
        'board_codes': [list(e.code) for e in board], 'board_acc': [e.acc for e in board],
