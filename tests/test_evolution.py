@@ -100,3 +100,45 @@ def test_kendall_tau_matches_scipy():
     for _ in range(5):
         a, b = rng.integers(0, 6, 40), rng.normal(size=40).round(1)
         assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-12)
+
+
+def test_multipath_evolution_finds_the_optimum_of_a_brute_forced_space():
+    """MixPath codes (op-set masks, 1..2 ops per layer): same guarantees as the single-path search."""
+    from cream_det.space import Op, SearchSpace, StageSpec
+    tiny = SearchSpace('tiny_evo_mp', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2, Op(3, 2), 2)),
+                       (Op(3, 2), Op(5, 2), Op(3, 4)), stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
+                       last_channels=16, head_channels=16)
+    table = cost_table(tiny, 32, 10).masks(2)
+    masks = [1, 2, 4, 3, 5, 6]                                      # every set of 1 or 2 of the 3 ops
+    every = np.array([[a, b, c, d] for a in masks for b in masks for c in masks for d in masks], dtype=np.int32)
+    lo, hi = table.bounds((2, 2))
+    lo, hi = lo + (hi - lo) * 0.3, lo + (hi - lo) * 0.7
+    macs = table.macs_of(every)
+
+    def mp_score(codes):            # more ops, and op 2 (k3e4), score higher
+        bits = (codes[..., None] >> np.arange(3)) & 1
+        return (bits * np.array([1.0, 1.5, 2.2])).sum(axis=(1, 2))
+    optimum = mp_score(every[(macs >= lo) & (macs <= hi)]).max()
+    batches = []
+
+    def evaluate(codes):
+        batches.append(codes.copy())
+        return mp_score(codes)
+    res = evolution_search(evaluate, tiny, 32, 10, (2, 2), (lo, hi), population=20, generations=10, parents=6,
+                           crossover_num=8, mutation_num=8, mutation_prob=0.3, seed=0, max_paths=2)
+    assert res.best_score == optimum and lo <= res.best_macs <= hi and res.multipath
+    proposed = np.concatenate(batches)
+    assert proposed.dtype == np.int32 and set(np.unique(proposed)) <= set(masks)
+    m = table.macs_of(proposed)
+    assert ((m >= lo) & (m <= hi)).all()
+    assert len({c.tobytes() for c in proposed}) == len(proposed) == res.num_evaluated
+    arch = res.best_arch(tiny, 32, 10)
+    assert arch.is_multipath and arch.depths == (2, 2) and arch.macs == res.best_macs
+    # resumable like the single-path search, and a single-path state is refused
+    again = evolution_search(evaluate, tiny, 32, 10, (2, 2), (lo, hi), population=20, generations=12, parents=6,
+                             crossover_num=8, mutation_num=8, mutation_prob=0.3, seed=0, max_paths=2,
+                             init_state=res.state)
+    assert again.num_evaluated > res.num_evaluated and again.best_score == optimum
+    from cream_det.errors import ConfigError
+    with pytest.raises(ConfigError, match='cannot resume'):
+        evolution_search(evaluate, tiny, 32, 10, (2, 2), (lo, hi), generations=12, init_state=res.state)

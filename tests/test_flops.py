@@ -71,3 +71,21 @@ def test_vectorised_equals_scalar():
     for c, m, p in zip(codes[:50], macs, params):
         a = Arch.decode(c, CREAM_SPACE, 160)
         assert (a.macs, a.params) == (m, p)
+
+
+def test_multipath_archs_match_profiler():
+    """MixPath archs: branches summed before one shared BN (models.mixed_op), 1..3 ops per layer."""
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        res = int(rng.choice([32, 64, 96, 160]))
+        ncls = int(rng.choice([10, 1000]))
+        arch = ArchSampler(CREAM_SPACE, res, ncls, max_paths=int(rng.integers(2, 4)), seed=i).sample()
+        assert arch.is_multipath, arch
+        model = build_subnet(arch)
+        assert n_params(model) == arch.params, arch
+        assert profiler_macs(model, res) == arch.macs, arch
+    codes = ArchSampler(CREAM_SPACE, 96, max_paths=3, seed=0).sample_codes(200)
+    table = ArchSampler(CREAM_SPACE, 96, max_paths=3).table
+    for c, m, p in zip(codes[:40], table.macs_of(codes), table.params_of(codes)):
+        a = Arch.decode_mask(c, CREAM_SPACE, 96)
+        assert (a.macs, a.params) == (m, p)

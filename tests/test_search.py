@@ -1,4 +1,5 @@
-"""Supernet search end to end: tools/search.py (cream, spos + evolution), resume, 2 processes, errors."""
+"""Supernet search end to end: tools/search.py (cream, spos + evolution, mixpath + evolution), resume,
+2 processes, errors."""
 import json
 import os
 import signal
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
@@ -18,6 +20,15 @@ from cream_det.space import Arch
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / 'tests/scripts/search_toy_cfg.py'
 SPOS = {'model.strategy': {'_delete_': True, 'type': 'spos'}}
+# MixPath on the toy config; the range starts above every single-path arch of the toy space, so the
+# evolution's pick is a multi-path arch
+MIXPATH = {'model.strategy': {'_delete_': True, 'type': 'mixpath', 'max_paths': 2},
+           'model.macs_range': (1.0e6, 10e6), 'final_pick': 'evolution'}
+STRATEGY_OPTIONS = {'cream': {}, 'mixpath': MIXPATH}
+
+
+def _cli(opts):
+    return [f'{k}={v!r}' for k, v in opts.items()]
 
 
 def _search(args, cwd=ROOT, **kw):
@@ -74,26 +85,48 @@ def _kill_and_resume(cfg, tmp_path, opts):
     return ref, killed
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    """A search killed with SIGKILL mid-run and resumed ends with the same board and arch."""
-    opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48']
+@pytest.mark.parametrize('strategy', list(STRATEGY_OPTIONS))
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, strategy):
+    """A search killed with SIGKILL mid-run and resumed ends with the same board (Cream) or the same
+    weights, trained paths and evolution (MixPath), and the same arch."""
+    opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48', *_cli(STRATEGY_OPTIONS[strategy])]
     ref, killed = _kill_and_resume(TOY, tmp_path, opts)
-    a, b = _board(ref), _board(killed)
-    assert [(e['acc'], e['macs'], e['step']) for e in a['entries']] == \
-           [(e['acc'], e['macs'], e['step']) for e in b['entries']]
+    if strategy == 'cream':
+        a, b = _board(ref), _board(killed)
+        assert [(e['acc'], e['macs'], e['step']) for e in a['entries']] == \
+               [(e['acc'], e['macs'], e['step']) for e in b['entries']]
+    else:
+        from cream_det.models.checkpoint import read_checkpoint
+        a, b = (read_checkpoint(w / 'epoch_8.pth') for w in (ref, killed))
+        assert a['search_state']['history'] == b['search_state']['history']          # same paths, same accs
+        assert a['state_dict'].keys() == b['state_dict'].keys()
+        assert all(torch.equal(a['state_dict'][k], b['state_dict'][k]) for k in a['state_dict'])
+        ev = [json.loads((w / 'search_summary.json').read_text())['evolution'] for w in (ref, killed)]
+        assert ev[0] == ev[1]
+        assert Arch.load(ref / 'arch.json').is_multipath
     assert Arch.load(ref / 'arch.json') == Arch.load(killed / 'arch.json')
 
 
 @pytest.mark.dist
-def test_two_processes_train_same_paths_and_hold_same_board(tmp_path):
+@pytest.mark.parametrize('strategy', ['cream', 'spos', 'mixpath'])
+def test_two_processes_train_same_paths_and_hold_same_board(tmp_path, strategy):
+    """Every rank trains the same paths (and holds the same board); the evolution (rank 0 alone,
+    SPOS and MixPath) finishes and writes the arch."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29631',
-                        str(ROOT / 'tests/scripts/dist_search_check.py'), str(TOY), str(tmp_path)],
+    options = {**STRATEGY_OPTIONS, 'spos': {**SPOS, 'final_pick': 'evolution'}}[strategy]
+    port = 29631 + ['cream', 'spos', 'mixpath'].index(strategy)
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={port}',
+                        str(ROOT / 'tests/scripts/dist_search_check.py'), str(TOY), str(tmp_path),
+                        json.dumps(options)],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = (json.loads((tmp_path / f'search_rank{i}.json').read_text()) for i in range(2))
     assert a['world'] == 2
-    assert len(a['board_codes']) >= 1
+    if strategy == 'cream':
+        assert len(a['board_codes']) >= 1
+    else:                   # no board: the paths trained (every layer's op set) must agree
+        assert len(a['history']) == 12
+        assert Arch.load(tmp_path / 'arch.json').is_multipath == (strategy == 'mixpath')
     for key in ('params', 'board_codes', 'board_acc', 'board_tensors', 'history'):
         assert a[key] == b[key], key
 
@@ -118,6 +151,12 @@ def test_bad_input_is_one_clear_error(tmp_path):
         model.supernet.parse_path(cream_det.models.get_arch('cream_14'))
     r = _search([str(tmp_path / 'missing.py')])
     assert r.returncode == 2 and 'config file not found' in r.stderr and 'Traceback' not in r.stderr
+    # MixPath: more ops at once than a layer has
+    too_many = {**MIXPATH, 'model.strategy': {**MIXPATH['model.strategy'], 'max_paths': 4}}
+    with pytest.raises(SpaceError, match=r'max_paths=4 is larger than the 3 ops of search space tiny_test_search'):
+        run_search(load_config(TOY, too_many, str(tmp_path / 'd')))
+    r = _search([str(TOY), '--work-dir', str(tmp_path / 'e'), '--cfg-options', *_cli(too_many)])
+    assert r.returncode == 2 and 'max_paths=4 is larger than the 3 ops' in r.stderr and 'Traceback' not in r.stderr
 
 
 def test_ranking_tool_reports_kendall_tau(tmp_path):

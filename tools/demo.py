@@ -4,7 +4,8 @@
 Each stage runs the same command-line tool a user runs on ImageNet/COCO:
 
 1. ``tools/make_demo_data.py``  ImageNet-layout and COCO-format digits
-2. ``tools/search.py``          Cream (or SPOS + evolution with ``--strategy spos``) -> board.json, arch.json, board.png
+2. ``tools/search.py``          Cream (or SPOS / MixPath + evolution with ``--strategy spos|mixpath``)
+                                -> board.json, arch.json, board.png
 3. ``tools/retrain.py``         the found arch from scratch -> checkpoint with the arch embedded
 4. ``tools/train.py``           RetinaNet with that backbone (weights from step 3) on the COCO digits
 5. ``tools/test.py``            COCO bbox mAP of the detector; summary table -> summary.md / summary.json
@@ -27,7 +28,8 @@ from cream_det.errors import ConfigError  # noqa: E402
 from cream_det.utils.cli import run_cli  # noqa: E402
 from cream_det.utils.io import atomic_write_text  # noqa: E402
 
-SEARCH_CFG = {'cream': 'configs/search/cream_demo.py', 'spos': 'configs/search/spos_demo.py'}
+SEARCH_CFG = {'cream': 'configs/search/cream_demo.py', 'spos': 'configs/search/spos_demo.py',
+              'mixpath': 'configs/search/mixpath_demo.py'}
 
 
 def _run(stage: str, args: list, log: Path) -> None:
@@ -93,7 +95,9 @@ def main(argv=None) -> None:
     s_work = work / 'search'
     s_opts = [f'train_dataloader.dataset.root={im}', f'search_val_dataloader.dataset.root={im}']
     if args.quick:
-        s_opts += ['train_cfg.max_epochs=2', 'param_scheduler.0.end=2', 'model.strategy.warmup_epochs=1']
+        s_opts += ['train_cfg.max_epochs=2', 'param_scheduler.0.end=2']
+        if args.strategy == 'cream':            # the only strategy with a warm-up phase
+            s_opts += ['model.strategy.warmup_epochs=1']
     stage('search', (s_work / 'arch.json').is_file(), lambda: _run(
         'search', ['tools/search.py', SEARCH_CFG[args.strategy], '--work-dir', s_work,
                    *(['--resume'] if (s_work / 'last_checkpoint').is_file() else []), '--cfg-options', *s_opts], log))

@@ -70,10 +70,11 @@ class CreamBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch, init_cfg)
         out_indices = tuple(int(i) for i in out_indices)
-        if not out_indices or any(not 0 <= i < len(FEATURE_STRIDES) for i in out_indices) \
+        levels = len(feature_channels(self.arch))           # 5 in the paper's space; fewer in smaller ones
+        if not out_indices or any(not 0 <= i < levels for i in out_indices) \
                 or list(out_indices) != sorted(set(out_indices)):
             raise ConfigError(f'CreamBackbone out_indices={out_indices}: must be increasing, distinct, '
-                              f'each in 0..{len(FEATURE_STRIDES) - 1} (strides {FEATURE_STRIDES})')
+                              f'each in 0..{levels - 1} (strides {FEATURE_STRIDES[:levels]})')
         n_blocks = self.arch.space.num_stages + 2
         if not -1 <= frozen_stages <= n_blocks - 1:
             raise ConfigError(f'CreamBackbone frozen_stages={frozen_stages}: must be in -1..{n_blocks - 1}')

@@ -19,9 +19,10 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS
 
 from ..errors import CheckpointError, ConfigError
+from ..models.mixpath import MixPathSupernet
 from ..models.supernet import Supernet, supernet_depths
 from ..search import distributed as D
-from ..search.strategies import StepContext, build_strategy
+from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import ArchSampler, get_space
 from ..utils.io import atomic_write_text
 
@@ -42,11 +43,14 @@ class SupernetSearch(BaseModel):
     """A weight-sharing supernet trained by a search strategy.
 
     Args:
-        strategy: ``dict(type='cream'|'spos', ...)`` (see ``cream_det.search.strategies``).
+        strategy: ``dict(type='cream'|'spos'|'mixpath', ...)`` (see ``cream_det.search.strategies``);
+            it also decides the supernet: ``mixpath`` (``max_paths=m``) trains a
+            :class:`~cream_det.models.mixpath.MixPathSupernet`, the others the single-path one.
         space: search-space name (or spec dict).
         macs_range: ``(min, max)`` MACs of the archs searched for.
         resolution, num_classes: of the search data.
-        depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` by the authors' rule.
+        depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` by the authors' rule
+            (Cream's, on single-path costs; give MixPath searches their depths).
         seed: seed of path sampling (the same on every rank).
         init: supernet initialisation, ``'independent'`` (the authors') or ``'aligned'``
             (see :func:`cream_det.models.supernet.align_candidates_`; for short runs).
@@ -60,14 +64,18 @@ class SupernetSearch(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         sp = get_space(space)
         rng = (float(macs_range[0]), float(macs_range[1]))
+        sn_args = supernet_args(strategy)
+        max_paths = sn_args.get('max_paths')
         if depths is None:
             depths, fitted = supernet_depths(sp, rng, resolution, num_classes)
             if fitted != resolution:
                 raise ConfigError(f'macs_range {rng} needs resolution {fitted}, but the data is at {resolution}: '
                                   f'set model.resolution={fitted} and the pipeline to match')
-        else:       # given depths: the range must still hold archs of them (SpaceError names the true bounds)
-            ArchSampler(sp, resolution, num_classes, depths=depths, macs_range=rng)
-        self.supernet = Supernet(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init)
+        # the range must hold archs of these depths (and widths): a SpaceError names the true bounds
+        ArchSampler(sp, resolution, num_classes, depths=depths, macs_range=rng, max_paths=max_paths)
+        net = Supernet if max_paths is None else MixPathSupernet
+        self.supernet = net(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init,
+                            **sn_args)
         self.macs_range = rng
         self.strategy = build_strategy(strategy, self.supernet, rng, seed)
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints

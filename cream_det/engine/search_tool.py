@@ -59,6 +59,26 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     return runner, summary
 
 
+def _local_loader(runner: Any, loader_cfg: Any) -> Any:
+    """The held-out loader of this process alone: the whole set, in order.
+
+    The evolution runs on rank 0 only; a ``DefaultSampler`` would shard the set across ranks and
+    agree on a seed through a collective call that rank 0 alone cannot complete (the other ranks
+    wait at a barrier: the run would hang).
+    """
+    from mmengine.registry import DATASETS
+    from torch.utils.data import SequentialSampler
+    cfg = copy.deepcopy(loader_cfg)
+    dataset = cfg['dataset']
+    if isinstance(dataset, dict):
+        dataset = DATASETS.build(dataset)
+        if hasattr(dataset, 'full_init'):
+            dataset.full_init()
+    cfg['dataset'] = dataset
+    cfg['sampler'] = SequentialSampler(dataset)
+    return runner.build_dataloader(cfg)
+
+
 def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> dict[str, Any]:
     """Evolutionary search over the trained supernet (rank 0), resumable from evolution_state.pth."""
     ev = dict(cfg.get('evolution') or {})
@@ -73,7 +93,7 @@ def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
         return unpack_batch(model.data_preprocessor(data, False))
 
     calib = take_batches(runner.train_dataloader, calib_n, unpack, device)
-    val = take_batches(runner.build_dataloader(loader_cfg), val_n, unpack, device)
+    val = take_batches(_local_loader(runner, loader_cfg), val_n, unpack, device)
     state_path = work / 'evolution_state.pth'
     init_state = None
     if resume and state_path.is_file():
@@ -87,8 +107,8 @@ def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
     sn = model.supernet
     res = evolution_search(path_scorer(sn, calib, val), sn.space, sn.resolution, sn.num_classes, sn.depths,
                            model.macs_range, on_generation=on_generation, init_state=init_state,
-                           seed=int(cfg.get('randomness', {}).get('seed') or 0), **ev)
-    arch = res.best_arch(sn.space, sn.resolution, sn.num_classes)
+                           seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
+    arch = sn.arch_of(res.best_code)
     arch.save(work / 'arch.json')
     plot_board(model, work / 'board.png')
     return {'best_top1': res.best_score, 'evaluated': res.num_evaluated}

@@ -16,7 +16,9 @@ from .subnet import build_subnet
 
 def convert_official(src: 'str | os.PathLike', dst: 'str | os.PathLike', arch: 'Arch | str',
                      use_ema: bool = False) -> Path:
-    arch = as_arch(arch)
+    arch = as_arch(arch).require_single_path(
+        "the official-checkpoint converter", "the authors' Cream checkpoints are single-path networks; "
+        "pass the published name or arch file they were trained for")
     ckpt = read_checkpoint(src)
     sd = extract_state_dict(ckpt, use_ema=use_ema, source=str(src))
     model = build_subnet(arch)

@@ -5,6 +5,11 @@ Nothing here re-implements a block: timm's EfficientNet builder decodes the stri
 paper's details — Swish everywhere, SE whose reduced width is rounded from the expanded width
 with a ReLU inside and a hard-sigmoid gate, and MobileNetV3's "pool, then 1x1 conv with bias"
 head. Being a timm model, a subnet gets timm's ``features_only`` machinery for detection.
+
+A multi-path (MixPath) arch is built the same way from its skeleton (each multi-path layer as its
+first op), and then each multi-path layer's block is swapped for a
+:class:`~cream_det.models.mixed_op.MixedOpBlock` whose branches timm's builder builds from their
+block strings: the model stays a timm model (``features_only``, feature info, ``CreamBackbone``).
 """
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ from typing import Any, Sequence
 import torch.nn as nn
 from timm.models import build_model_with_cfg
 from timm.models._efficientnet_blocks import SqueezeExcite
-from timm.models._efficientnet_builder import decode_arch_def, round_channels
+from timm.models._efficientnet_builder import (EfficientNetBuilder, decode_arch_def, efficientnet_init_weights,
+                                              round_channels)
 from timm.models.mobilenetv3 import MobileNetV3, MobileNetV3Features
 
 from ..space import Arch, as_arch
+from .mixed_op import MixedOpBlock
 
 #: Feature levels a features-only subnet exposes (index: stride) — see ``feature_info``.
 FEATURE_STRIDES = (2, 4, 8, 16, 32)
@@ -32,7 +39,7 @@ def model_kwargs(arch: Arch) -> dict[str, Any]:
     """Constructor arguments of timm's MobileNetV3 that give the authors' network for ``arch``."""
     sp = arch.space
     return dict(
-        block_args=decode_arch_def(arch.block_strings()),
+        block_args=decode_arch_def(arch.skeleton().block_strings()),
         stem_size=sp.stem_channels,
         num_features=sp.head_channels,
         head_bias=True,
@@ -73,8 +80,37 @@ def create_subnet(variant: str, arch: Arch, pretrained: bool = False, features_o
                                      out_indices=tuple(out_indices), **kw)
     else:
         model = build_model_with_cfg(MobileNetV3, variant, False, pretrained_cfg=cfg, **kw)
+    if arch.is_multipath:
+        install_mixed_blocks(model, arch, kw)
     model.cream_arch = arch     # lets checkpoint writers embed the arch without being told it
     return model
+
+
+def build_block(kwargs: dict[str, Any], block_str: str, in_chs: int) -> tuple[nn.Module, int]:
+    """One block from its string by timm's builder, with the subnet's arguments; returns (block, out width)."""
+    builder = EfficientNetBuilder(output_stride=32, pad_type='', round_chs_fn=kwargs['round_chs_fn'],
+                                  se_from_exp=kwargs['se_from_exp'], act_layer=kwargs['act_layer'],
+                                  norm_layer=nn.BatchNorm2d, se_layer=kwargs['se_layer'])
+    (stage,) = builder(in_chs, decode_arch_def([[block_str]]))
+    return stage[0], builder.in_chs
+
+
+def install_mixed_blocks(model: nn.Module, arch: Arch, kwargs: dict[str, Any]) -> None:
+    """Swap the skeleton's block at every multi-path layer of ``arch`` for a :class:`MixedOpBlock`.
+
+    The branches come from timm's builder (same arguments as the model), the stochastic-depth
+    module is the skeleton block's own (timm's per-block rate), and the new block gets timm's
+    EfficientNet initialisation like the rest of the model.
+    """
+    for s, layers in enumerate(arch.stages):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, tuple):
+                continue
+            old = model.blocks[s + 1][i]
+            branches = [build_block(kwargs, arch.block_string(s, i, op), old.conv_pw.in_channels)[0] for op in layer]
+            block = MixedOpBlock(branches, drop_path=old.drop_path)
+            efficientnet_init_weights(block)
+            model.blocks[s + 1][i] = block
 
 
 def build_subnet(arch: 'Arch | str', *, drop_rate: float = 0.0, drop_path_rate: float = 0.0,

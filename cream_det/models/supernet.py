@@ -26,12 +26,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers.activations import HardSigmoid
-from timm.models._efficientnet_builder import EfficientNetBuilder, decode_arch_def, efficientnet_init_weights
+from timm.models._efficientnet_builder import decode_arch_def, efficientnet_init_weights
 from timm.models.mobilenetv3 import MobileNetV3
 
 from ..errors import ArchError, SpaceError
 from ..space import Arch, SearchSpace, cost_table
 from ..space.spec import CREAM_SPACE
+from .subnet import build_block as _build_block
 from .subnet import build_subnet, model_kwargs
 
 #: What ``forward`` accepts as a path: an Arch or its ``Arch.encode()`` vector (-1 = absent layer).
@@ -46,7 +47,11 @@ AUTHORS_CAPS = ((3, 3, 3, 2, 2), (4, 4, 4, 4, 4))
 
 
 class Supernet(nn.Module):
-    """One-shot supernet over ``space`` with fixed per-stage ``depths``.
+    """One-shot supernet over ``space`` with fixed per-stage ``depths``: one op per layer and step.
+
+    Multi-path (MixPath) archs are refused with one clear error; they run in
+    :class:`~cream_det.models.mixpath.MixPathSupernet`, which extends this class through the
+    ``_make_layer`` / ``_parse`` / ``_layer_modules`` / ``_run_layer`` hooks.
 
     Args:
         space: the search space (its ``ops`` are the candidates of every layer).
@@ -59,6 +64,9 @@ class Supernet(nn.Module):
             ``'aligned'`` (:func:`align_candidates_`: candidates of a layer start as slices of
             the layer's largest one; for short searches, see there).
     """
+
+    #: ``None``: single-path codes (:meth:`Arch.encode`); MixPath supernets: the most ops per layer
+    max_paths: int | None = None
 
     def __init__(self, space: SearchSpace = CREAM_SPACE, depths: Sequence[int] | None = None,
                  num_classes: int = 1000, *, drop_rate: float = 0.0, resolution: int = 224,
@@ -74,7 +82,7 @@ class Supernet(nn.Module):
         first, chs = _build_block(kwargs, strings[0][0][0], self.conv_stem.out_channels)
         stages = []
         for s in range(space.num_stages):
-            stage, chs = _build_stage(kwargs, [st[s + 1] for st in strings], chs)
+            stage, chs = _build_stage(kwargs, [st[s + 1] for st in strings], chs, self._make_layer)
             stages.append(stage)
         last, _ = _build_block(kwargs, strings[0][-1][0], chs)
         self.blocks = nn.ModuleList([nn.Sequential(first)] + stages + [nn.Sequential(last)])
@@ -94,15 +102,36 @@ class Supernet(nn.Module):
         for name in ('conv_stem', 'bn1', 'global_pool', 'conv_head', 'norm_head', 'act2', 'flatten', 'classifier'):
             setattr(self, name, getattr(template, name))
 
+    # ---- hooks a supernet with other layers overrides -----------------------------------------------
+    def _make_layer(self, candidates: list[nn.Module]) -> nn.Module:
+        """The module of one layer from its candidate blocks (one per op, choice order)."""
+        return nn.ModuleList(candidates)
+
+    def _parse(self, arch: PathLike) -> tuple:
+        """Per-stage layer choices of an Arch or a code (not yet checked against the depths)."""
+        if isinstance(arch, Arch):
+            arch.require_single_path(f'the single-path supernet of {self.space.name} (strategies cream, spos)',
+                                     "a MixPath supernet runs it: strategy=dict(type='mixpath', max_paths=m)")
+            return tuple(tuple(ops) for ops in arch.choice_indices())
+        return _split_code(arch, self.space)
+
+    def _layer_arch(self, layer: Any) -> Any:
+        """A layer choice as it appears in :class:`Arch` stages."""
+        return self.space.ops[layer]
+
+    def _layer_modules(self, s: int, i: int, layer: Any) -> Iterator[tuple[str, str, nn.Module]]:
+        """(supernet prefix, subnet prefix, module) of what layer ``i`` of stage ``s`` runs."""
+        yield f'blocks.{s + 1}.{i}.{layer}', f'blocks.{s + 1}.{i}', self.blocks[s + 1][i][layer]
+
+    def _run_layer(self, module: nn.Module, layer: Any, x: torch.Tensor) -> torch.Tensor:
+        return module[layer](x)
+
     # ---- paths -------------------------------------------------------------------------------------
     def parse_path(self, arch: PathLike) -> OpPath:
         """Per-stage op indices of a path, checked against this supernet's space and depths."""
-        if isinstance(arch, Arch):
-            if arch.space != self.space:
-                raise ArchError(f"arch is of search space '{arch.space.name}', the supernet of '{self.space.name}'")
-            path = tuple(tuple(ops) for ops in arch.choice_indices())
-        else:
-            path = _split_code(arch, self.space)
+        if isinstance(arch, Arch) and arch.space != self.space:
+            raise ArchError(f"arch is of search space '{arch.space.name}', the supernet of '{self.space.name}'")
+        path = self._parse(arch)
         for s, (ops, d) in enumerate(zip(path, self.depths)):
             if len(ops) > d:
                 raise ArchError(f'stage {s + 1}: path has {len(ops)} layers, the supernet only {d} '
@@ -115,7 +144,7 @@ class Supernet(nn.Module):
             self.parse_path(arch)
             return arch
         path = self.parse_path(arch)
-        return Arch(tuple(tuple(self.space.ops[j] for j in ops) for ops in path), self.resolution,
+        return Arch(tuple(tuple(self._layer_arch(j) for j in ops) for ops in path), self.resolution,
                     self.num_classes, self.space)
 
     def _named_path_modules(self, path: OpPath) -> Iterator[tuple[str, str, nn.Module]]:
@@ -125,7 +154,7 @@ class Supernet(nn.Module):
         yield 'blocks.0', 'blocks.0', self.blocks[0]
         for s, ops in enumerate(path):
             for i, j in enumerate(ops):
-                yield f'blocks.{s + 1}.{i}.{j}', f'blocks.{s + 1}.{i}', self.blocks[s + 1][i][j]
+                yield from self._layer_modules(s, i, j)
         last = f'blocks.{len(path) + 1}'
         yield last, last, self.blocks[-1]
         for name in ('conv_head', 'norm_head', 'classifier'):
@@ -160,7 +189,7 @@ class Supernet(nn.Module):
         x = self.blocks[0](self.bn1(self.conv_stem(x)))
         for s, ops in enumerate(path):
             for i, j in enumerate(ops):
-                x = self.blocks[s + 1][i][j](x)
+                x = self._run_layer(self.blocks[s + 1][i], j, x)
             if feats is not None and s + 1 in self._feature_after:
                 feats.append(x)
         x = self.blocks[-1](x)
@@ -203,8 +232,9 @@ def align_candidates_(supernet: Supernet) -> Supernet:
     """
     for stage in supernet.blocks[1:-1]:
         for layer in stage:
-            params = [dict(c.named_parameters()) for c in layer]
-            big = max(range(len(layer)), key=lambda j: sum(p.numel() for p in params[j].values()))
+            cands = getattr(layer, 'branches', layer)      # a MixPath layer keeps its candidates as branches
+            params = [dict(c.named_parameters()) for c in cands]
+            big = max(range(len(cands)), key=lambda j: sum(p.numel() for p in params[j].values()))
             for j, cand in enumerate(params):
                 if j == big:
                     continue
@@ -251,23 +281,15 @@ def _twice_differentiable_gate(se_layer: Any) -> Any:
     return se_layer
 
 
-def _build_stage(kwargs: dict[str, Any], strings_per_op: list[list[str]], in_chs: int) -> tuple[nn.ModuleList, int]:
-    """Layers of one stage, layer i holding one candidate per op (``strings_per_op[op][i]``); returns out width."""
+def _build_stage(kwargs: dict[str, Any], strings_per_op: list[list[str]], in_chs: int,
+                 make_layer: Any = nn.ModuleList) -> tuple[nn.ModuleList, int]:
+    """Layers of one stage, layer i made from one candidate per op (``strings_per_op[op][i]``); returns out width."""
     layers = []
     for i in range(len(strings_per_op[0])):
         cands = [_build_block(kwargs, strings[i], in_chs) for strings in strings_per_op]
-        layers.append(nn.ModuleList([block for block, _ in cands]))
+        layers.append(make_layer([block for block, _ in cands]))
         in_chs = cands[0][1]
     return nn.ModuleList(layers), in_chs
-
-
-def _build_block(kwargs: dict[str, Any], block_str: str, in_chs: int) -> tuple[nn.Module, int]:
-    """One block from its string by timm's builder, with the subnet's arguments; returns (block, out width)."""
-    builder = EfficientNetBuilder(output_stride=32, pad_type='', round_chs_fn=kwargs['round_chs_fn'],
-                                  se_from_exp=kwargs['se_from_exp'], act_layer=kwargs['act_layer'],
-                                  norm_layer=nn.BatchNorm2d, se_layer=kwargs['se_layer'])
-    (stage,) = builder(in_chs, decode_arch_def([[block_str]]))
-    return stage[0], builder.in_chs
 
 
 def _feature_positions(space: SearchSpace) -> frozenset[int]:

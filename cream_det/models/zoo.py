@@ -40,7 +40,8 @@ def get_arch(name: str) -> Arch:
     """The arch of a published net, read from its shipped file (MACs/params checked on load)."""
     if name not in ZOO:
         raise ArchError(f"unknown published net '{name}'; valid names: {', '.join(ZOO)}")
-    return Arch.load(ARCH_DIR / f'{name}.json')
+    return Arch.load(ARCH_DIR / f'{name}.json').require_single_path(
+        f'the published zoo ({name})', f'{ARCH_DIR / (name + ".json")} must hold the published single-path net')
 
 
 def _register() -> None:

@@ -6,7 +6,8 @@ from .matching import (MetaMatchingNetwork, meta_update, select_teacher, select_
 from .ranking import kendall_tau
 from .combination import Combination, best_combination
 from . import dna  # noqa: F401,E402  (registers the 'dna' strategy)
+from .mixpath import MixPath  # (registers the 'mixpath' strategy)
 
 __all__ = ['BoardEntry', 'PrioritizedBoard', 'EvolutionResult', 'EvolutionSearch', 'evolution_search',
            'MetaMatchingNetwork', 'meta_update', 'select_teacher', 'select_teacher_naive', 'select_teacher_top1',
-           'soft_cross_entropy', 'student_loss', 'kendall_tau', 'Combination', 'best_combination']
+           'soft_cross_entropy', 'student_loss', 'kendall_tau', 'Combination', 'best_combination', 'MixPath']

@@ -6,6 +6,11 @@ generation from them: mutations (each layer's op redrawn with ``mutation_prob``)
 crossovers, topped up with random paths. Every candidate is costed with the vectorised MACs table
 and kept only inside ``macs_range``; a path is never evaluated twice.
 
+With ``max_paths=m`` the candidates are multi-path (MixPath) archs as bitmask codes
+(:meth:`Arch.encode_mask`): a mutation redraws a layer's whole op set (width k ~ U{1..m}, then k
+distinct ops), a crossover takes each layer's op set from either parent, random candidates come
+from the multi-path sampler, and the MACs table is the multi-path one. Everything else is shared.
+
 The whole search state (generation, pending candidates, every evaluated path and score, the RNG)
 is a plain dict of lists and ints, handed to ``on_generation`` after each generation; passing it
 back as ``init_state`` resumes the search exactly where it stopped.
@@ -18,7 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..space import Arch, ArchSampler, SearchSpace, cost_table
+from ..space import Arch, ArchSampler, SearchSpace
 
 Evaluate = Callable[[np.ndarray], np.ndarray]
 #: trials drawn per wanted child before a generation settles for fewer
@@ -27,7 +32,7 @@ _TRIALS_PER_CHILD = 10
 
 @dataclass
 class EvolutionResult:
-    best_code: np.ndarray           # Arch.encode() of the best path ever evaluated
+    best_code: np.ndarray           # Arch.encode() (encode_mask() when multipath) of the best path evaluated
     best_score: float
     best_macs: int
     top_codes: np.ndarray           # the final parents, best first
@@ -35,9 +40,11 @@ class EvolutionResult:
     history: list[dict[str, Any]] = field(default_factory=list)   # per generation: best, top-k mean, evaluated
     num_evaluated: int = 0
     state: dict[str, Any] = field(default_factory=dict)
+    multipath: bool = False         # codes are op-set bitmasks
 
     def best_arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
-        return Arch.decode(self.best_code, space, resolution, num_classes)
+        decode = Arch.decode_mask if self.multipath else Arch.decode
+        return decode(self.best_code, space, resolution, num_classes)
 
 
 class EvolutionSearch:
@@ -45,7 +52,8 @@ class EvolutionSearch:
 
     def __init__(self, space: SearchSpace, resolution: int, num_classes: int, depths: Sequence[int],
                  macs_range: tuple[float, float], *, population: int = 50, parents: int = 10,
-                 mutation_prob: float = 0.1, crossover_num: int = 25, mutation_num: int = 25, seed: int = 0) -> None:
+                 mutation_prob: float = 0.1, crossover_num: int = 25, mutation_num: int = 25, seed: int = 0,
+                 max_paths: int | None = None) -> None:
         if min(population, parents) < 1 or min(crossover_num, mutation_num) < 0 or not 0 <= mutation_prob <= 1:
             raise ConfigError('evolution: population and parents must be >= 1, crossover_num and mutation_num '
                               f'>= 0 and mutation_prob in [0, 1] (got {population}, {parents}, {crossover_num}, '
@@ -54,23 +62,27 @@ class EvolutionSearch:
         self.mutation_prob, self.crossover_num, self.mutation_num = mutation_prob, crossover_num, mutation_num
         self.rng = np.random.default_rng(seed)
         # the sampler validates depths and range (SpaceError if infeasible) and shares our RNG stream
-        self.sampler = ArchSampler(space, resolution, num_classes, depths=depths, macs_range=macs_range)
+        # (its max_paths decides the codes: op indices with -1 absent, or op-set masks with 0 absent)
+        self.sampler = ArchSampler(space, resolution, num_classes, depths=depths, macs_range=macs_range,
+                                   max_paths=max_paths)
         self.sampler.rng = self.rng
-        self.table = cost_table(space, resolution, num_classes)
+        self.table = self.sampler.table
         self.lo, self.hi = self.sampler.macs_range
-        self.n_ops = len(space.ops)
+        self.dtype = self.sampler.code_dtype
         self.config = {'space': space.name, 'resolution': resolution, 'num_classes': num_classes,
                        'depths': list(self.sampler.depths), 'macs_range': [self.lo, self.hi]}
+        if max_paths is not None:
+            self.config['max_paths'] = int(max_paths)
         self.generation = 0
-        self.candidates = np.zeros((0, space.max_layers), dtype=np.int8)
-        self.codes = np.zeros((0, space.max_layers), dtype=np.int8)      # every evaluated path ...
+        self.candidates = np.zeros((0, space.max_layers), dtype=self.dtype)
+        self.codes = np.zeros((0, space.max_layers), dtype=self.dtype)   # every evaluated path ...
         self.scores = np.zeros(0, dtype=np.float64)                       # ... and its score
         self.history: list[dict[str, Any]] = []
         self._seen: set[bytes] = set()
 
     # ---- one generation ----------------------------------------------------------------------------
     def start(self) -> None:
-        self.candidates = self._fill(np.zeros((0, self.codes.shape[1]), np.int8), self.population)
+        self.candidates = self._fill(np.zeros((0, self.codes.shape[1]), self.dtype), self.population)
 
     def step(self, evaluate: Evaluate) -> None:
         """Evaluate the pending candidates, update the parents and breed the next generation.
@@ -100,7 +112,7 @@ class EvolutionSearch:
         return order[:self.parents]
 
     def _breed(self, parents: np.ndarray) -> np.ndarray:
-        kids = self._fill(np.zeros((0, parents.shape[1]), np.int8), self.mutation_num, self._mutants(parents))
+        kids = self._fill(np.zeros((0, parents.shape[1]), self.dtype), self.mutation_num, self._mutants(parents))
         kids = self._fill(kids, len(kids) + self.crossover_num, self._crossovers(parents))
         return self._fill(kids, self.population)
 
@@ -108,8 +120,8 @@ class EvolutionSearch:
     def _mutants(self, parents: np.ndarray) -> Callable[[int], np.ndarray]:
         def draw(n: int) -> np.ndarray:
             kids = parents[self.rng.integers(len(parents), size=n)]
-            redraw = (self.rng.random(kids.shape) < self.mutation_prob) & (kids >= 0)
-            kids[redraw] = self.rng.integers(self.n_ops, size=int(redraw.sum()))
+            redraw = (self.rng.random(kids.shape) < self.mutation_prob) & (kids != self.sampler.absent)
+            kids[redraw] = self.sampler.random_layers(int(redraw.sum()))
             return kids
         return draw
 
@@ -136,7 +148,7 @@ class EvolutionSearch:
                 fresh.append(code)
                 if len(fresh) == want:
                     break
-        return np.concatenate([kids, np.asarray(fresh, dtype=np.int8).reshape(-1, kids.shape[1])])
+        return np.concatenate([kids, np.asarray(fresh, dtype=self.dtype).reshape(-1, kids.shape[1])])
 
     # ---- state --------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -150,8 +162,8 @@ class EvolutionSearch:
             raise ConfigError(f"evolution: cannot resume a search of {state['config']} as one of {self.config}")
         width = self.codes.shape[1]
         self.generation = int(state['generation'])
-        self.candidates = np.asarray(state['candidates'], dtype=np.int8).reshape(-1, width)
-        self.codes = np.asarray(state['codes'], dtype=np.int8).reshape(-1, width)
+        self.candidates = np.asarray(state['candidates'], dtype=self.dtype).reshape(-1, width)
+        self.codes = np.asarray(state['codes'], dtype=self.dtype).reshape(-1, width)
         self.scores = np.asarray(state['scores'], dtype=np.float64)
         self.history = list(state['history'])
         self.rng.bit_generator.state = state['rng']
@@ -162,7 +174,7 @@ class EvolutionSearch:
         best = self.codes[top[0]]
         return EvolutionResult(best.copy(), float(self.scores[top[0]]), int(self.table.macs_of(best)),
                                self.codes[top].copy(), self.scores[top].copy(), list(self.history),
-                               len(self.scores), self.state_dict())
+                               len(self.scores), self.state_dict(), self.sampler.max_paths is not None)
 
 
 def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, num_classes: int,
@@ -170,17 +182,18 @@ def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, nu
                      generations: int = 20, parents: int = 10, mutation_prob: float = 0.1, crossover_num: int = 25,
                      mutation_num: int = 25, seed: int = 0,
                      on_generation: Callable[[int, dict[str, Any]], None] | None = None,
-                     init_state: dict[str, Any] | None = None) -> EvolutionResult:
+                     init_state: dict[str, Any] | None = None, max_paths: int | None = None) -> EvolutionResult:
     """Search the paths of a supernet (``depths``) inside ``macs_range`` for the best ``evaluate`` score.
 
     ``evaluate`` maps an ``(N, slots)`` int8 array of encoded paths to N scores (higher is better),
     e.g. the supernet's validation accuracy of each path. ``on_generation(gen, state)`` runs after
     each generation; ``init_state`` (such a state) resumes. Stops early if the budget holds no
-    unseen path to propose.
+    unseen path to propose. ``max_paths=m`` searches multi-path archs (bitmask codes) whose
+    layers run 1..m ops.
     """
     search = EvolutionSearch(space, resolution, num_classes, depths, macs_range, population=population,
                              parents=parents, mutation_prob=mutation_prob, crossover_num=crossover_num,
-                             mutation_num=mutation_num, seed=seed)
+                             mutation_num=mutation_num, seed=seed, max_paths=max_paths)
     if init_state is not None:
         search.load_state_dict(init_state)
     else:

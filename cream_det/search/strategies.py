@@ -12,6 +12,8 @@ runs any of them with the same data pipeline, logging, checkpoints, resume and d
   strategy's own computation, reached through the model with ``ctx.forward(x, path, mode='strategy')``
   so DDP synchronises it), and ``final_pick`` + ``final_search(...)`` (the strategy's own way of
   picking the final arch after training, e.g. DNA's exact combination search).
+- ``supernet_args(cfg)`` (class method): what the strategy needs of the supernet it trains
+  (MixPath: ``max_paths``), so one config entry decides both.
 
 Strategies that train the supernet differently (block-wise distillation as in DNA, several paths
 per layer as in MixPath) plug in here as further classes registered in :data:`STRATEGIES`.
@@ -39,16 +41,27 @@ def register(cls: type['SearchStrategy']) -> type['SearchStrategy']:
     return cls
 
 
-def build_strategy(cfg: dict[str, Any], supernet: torch.nn.Module, macs_range: tuple[float, float] | None,
-                   seed: int) -> 'SearchStrategy':
-    cfg = dict(cfg)
-    kind = cfg.pop('type', None)
+def strategy_class(cfg: dict[str, Any]) -> type['SearchStrategy']:
+    kind = cfg.get('type')
     if kind not in STRATEGIES:
         raise ConfigError(f"model.strategy.type={kind!r}: choose one of {', '.join(sorted(STRATEGIES))}")
+    return STRATEGIES[kind]
+
+
+def supernet_args(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Supernet constructor arguments implied by a strategy config (e.g. MixPath's ``max_paths``)."""
+    return strategy_class(cfg).supernet_args(cfg)
+
+
+def build_strategy(cfg: dict[str, Any], supernet: torch.nn.Module, macs_range: tuple[float, float] | None,
+                   seed: int) -> 'SearchStrategy':
+    cls = strategy_class(cfg)
+    cfg = dict(cfg)
+    cfg.pop('type')
     try:
-        return STRATEGIES[kind](supernet, macs_range=macs_range, seed=seed, **cfg)
+        return cls(supernet, macs_range=macs_range, seed=seed, **cfg)
     except TypeError as e:
-        raise ConfigError(f'model.strategy ({kind}): {e}') from None
+        raise ConfigError(f'model.strategy ({cls.name}): {e}') from None
 
 
 @dataclass
@@ -86,8 +99,10 @@ class SearchStrategy:
                 use the range only for the final pick).
         """
         sp = supernet.space
+        # the supernet's kind decides the codes: op indices, or op-set masks for a MixPath supernet
         self.sampler = ArchSampler(sp, supernet.resolution, supernet.num_classes, depths=supernet.depths,
-                                   op_probs=op_probs, macs_range=macs_range if constrain_macs else None, seed=seed)
+                                   op_probs=op_probs, macs_range=macs_range if constrain_macs else None, seed=seed,
+                                   max_paths=getattr(supernet, 'max_paths', None))
         self.macs_range = macs_range
         self.history: list[tuple[int, int, float]] = []      # (step, macs, acc) of every trained path
         self.history_size = history_size
@@ -106,6 +121,11 @@ class SearchStrategy:
         del self.history[:-self.history_size]
 
     # ---- interface ----------------------------------------------------------------------------------
+    @classmethod
+    def supernet_args(cls, cfg: dict[str, Any]) -> dict[str, Any]:
+        """Supernet constructor arguments this strategy's config implies (none: the single-path supernet)."""
+        return {}
+
     def train_step(self, ctx: StepContext) -> dict[str, float]:
         raise NotImplementedError
 

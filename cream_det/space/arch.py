@@ -4,6 +4,13 @@ An arch file (JSON or YAML) records the ops each layer really has (per-stage dep
 resolution and class count it is meant for, its search space, and the MACs/params measured for it.
 The measured numbers are re-computed and compared on load, so a hand-edited or stale file is caught
 instead of silently describing another network.
+
+A layer is one :class:`Op` or, in a multi-path (MixPath) arch, a tuple of distinct ops that run
+side by side and are summed (``cream_det.models.mixed_op``). A multi-path layer is written as a
+list of op names (``["k3e4", "k5e6"]``) and kept in the space's choice order, so one network has
+one spelling; a one-element list is the single op. Single-path archs serialise exactly as before
+(format ``cream_det.arch/1``); a file with a multi-path layer says ``cream_det.arch/2``, so a
+reader that predates multi-path layers refuses it by its format instead of misreading it.
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -20,22 +27,27 @@ from ..errors import ArchError, CreamDetError
 from .spec import CREAM_SPACE, Op, SearchSpace, get_space, is_registered
 
 FORMAT = 'cream_det.arch/1'
+#: the format of files with at least one multi-path layer (read by this version alongside FORMAT)
+FORMAT_MULTIPATH = 'cream_det.arch/2'
+#: a layer: one op, or (multi-path) several distinct ops in the space's choice order
+Layer = Union[Op, tuple[Op, ...]]
+#: the most ops a multi-path layer's bitmask code may address (codes are int32)
+MAX_MASK_OPS = 16
 
 
 @dataclass(frozen=True)
 class Arch:
     """A concrete subnet of a search space."""
 
-    stages: tuple[tuple[Op, ...], ...]
+    stages: tuple[tuple[Layer, ...], ...]
     resolution: int = 224
     num_classes: int = 1000
     space: SearchSpace = CREAM_SPACE
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        stages = tuple(tuple(_as_op(o, f'stages[{s}][{i}]') for i, o in enumerate(st))
+        stages = tuple(tuple(_as_layer(o, f'stages[{s}][{i}]') for i, o in enumerate(st))
                        for s, st in enumerate(self.stages))
-        object.__setattr__(self, 'stages', stages)
         sp = self.space
         if len(stages) != sp.num_stages:
             raise ArchError(f'stages: {len(stages)} stages given, search space {sp.name} has {sp.num_stages}')
@@ -43,10 +55,16 @@ class Arch:
             if not st.min_depth <= len(ops) <= st.max_depth:
                 raise ArchError(f'stages[{s}]: depth {len(ops)} outside [{st.min_depth}, {st.max_depth}] '
                                 f'of stage {s + 1} in search space {sp.name}')
-            for i, op in enumerate(ops):
-                if op not in sp._op_index:
-                    raise ArchError(f'stages[{s}][{i}]: op {op.name} is not in search space {sp.name} '
-                                    f'(ops: {", ".join(o.name for o in sp.ops)})')
+            for i, layer in enumerate(ops):
+                for j, op in enumerate(_ops_of(layer)):
+                    if op not in sp._op_index:
+                        where = f'stages[{s}][{i}]' + (f'[{j}]' if isinstance(layer, tuple) else '')
+                        raise ArchError(f'{where}: op {op.name} is not in search space {sp.name} '
+                                        f'(ops: {", ".join(o.name for o in sp.ops)})')
+        # multi-path layers in the space's choice order: one network, one spelling (and one hash)
+        stages = tuple(tuple(layer if isinstance(layer, Op) else tuple(sorted(layer, key=sp.op_index))
+                             for layer in st) for st in stages)
+        object.__setattr__(self, 'stages', stages)
         if not isinstance(self.resolution, int) or self.resolution <= 0 \
                 or self.resolution % sp.resolution_multiple:
             raise ArchError(f'resolution: {self.resolution!r} is not a positive multiple of {sp.resolution_multiple}')
@@ -58,15 +76,43 @@ class Arch:
     def depths(self) -> tuple[int, ...]:
         return tuple(len(s) for s in self.stages)
 
+    @property
+    def is_multipath(self) -> bool:
+        """Whether some layer runs several ops at once (a MixPath arch)."""
+        return any(isinstance(layer, tuple) for st in self.stages for layer in st)
+
+    @property
+    def max_paths(self) -> int:
+        """The most ops any layer runs (1 for a single-path arch)."""
+        return max((len(_ops_of(layer)) for st in self.stages for layer in st), default=1)
+
+    def layer_ops(self) -> tuple[tuple[tuple[Op, ...], ...], ...]:
+        """Per stage, per layer, the tuple of ops it runs (one for a single-op layer)."""
+        return tuple(tuple(_ops_of(layer) for layer in st) for st in self.stages)
+
+    def layer_indices(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+        """:meth:`layer_ops` as choice indices (ascending)."""
+        return tuple(tuple(tuple(self.space.op_index(o) for o in ops) for ops in st) for st in self.layer_ops())
+
+    def require_single_path(self, what: str, fix: str = '') -> 'Arch':
+        """Return self, or raise the one error every single-path-only consumer gives a MixPath arch."""
+        if self.is_multipath:
+            raise ArchError(f'{self} is a multi-path (MixPath) arch; {what} takes one op per layer'
+                            + (f' — {fix}' if fix else ''))
+        return self
+
     def choice_indices(self) -> list[list[int]]:
-        """Per-stage op indices in the space's choice order."""
+        """Per-stage op indices in the space's choice order (single-path archs)."""
+        self.require_single_path('choice_indices()', 'use layer_indices()')
         return [[self.space.op_index(o) for o in st] for st in self.stages]
 
     def encode(self) -> np.ndarray:
         """Fixed-length int8 vector over the space's layer slots; -1 marks an absent layer.
 
-        This is the form the vectorised FLOPs table and the samplers work on.
+        This is the form the vectorised FLOPs table and the samplers work on (single-path archs;
+        multi-path ones have :meth:`encode_mask`).
         """
+        self.require_single_path('encode()', 'use encode_mask()')
         out = np.full(self.space.max_layers, -1, dtype=np.int8)
         off = 0
         for ops, st in zip(self.choice_indices(), self.space.stages):
@@ -84,20 +130,66 @@ class Arch:
             off += st.max_depth
         return cls(tuple(stages), resolution, num_classes, space)
 
-    def block_strings(self) -> list[list[str]]:
-        """The arch in timm's block-string notation, one list per stage of the built network."""
-        sp = self.space
-        out = [[sp.first_block]]
-        for ops, st in zip(self.stages, sp.stages):
-            out.append([f'ir_r1_k{o.kernel}_s{st.stride if i == 0 else 1}_e{o.expansion}'
-                        f'_c{st.out_channels}_se{sp.se_ratio:g}' for i, o in enumerate(ops)])
-        out.append([f'cn_r1_k1_s1_c{sp.last_channels}'])
+    def encode_mask(self) -> np.ndarray:
+        """Fixed-length int32 vector over the layer slots: bit j set when the layer runs op j; 0 = absent.
+
+        The multi-path counterpart of :meth:`encode` (any arch has one): what MixPath's sampler,
+        cost table, supernet and evolution work on. A single-op layer is a one-bit mask.
+        """
+        if len(self.space.ops) > MAX_MASK_OPS:
+            raise ArchError(f'search space {self.space.name} has {len(self.space.ops)} ops; multi-path codes '
+                            f'address at most {MAX_MASK_OPS}')
+        out = np.zeros(self.space.max_layers, dtype=np.int32)
+        off = 0
+        for layers, st in zip(self.layer_indices(), self.space.stages):
+            for i, idx in enumerate(layers):
+                out[off + i] = sum(1 << j for j in idx)
+            off += st.max_depth
         return out
+
+    @classmethod
+    def decode_mask(cls, code: Sequence[int], space: SearchSpace = CREAM_SPACE, resolution: int = 224,
+                    num_classes: int = 1000) -> 'Arch':
+        """Inverse of :meth:`encode_mask` (absent slots, 0, are skipped)."""
+        stages, off = [], 0
+        for st in space.stages:
+            layers = []
+            for c in (int(c) for c in code[off:off + st.max_depth]):
+                if c > 0:
+                    ops = tuple(op for j, op in enumerate(space.ops) if c >> j & 1)
+                    layers.append(ops[0] if len(ops) == 1 else ops)
+            stages.append(tuple(layers))
+            off += st.max_depth
+        return cls(tuple(stages), resolution, num_classes, space)
+
+    def block_string(self, stage: int, index: int, op: Op) -> str:
+        """timm block string of ``op`` at layer ``index`` of searchable stage ``stage`` (0-based)."""
+        st = self.space.stages[stage]
+        return (f'ir_r1_k{op.kernel}_s{st.stride if index == 0 else 1}_e{op.expansion}'
+                f'_c{st.out_channels}_se{self.space.se_ratio:g}')
+
+    def block_strings(self) -> list[list[str]]:
+        """The arch in timm's block-string notation, one list per stage of the built network.
+
+        Single-path archs only: a multi-path layer has no block string (the subnet builder builds
+        its :meth:`skeleton` and puts a multi-path block at those layers).
+        """
+        self.require_single_path('block_strings()', 'build it with cream_det.models.build_subnet')
+        sp = self.space
+        return ([[sp.first_block]]
+                + [[self.block_string(s, i, o) for i, o in enumerate(ops)] for s, ops in enumerate(self.stages)]
+                + [[f'cn_r1_k1_s1_c{sp.last_channels}']])
+
+    def skeleton(self) -> 'Arch':
+        """The single-path arch with each multi-path layer replaced by its first op (same layout)."""
+        if not self.is_multipath:
+            return self
+        return self.with_(stages=tuple(tuple(_ops_of(layer)[0] for layer in st) for st in self.stages))
 
     @property
     def hash(self) -> str:
         """Stable short id of the network (ops, resolution, classes, space); the name is not part of it."""
-        key = json.dumps([self.space.name, [[o.name for o in s] for s in self.stages],
+        key = json.dumps([self.space.name, self._stage_names(),
                           self.resolution, self.num_classes], separators=(',', ':'))
         return hashlib.sha256(key.encode()).hexdigest()[:10]
 
@@ -108,8 +200,13 @@ class Arch:
         d.update(changes)
         return Arch(**d)
 
+    def _stage_names(self) -> list[list[Any]]:
+        """Op names per layer; a multi-path layer is a list of names (the file format)."""
+        return [[layer.name if isinstance(layer, Op) else [o.name for o in layer] for layer in st]
+                for st in self.stages]
+
     def __str__(self) -> str:
-        body = ' | '.join(' '.join(o.name for o in s) for s in self.stages)
+        body = ' | '.join(' '.join('+'.join(o.name for o in _ops_of(layer)) for layer in s) for s in self.stages)
         return f'{self.name or self.hash}@{self.resolution}: {body}'
 
     # ---- cost -------------------------------------------------------------------------------------
@@ -127,14 +224,14 @@ class Arch:
     def to_dict(self) -> dict[str, Any]:
         from .flops import arch_cost
         cost = arch_cost(self)
-        d: dict[str, Any] = {'format': FORMAT}
+        d: dict[str, Any] = {'format': FORMAT_MULTIPATH if self.is_multipath else FORMAT}
         if self.name:
             d['name'] = self.name
         d['space'] = self.space.name
         if not is_registered(self.space):
             d['space_spec'] = self.space.to_dict()
         d.update(resolution=self.resolution, num_classes=self.num_classes,
-                 stages=[[o.name for o in s] for s in self.stages],
+                 stages=self._stage_names(),
                  macs=cost.macs, params=cost.params, hash=self.hash)
         return d
 
@@ -143,8 +240,8 @@ class Arch:
         if not isinstance(d, Mapping):
             raise ArchError(f'an arch must be a mapping, got {type(d).__name__}')
         fmt = d.get('format', FORMAT)
-        if fmt != FORMAT:
-            raise ArchError(f"format: '{fmt}' is not '{FORMAT}'")
+        if fmt not in (FORMAT, FORMAT_MULTIPATH):
+            raise ArchError(f"format: '{fmt}' is not '{FORMAT}' (or '{FORMAT_MULTIPATH}' with multi-path layers)")
         unknown = set(d) - {'format', 'name', 'space', 'space_spec', 'resolution', 'num_classes', 'stages',
                             'macs', 'params', 'hash'}
         if unknown:
@@ -159,7 +256,8 @@ class Arch:
             raise ArchError(f"space: '{d['space']}' disagrees with space_spec name '{space.name}'")
         stages = d['stages']
         if not isinstance(stages, list) or not all(isinstance(s, list) for s in stages):
-            raise ArchError('stages: must be a list of lists of op names such as "k5e6"')
+            raise ArchError('stages: must be a list of lists of op names such as "k5e6" '
+                            '(a multi-path layer: a list of names such as ["k3e4", "k5e6"])')
         arch = cls(tuple(tuple(s) for s in stages), d.get('resolution', 224), d.get('num_classes', 1000),
                    space, d.get('name'))
         if check_cost:
@@ -238,6 +336,23 @@ def _dumps_json(d: Mapping[str, Any]) -> str:
     return '{\n' + ',\n'.join(lines) + '\n}\n'
 
 
+def _ops_of(layer: Layer) -> tuple[Op, ...]:
+    return (layer,) if isinstance(layer, Op) else layer
+
+
+def _as_layer(o: Any, where: str) -> Layer:
+    """One op, or a multi-path layer: a list/tuple of op-likes (a pair of ints is one op, ``(k, e)``)."""
+    if isinstance(o, (list, tuple)) and not (len(o) == 2 and all(isinstance(v, int) for v in o)):
+        ops = tuple(_as_op(v, f'{where}[{j}]') for j, v in enumerate(o))
+        if not ops:
+            raise ArchError(f'{where}: an empty multi-path layer; list at least one op')
+        dup = next((op for j, op in enumerate(ops) if op in ops[:j]), None)
+        if dup is not None:
+            raise ArchError(f'{where}: op {dup.name} listed twice; a multi-path layer runs distinct ops')
+        return ops[0] if len(ops) == 1 else ops
+    return _as_op(o, where)
+
+
 def _as_op(o: Any, where: str) -> Op:
     if isinstance(o, Op):
         return o
@@ -269,7 +384,7 @@ def as_arch(arch: 'Arch | str | os.PathLike | Mapping[str, Any]') -> Arch:
     raise ArchError(f'cannot make an arch from {type(arch).__name__}')
 
 
-def iter_stage_layers(arch: Arch) -> Iterable[tuple[int, int, Op]]:
+def iter_stage_layers(arch: Arch) -> Iterable[tuple[int, int, Layer]]:
     for s, ops in enumerate(arch.stages):
         for i, op in enumerate(ops):
             yield s, i, op

@@ -11,6 +11,12 @@ SE squeezes with ``mean``, so the profiler cross-check registers the same poolin
 Every layer slot's cost depends only on its own op (input width, stride and feature-map size are
 fixed by the slot), so a per-slot table makes the cost of N archs a gather-and-sum over an
 ``(N, slots)`` int8 matrix: millions of archs per second, enough to reject-sample inside a range.
+
+A multi-path (MixPath) layer runs its ops' inverted-residual branches without their own final BN,
+sums them, and normalises the sum with one BN before the residual (``models.mixed_op``); so its
+cost is the sum of its branches' costs minus all but one final BN. :class:`MaskCostTable` tabulates
+that for every op subset of every slot (``2**ops`` columns), so bitmask codes
+(:meth:`Arch.encode_mask`) are costed by the same gather-and-sum.
 """
 from __future__ import annotations
 
@@ -99,6 +105,9 @@ class CostTable:
         n_ops = len(space.ops)
         self.macs = np.zeros((space.max_layers, n_ops + 1), dtype=np.int64)
         self.params = np.zeros_like(self.macs)
+        # each slot's final BN (the one a multi-path layer shares among its branches)
+        self.bn_macs = np.zeros(space.max_layers, dtype=np.int64)
+        self.bn_params = np.zeros_like(self.bn_macs)
         fixed, c_in, size = _fixed_costs(space, resolution, num_classes)
         slot = 0
         for st in space.stages:
@@ -108,6 +117,8 @@ class CostTable:
                 for j, op in enumerate(space.ops):
                     c = ir_cost(cin, st.out_channels, op, stride, size, space.se_ratio)
                     self.macs[slot, j], self.params[slot, j] = c.macs, c.params
+                bn = _bn(st.out_channels, _out(size, stride) ** 2)
+                self.bn_macs[slot], self.bn_params[slot] = bn.macs, bn.params
                 if i == 0:
                     size = _out(size, stride)
                 slot += 1
@@ -115,6 +126,13 @@ class CostTable:
         fixed = _sum(fixed, _tail_costs(space, c_in, size, num_classes))
         self.fixed_macs, self.fixed_params = fixed.macs, fixed.params
         self._rows = np.arange(space.max_layers)
+        self._masks: dict[int | None, MaskCostTable] = {}
+
+    def masks(self, max_paths: int | None = None) -> 'MaskCostTable':
+        """The table of multi-path layers for bitmask codes (``max_paths`` only bounds :meth:`bounds`)."""
+        if max_paths not in self._masks:
+            self._masks[max_paths] = MaskCostTable(self, max_paths)
+        return self._masks[max_paths]
 
     def macs_of(self, codes: np.ndarray) -> np.ndarray:
         """MACs of archs given as an ``(N, slots)`` int array from :meth:`Arch.encode` (or one row)."""
@@ -145,6 +163,50 @@ class CostTable:
         return lo, hi
 
 
+class MaskCostTable:
+    """MACs/params of every (layer slot, op subset), for the bitmask codes of :meth:`Arch.encode_mask`.
+
+    Column ``mask`` of a slot holds the cost of the layer running the ops whose bits are set
+    (column 0, no op, is the absent layer and costs 0). Same interface as :class:`CostTable`, so
+    samplers and the evolutionary search use either. ``max_paths`` caps the layer width that
+    :meth:`bounds` considers.
+    """
+
+    def __init__(self, table: CostTable, max_paths: int | None = None) -> None:
+        from ..errors import SpaceError
+        from .arch import MAX_MASK_OPS
+        sp = table.space
+        n_ops = len(sp.ops)
+        if n_ops > MAX_MASK_OPS:
+            raise SpaceError(f'search space {sp.name} has {n_ops} ops; multi-path codes address at most {MAX_MASK_OPS}')
+        self.space, self.resolution, self.num_classes = sp, table.resolution, table.num_classes
+        self.max_paths = n_ops if max_paths is None else int(max_paths)
+        self.fixed_macs, self.fixed_params = table.fixed_macs, table.fixed_params
+        bits = (np.arange(2 ** n_ops)[:, None] >> np.arange(n_ops)) & 1          # (masks, ops)
+        self.width = bits.sum(1)                                                  # ops per mask
+        shared = np.maximum(self.width - 1, 0)                                    # final BNs merged into one
+        self.macs = table.macs[:, :n_ops] @ bits.T - table.bn_macs[:, None] * shared
+        self.params = table.params[:, :n_ops] @ bits.T - table.bn_params[:, None] * shared
+        self._rows = table._rows
+
+    macs_of = CostTable.macs_of
+    params_of = CostTable.params_of
+    _gather = CostTable._gather
+
+    def bounds(self, depths: 'tuple[int, ...] | None' = None) -> tuple[int, int]:
+        """True (min, max) MACs over archs of the given depths whose layers run 1..max_paths ops."""
+        ok = (self.width >= 1) & (self.width <= self.max_paths)
+        lo = hi = self.fixed_macs
+        slot = 0
+        for s, st in enumerate(self.space.stages):
+            ops = self.macs[slot:slot + st.max_depth][:, ok]
+            dmin, dmax = (st.min_depth, st.max_depth) if depths is None else (depths[s], depths[s])
+            lo += int(ops[:dmin].min(axis=1).sum())
+            hi += int(ops[:dmax].max(axis=1).sum())
+            slot += st.max_depth
+        return lo, hi
+
+
 @lru_cache(maxsize=64)
 def cost_table(space: SearchSpace, resolution: int, num_classes: int = 1000) -> CostTable:
     return CostTable(space, resolution, num_classes)
@@ -152,5 +214,8 @@ def cost_table(space: SearchSpace, resolution: int, num_classes: int = 1000) -> 
 
 def arch_cost(arch: Arch) -> Cost:
     t = cost_table(arch.space, arch.resolution, arch.num_classes)
-    code = arch.encode()
+    if arch.is_multipath:
+        t, code = t.masks(), arch.encode_mask()
+    else:
+        code = arch.encode()
     return Cost(int(t.macs_of(code)), int(t.params_of(code)))

@@ -3,6 +3,10 @@
 Rejection sampling is exact (the accepted archs are distributed as the unconstrained draw
 conditioned on the range) and cheap thanks to the vectorised cost table: candidates are drawn and
 costed in blocks of thousands.
+
+With ``max_paths=m`` the sampler draws multi-path (MixPath) archs as bitmask codes
+(:meth:`Arch.encode_mask`): per layer a width k uniform in 1..m, then k distinct ops (uniformly, or
+with ``op_probs`` by weighted sampling without replacement), all vectorised over the block.
 """
 from __future__ import annotations
 
@@ -24,14 +28,22 @@ class ArchSampler:
             uniformly in ``[min_depth, max_depth]``.
         op_probs: per-op probabilities in the space's choice order (``None``: uniform).
         macs_range: ``(min, max)`` MACs, inclusive; ``None`` for no constraint.
+        max_paths: ``None`` for single-path codes (:meth:`Arch.encode`, -1 = absent layer);
+            ``m`` for multi-path bitmask codes (:meth:`Arch.encode_mask`, 0 = absent layer) whose
+            layers run 1..m distinct ops.
     """
 
     def __init__(self, space: SearchSpace = CREAM_SPACE, resolution: int = 224, num_classes: int = 1000, *,
                  depths: Sequence[int] | None = None, op_probs: Sequence[float] | None = None,
                  macs_range: tuple[float, float] | None = None, seed: int | None = None,
-                 max_draws: int = 2_000_000) -> None:
+                 max_draws: int = 2_000_000, max_paths: int | None = None) -> None:
         self.space, self.resolution, self.num_classes = space, resolution, num_classes
+        self.max_paths = check_max_paths(space, max_paths)
         self.table = cost_table(space, resolution, num_classes)
+        if self.max_paths is not None:
+            self.table = self.table.masks(self.max_paths)
+        #: what an absent layer is in a code, and the codes' dtype
+        self.absent, self.code_dtype = (-1, np.int8) if self.max_paths is None else (0, np.int32)
         if depths is not None:
             depths = tuple(int(d) for d in depths)
             if len(depths) != space.num_stages or any(
@@ -43,6 +55,9 @@ class ArchSampler:
             if p.shape != (len(space.ops),) or (p < 0).any() or p.sum() <= 0:
                 raise SpaceError(f'op_probs must be {len(space.ops)} non-negative numbers, got {list(op_probs)}')
             op_probs = p / p.sum()
+            if self.max_paths is not None and self.max_paths > int((p > 0).sum()):
+                raise SpaceError(f'max_paths={self.max_paths} but op_probs gives only {int((p > 0).sum())} ops a '
+                                 f'non-zero probability: a layer could not draw that many distinct ops')
         self.op_probs = op_probs
         self.macs_range = None
         if macs_range is not None:
@@ -52,6 +67,7 @@ class ArchSampler:
                 raise SpaceError(
                     f'MACs range [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] is infeasible: archs of search space '
                     f'{space.name} at resolution {resolution}' + (f' with depths {depths}' if depths else '')
+                    + (f' and up to {self.max_paths} ops per layer' if self.max_paths else '')
                     + f' have between {tlo / 1e6:.2f}M and {thi / 1e6:.2f}M MACs')
             self.macs_range = (lo, hi)
         self.rng = np.random.default_rng(seed)
@@ -59,18 +75,48 @@ class ArchSampler:
 
     def _draw(self, n: int) -> np.ndarray:
         sp, rng = self.space, self.rng
-        codes = np.full((n, sp.max_layers), -1, dtype=np.int8)
+        codes = np.full((n, sp.max_layers), self.absent, dtype=self.code_dtype)
         off = 0
         for s, st in enumerate(sp.stages):
-            ops = rng.choice(len(sp.ops), size=(n, st.max_depth), p=self.op_probs).astype(np.int8)
+            if self.max_paths is None:
+                ops = rng.choice(len(sp.ops), size=(n, st.max_depth), p=self.op_probs).astype(np.int8)
+            else:
+                ops = self._draw_masks((n, st.max_depth), self.op_probs)
             if self.depths is not None:
                 d = np.full(n, self.depths[s])
             else:
                 d = rng.integers(st.min_depth, st.max_depth + 1, size=n)
-            ops[np.arange(st.max_depth)[None, :] >= d[:, None]] = -1
+            ops[np.arange(st.max_depth)[None, :] >= d[:, None]] = self.absent
             codes[:, off:off + st.max_depth] = ops
             off += st.max_depth
         return codes
+
+    def _draw_masks(self, shape: tuple[int, ...], probs: np.ndarray | None) -> np.ndarray:
+        """Op-set bitmasks: width k ~ U{1..max_paths}, then k distinct ops.
+
+        The k ops are the k largest of one random key per op: uniform keys give a uniform k-subset;
+        keys ``u ** (1 / p)`` give weighted sampling without replacement (Efraimidis–Spirakis).
+        """
+        n_ops, rng = len(self.space.ops), self.rng
+        k = rng.integers(1, self.max_paths + 1, size=shape)
+        keys = rng.random(shape + (n_ops,))
+        if probs is not None:
+            with np.errstate(divide='ignore'):
+                keys = keys ** (1.0 / probs)            # p = 0: key 0, never among the k largest
+        rank = np.argsort(np.argsort(-keys, axis=-1), axis=-1)     # 0 = largest key
+        chosen = rank < k[..., None]
+        return (chosen.astype(np.int32) << np.arange(n_ops, dtype=np.int32)).sum(-1, dtype=np.int32)
+
+    def random_layers(self, n: int) -> np.ndarray:
+        """``n`` uniformly drawn layer values (op indices or op-set masks), e.g. for mutations."""
+        if self.max_paths is None:
+            return self.rng.integers(len(self.space.ops), size=n)
+        return self._draw_masks((n,), None)
+
+    def decode(self, code: Sequence[int]) -> Arch:
+        """The :class:`Arch` of one code of this sampler's kind."""
+        dec = Arch.decode if self.max_paths is None else Arch.decode_mask
+        return dec(code, self.space, self.resolution, self.num_classes)
 
     def sample_codes(self, n: int, block: int = 8192) -> np.ndarray:
         """``n`` encoded archs (rows of :meth:`Arch.encode`) inside the MACs range."""
@@ -91,4 +137,18 @@ class ArchSampler:
         return np.concatenate(out)
 
     def sample(self) -> Arch:
-        return Arch.decode(self.sample_codes(1)[0], self.space, self.resolution, self.num_classes)
+        return self.decode(self.sample_codes(1)[0])
+
+
+def check_max_paths(space: SearchSpace, max_paths: int | None) -> int | None:
+    """``None`` (single path) or a layer width ``1 <= m <= len(space.ops)``; else one clear error."""
+    if max_paths is None:
+        return None
+    n = len(space.ops)
+    if isinstance(max_paths, bool) or not isinstance(max_paths, (int, np.integer)) or max_paths < 1:
+        raise SpaceError(f'max_paths={max_paths!r}: the most ops a layer runs at once must be an integer >= 1')
+    if max_paths > n:
+        raise SpaceError(f'max_paths={max_paths} is larger than the {n} ops of search space {space.name} '
+                         f'({", ".join(o.name for o in space.ops)}): a layer cannot run more distinct ops '
+                         f'than it has; use max_paths <= {n}')
+    return int(max_paths)

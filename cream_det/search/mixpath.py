@@ -1,0 +1,63 @@
+"""MixPath (Chu et al., "MixPath: A Unified Approach for One-shot Neural Architecture Search").
+
+Each step every layer runs k ~ U{1..m} distinct ops at once, drawn on rank 0 and broadcast (the
+base class's ``sample``); their outputs are summed and normalised by the shadow BN of k
+(:class:`~cream_det.models.mixpath.MixPathSupernet`), and the path is trained with cross-entropy.
+An optional MACs constraint rejects paths outside the range, costed as multi-path archs. The
+final architecture comes from an evolutionary search over multi-path archs of the trained
+supernet, each scored after recalibrating its BN statistics (``final_pick='evolution'``, as SPOS).
+
+The strategy owns ``max_paths`` (``strategy=dict(type='mixpath', max_paths=m)``): it tells the
+engine, through :meth:`supernet_args`, to build a MixPath supernet with m shadow BNs per layer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from . import distributed as D
+from .strategies import SPOS, StepContext, register, top1
+
+
+@register
+class MixPath(SPOS):
+    """MixPath: up to ``max_paths`` ops per layer and step, summed under a shadow BN, CE loss.
+
+    Args:
+        max_paths: m, the most ops a layer runs at once (the paper's m; 1 <= m <= number of ops).
+        op_probs, constrain_macs: as for every strategy (``op_probs`` weights the ops drawn
+            without replacement; the width k stays uniform).
+    """
+
+    name = 'mixpath'
+
+    def __init__(self, supernet: torch.nn.Module, *, max_paths: int = 2, **kw: Any) -> None:
+        if getattr(supernet, 'max_paths', None) != max_paths:
+            raise ConfigError(f'strategy mixpath with max_paths={max_paths} needs a MixPath supernet of the same '
+                              f'max_paths (this one: {getattr(supernet, "max_paths", None)}); build it through '
+                              f'SupernetSearch, which reads max_paths from the strategy')
+        super().__init__(supernet, **kw)
+        self.max_paths = max_paths
+
+    @classmethod
+    def supernet_args(cls, cfg: dict[str, Any]) -> dict[str, Any]:
+        return {'max_paths': cfg.get('max_paths', 2)}
+
+    def train_step(self, ctx: StepContext) -> dict[str, float]:
+        code = self.sample(ctx.inputs.device)
+        logits = ctx.forward(ctx.inputs, code)
+        loss = F.cross_entropy(logits, ctx.labels)
+        ctx.optim_wrapper.update_params(loss)
+        acc = D.mean(top1(logits.detach(), ctx.labels), ctx.inputs.device)
+        macs = self.macs_of(code)
+        self.record(ctx.step, macs, acc)
+        present = [c for c in code if c > 0]
+        width = float(np.mean([bin(c).count('1') for c in present]))
+        return {'loss': float(loss.detach()), 'acc': acc, 'path_mmacs': macs / 1e6, 'paths_per_layer': width}
+
+
+__all__ = ['MixPath']
