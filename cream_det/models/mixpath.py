@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -27,7 +26,7 @@ from ..space import Arch, SearchSpace
 from ..space.sampler import check_max_paths
 from ..space.spec import CREAM_SPACE
 from .mixed_op import MixedOpBlock
-from .supernet import PathLike, Supernet
+from .supernet import PathLike, Supernet, code_vector
 
 #: A decoded MixPath path: per searchable stage, per layer, the ascending op indices it runs.
 MixedPath = tuple[tuple[tuple[int, ...], ...], ...]
@@ -87,12 +86,7 @@ class MixPathSupernet(Supernet):
 
 def _split_mask_code(code: Any, space: SearchSpace) -> MixedPath:
     """Per-stage op-index sets of an ``Arch.encode_mask()`` vector, rejecting gaps and unknown ops."""
-    if isinstance(code, torch.Tensor):
-        code = code.detach().cpu().numpy()
-    code = np.asarray(code)
-    if code.ndim != 1 or code.shape[0] != space.max_layers or not np.issubdtype(code.dtype, np.integer):
-        raise ArchError(f'an encoded MixPath path must be a vector of {space.max_layers} ints (Arch.encode_mask() '
-                        f"of search space '{space.name}'), got shape {code.shape} of {code.dtype}")
+    code = code_vector(code, space, 'an encoded MixPath path', 'Arch.encode_mask()')
     n_ops, off, path = len(space.ops), 0, []
     for s, st in enumerate(space.stages):
         seg = [int(c) for c in code[off:off + st.max_depth]]

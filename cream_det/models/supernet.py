@@ -298,14 +298,20 @@ def _feature_positions(space: SearchSpace) -> frozenset[int]:
     return frozenset(s + 1 for s in range(len(st) - 1) if st[s + 1].stride > 1)
 
 
-def _split_code(code: Any, space: SearchSpace) -> OpPath:
-    """Per-stage op indices of an ``Arch.encode()`` vector, rejecting gaps and unknown ops."""
+def code_vector(code: Any, space: SearchSpace, what: str, encoder: str) -> np.ndarray:
+    """``code`` as a 1-D integer vector of one slot per layer of ``space``, or one clear error."""
     if isinstance(code, torch.Tensor):
         code = code.detach().cpu().numpy()
     code = np.asarray(code)
     if code.ndim != 1 or code.shape[0] != space.max_layers or not np.issubdtype(code.dtype, np.integer):
-        raise ArchError(f'an encoded path must be a vector of {space.max_layers} ints (Arch.encode() of search '
+        raise ArchError(f'{what} must be a vector of {space.max_layers} ints ({encoder} of search '
                         f"space '{space.name}'), got shape {code.shape} of {code.dtype}")
+    return code
+
+
+def _split_code(code: Any, space: SearchSpace) -> OpPath:
+    """Per-stage op indices of an ``Arch.encode()`` vector, rejecting gaps and unknown ops."""
+    code = code_vector(code, space, 'an encoded path', 'Arch.encode()')
     n_ops, off, path = len(space.ops), 0, []
     for s, st in enumerate(space.stages):
         seg = [int(c) for c in code[off:off + st.max_depth]]

@@ -16,11 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
-from . import distributed as D
-from .strategies import SPOS, StepContext, register, top1
+from .strategies import SPOS, register
 
 
 @register
@@ -47,17 +45,9 @@ class MixPath(SPOS):
     def supernet_args(cls, cfg: dict[str, Any]) -> dict[str, Any]:
         return {'max_paths': cfg.get('max_paths', 2)}
 
-    def train_step(self, ctx: StepContext) -> dict[str, float]:
-        code = self.sample(ctx.inputs.device)
-        logits = ctx.forward(ctx.inputs, code)
-        loss = F.cross_entropy(logits, ctx.labels)
-        ctx.optim_wrapper.update_params(loss)
-        acc = D.mean(top1(logits.detach(), ctx.labels), ctx.inputs.device)
-        macs = self.macs_of(code)
-        self.record(ctx.step, macs, acc)
+    def describe(self, code: tuple[int, ...]) -> dict[str, float]:
+        """The mean number of ops the path's layers ran (bits of each present layer's mask)."""
         present = [c for c in code if c > 0]
-        width = float(np.mean([bin(c).count('1') for c in present]))
-        return {'loss': float(loss.detach()), 'acc': acc, 'path_mmacs': macs / 1e6, 'paths_per_layer': width}
-
+        return {'paths_per_layer': float(np.mean([bin(c).count('1') for c in present]))}
 
 __all__ = ['MixPath']

@@ -168,7 +168,11 @@ class SPOS(SearchStrategy):
         acc = D.mean(top1(logits.detach(), ctx.labels), ctx.inputs.device)
         macs = self.macs_of(code)
         self.record(ctx.step, macs, acc)
-        return {'loss': float(loss.detach()), 'acc': acc, 'path_mmacs': macs / 1e6}
+        return {'loss': float(loss.detach()), 'acc': acc, 'path_mmacs': macs / 1e6, **self.describe(code)}
+
+    def describe(self, code: tuple[int, ...]) -> dict[str, float]:
+        """Extra log fields about the trained path (none here)."""
+        return {}
 
 
 @register
