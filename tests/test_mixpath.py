@@ -296,13 +296,16 @@ def test_drop_path_and_features_only_build():
 
 
 # ---- single-path-only consumers ---------------------------------------------------------------------------
+MULTI = r'is a multi-path \(MixPath\) arch \(stage 1 layer 2 runs k3e4\+k5e6\); '
+
+
 def test_single_path_consumers_refuse_a_multipath_arch(tmp_path, monkeypatch):
     a = _multi()
     sn = Supernet(CREAM_SPACE, DEPTHS, num_classes=10, resolution=64)
-    with pytest.raises(ArchError, match=r"is a multi-path \(MixPath\) arch; the single-path supernet of .*type='mixpath'"):
+    with pytest.raises(ArchError, match=MULTI + r"the single-path supernet of .*type='mixpath'"):
         sn(torch.zeros(1, 3, 64, 64), a)
     from cream_det.models.convert import convert_official
-    with pytest.raises(ArchError, match=r'is a multi-path \(MixPath\) arch; the official-checkpoint converter'):
+    with pytest.raises(ArchError, match=MULTI + 'the official-checkpoint converter'):
         convert_official(tmp_path / 'x.pth', tmp_path / 'y.pth', a)
     p = a.save(tmp_path / 'mp.json')
     r = subprocess.run([sys.executable, str(ROOT / 'tools/convert_official.py'), str(tmp_path / 'x.pth'),
@@ -314,7 +317,7 @@ def test_single_path_consumers_refuse_a_multipath_arch(tmp_path, monkeypatch):
     a.save(tmp_path / 'cream_14.json')
     zoo.get_arch.cache_clear()
     try:
-        with pytest.raises(ArchError, match=r'is a multi-path \(MixPath\) arch; the published zoo'):
+        with pytest.raises(ArchError, match=MULTI + 'the published zoo'):
             zoo.get_arch('cream_14')
     finally:
         zoo.get_arch.cache_clear()

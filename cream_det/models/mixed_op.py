@@ -5,14 +5,15 @@ Where the sum and the BN sit — as in the MixPath authors' supernet (``S1/model
 depthwise conv), the branches' outputs are summed *after their linear 1x1 projection and before
 any BN*, one BN normalises the sum, and the residual is added once, after that BN::
 
-    x ─┬─ conv_pw·bn·act → conv_dw·bn·act → SE → conv_pwl ─┐  (branch of op a)
-       ├─ conv_pw·bn·act → conv_dw·bn·act → SE → conv_pwl ─┤  (branch of op b)      (+ x if the
-       │                                                    Σ → BN_k → (drop path) → + ─ layer has a skip)
-       └────────────────────────────────────────────────────────────────────────────┘
+    branch(op, x) = conv_pwl(SE(act(BN(conv_dw(act(BN(conv_pw(x))))))))     (no BN of its own after)
+    layer(x)      = drop_path(BN_k(branch(a, x) + branch(b, x) + ...)) + x   (+ x only with a skip)
 
-(The authors share one projection among branches of the same expansion and sum before it; a
-projection is linear, so summing the projections is the same network, and it lets branches of
-different expansions — e4 and e6 here — each keep their own.) The sum of k branches has roughly
+(In the authors' S1 space the ops of a layer differ only in the depthwise kernel, so their
+branches share the 1x1 expansion and projection of an expansion rate and are summed just before
+that linear projection. Here the ops differ in expansion too, so each op is a whole timm
+inverted-residual branch with its own projection, and the projections' outputs are summed: as
+there, only linear maps lie between the branches' last activations and the one BN, and the
+residual comes after that BN.) The sum of k branches has roughly
 k times the variance of one, so in the supernet that BN is a :class:`ShadowBatchNorm`: one BN per
 k in 1..m, the one matching the number of active branches normalises. A stand-alone subnet has a
 fixed k per layer and one plain BN.

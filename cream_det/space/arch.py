@@ -96,8 +96,12 @@ class Arch:
 
     def require_single_path(self, what: str, fix: str = '') -> 'Arch':
         """Return self, or raise the one error every single-path-only consumer gives a MixPath arch."""
-        if self.is_multipath:
-            raise ArchError(f'{self} is a multi-path (MixPath) arch; {what} takes one op per layer'
+        where = next(((s, i, layer) for s, st in enumerate(self.stages) for i, layer in enumerate(st)
+                      if isinstance(layer, tuple)), None)
+        if where is not None:
+            s, i, layer = where
+            raise ArchError(f'arch {self.name or self.hash} is a multi-path (MixPath) arch (stage {s + 1} layer '
+                            f'{i + 1} runs {"+".join(o.name for o in layer)}); {what} takes one op per layer'
                             + (f' — {fix}' if fix else ''))
         return self
 

@@ -105,7 +105,8 @@ class ArchSampler:
                 keys = keys ** (1.0 / probs)            # p = 0: key 0, never among the k largest
         rank = np.argsort(np.argsort(-keys, axis=-1), axis=-1)     # 0 = largest key
         chosen = rank < k[..., None]
-        return (chosen.astype(np.int32) << np.arange(n_ops, dtype=np.int32)).sum(-1, dtype=np.int32)
+        bits = chosen.astype(np.int32) << np.arange(n_ops, dtype=np.int32)
+        return bits.sum(-1, dtype=np.int32)
 
     def random_layers(self, n: int) -> np.ndarray:
         """``n`` uniformly drawn layer values (op indices or op-set masks), e.g. for mutations."""
