@@ -23,8 +23,6 @@ from mmengine.optim import OptimWrapper  # noqa: E402
 
 import cream_det  # noqa: E402,F401
 from cream_det.models.supernet import Supernet  # noqa: E402
-from cream_det.search import matching  # noqa: E402
-import cream_det.search.strategies as S  # noqa: E402
 from cream_det.search.strategies import STRATEGIES, StepContext  # noqa: E402
 from cream_det.space import CREAM_SPACE  # noqa: E402
 
@@ -36,24 +34,20 @@ def make(kind, sn, board_from=None, **kw):
     return st
 
 
-def _step_timer(strategy, sn, x, y, device, naive=False):
-    """One timed training step of ``strategy`` (per-entry teacher selection when ``naive``)."""
+def _step_timer(strategy, sn, x, y, device):
+    """One timed training step of ``strategy``."""
     opt = OptimWrapper(torch.optim.SGD(sn.parameters(), lr=0.01, momentum=0.9))
     calls = iter(range(10 ** 9))
 
     def step() -> float:
         ctx = StepContext(sn, lambda a, c: sn(a, c), opt, x, y, step=10_000 + 2 * next(calls) + 1, epoch=99)
-        S.select_teacher = matching.select_teacher_naive if naive else matching.select_teacher
-        try:
-            if device == 'cuda':
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            strategy.train_step(ctx)
-            if device == 'cuda':
-                torch.cuda.synchronize()
-            return time.perf_counter() - t
-        finally:
-            S.select_teacher = matching.select_teacher
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        strategy.train_step(ctx)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
     return step
 
 
@@ -73,15 +67,15 @@ def main() -> None:
     for batch in args.batch:
         x = torch.randn(batch, 3, args.res, args.res, device=dev)
         y = torch.randint(0, 1000, (batch,), device=dev)
-        cream = make('cream', sn, meta_interval=10 ** 9)         # no meta update in the timed steps
+        cream = make('cream', sn, meta_interval=10 ** 9, selection='batched')   # no meta update in the timed steps
         while len(cream.board) < cream.board.size:              # a full board of 10 distinct paths
             code = cream.sample(dev)
             cream.board.consider(code, 50.0 + len(cream.board), 1, x[:4].cpu(),
                                  torch.softmax(torch.randn(4, 1000), 1), 0)
-        naive = make('cream', sn, board_from=cream.board, meta_interval=10 ** 9)
+        naive = make('cream', sn, board_from=cream.board, meta_interval=10 ** 9, selection='per_entry')
         variants = {'spos step': _step_timer(make('spos', sn), sn, x, y, args.device),
                     'cream step (batched teacher selection)': _step_timer(cream, sn, x, y, args.device),
-                    'cream step (per-entry teacher selection)': _step_timer(naive, sn, x, y, args.device, True)}
+                    'cream step (per-entry teacher selection)': _step_timer(naive, sn, x, y, args.device)}
         times = {k: [] for k in variants}
         for r in range(args.iters + 1):          # interleaved, so a change of machine load hits all alike
             for k, step in variants.items():

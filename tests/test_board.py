@@ -65,6 +65,18 @@ def test_worst_drops_past_k_and_order_is_acc_then_macs():
     assert [e.code for e in b] == [(3,), (1,), (4,), (2,)] and b.best().code == (3,)
 
 
+def test_authors_tiebreak_puts_costlier_paths_first_and_survives_a_round_trip():
+    b = PrioritizedBoard(size=4, tiebreak='flops_desc')
+    for i, (acc, macs) in enumerate([(60, 300), (70, 100), (60, 200), (80, 500)]):
+        _offer(b, (i,), acc, macs)
+    assert [e.code for e in b] == [(3,), (1,), (0,), (2,)]       # their sort: (acc, FLOPs) descending
+    c = PrioritizedBoard()
+    c.load_state_dict(b.state_dict())
+    assert c.tiebreak == 'flops_desc' and [e.code for e in c] == [(3,), (1,), (0,), (2,)]
+    with pytest.raises(ValueError, match='tiebreak'):
+        PrioritizedBoard(tiebreak='macs')
+
+
 def test_a_path_already_on_the_board_is_not_entered_twice():
     b = PrioritizedBoard(size=3)
     assert _offer(b, (1, 2), 50.0, 100)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from cream_det.models.supernet import Supernet
 from cream_det.search.board import PrioritizedBoard
-from cream_det.search.matching import (MetaMatchingNetwork, meta_update, select_teacher, select_teacher_naive,
+from cream_det.search.matching import (MetaMatchingNetwork, entry_scores, meta_update, select_teacher,
                                        select_teacher_top1, soft_cross_entropy, student_loss)
 from cream_det.space import ArchSampler
 from cream_det.space.spec import Op, SearchSpace, StageSpec
@@ -38,20 +38,51 @@ def setup():
     return net, codes[0], board, matcher
 
 
-def test_batched_selection_equals_per_entry_selection(setup):
+def test_per_entry_and_batched_selection_agree_in_eval_mode(setup):
     net, student, board, matcher = setup
     net.eval()
     fn = lambda x: net(x, student)      # noqa: E731
     calls = []
-    idx, m = select_teacher(lambda x: calls.append(len(x)) or fn(x), board, matcher)
+    idx, m = select_teacher(lambda x: calls.append(len(x)) or fn(x), board, matcher, selection='batched')
     assert calls == [SLICE * len(board)]                      # one forward for the whole board
-    assert (idx, pytest.approx(m, abs=1e-12)) == select_teacher_naive(fn, board, matcher)
+    calls.clear()
+    assert (idx, pytest.approx(m, abs=1e-12)) == select_teacher(lambda x: calls.append(len(x)) or fn(x), board,
+                                                                matcher, selection='per_entry')
+    assert calls == [SLICE] * len(board)                      # one forward per entry
     with torch.no_grad():
         scores = torch.stack([matcher(F.softmax(fn(e.images), 1), e.soft) for e in board])
     assert idx == int(scores.argmax()) and m == pytest.approx(float(torch.sigmoid(-scores[idx])))
     assert select_teacher_top1(board) == (0, 0.5)
     with pytest.raises(LookupError):
         select_teacher(fn, PrioritizedBoard(), matcher)
+
+
+def test_selection_and_meta_update_give_the_same_m_in_train_mode(setup):
+    """Each entry's images are their own BN batch in both places; pooling them changes m."""
+    net, student, board, matcher = setup
+    net.train()
+    fn = lambda x: net(x, student)      # noqa: E731
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        per_entry = torch.sigmoid(-entry_scores(fn, board, matcher, 'per_entry'))
+        pooled = torch.sigmoid(-entry_scores(fn, board, matcher, 'batched'))
+    net.load_state_dict(buffers)                              # undo the running-statistics updates
+    assert not torch.allclose(per_entry, pooled)              # train-mode BN: pooled statistics differ
+    data = _batch(3, net, board.best().code)
+    for i, entry in enumerate(board):
+        out = meta_update(net, student, matcher, entry, *data, inner_lr=LR)
+        assert out['m'] == pytest.approx(float(per_entry[i]), rel=1e-10)
+
+
+def test_authors_matcher_init_spreads_m_and_torch_init_does_not():
+    torch.manual_seed(0)
+    probs = F.softmax(torch.randn(10, SLICE, 1000) * 3, -1)
+    soft = F.softmax(torch.randn(10, SLICE, 1000) * 3, -1)
+    m_uniform = torch.sigmoid(-MetaMatchingNetwork(1000, SLICE, init='uniform')(probs, soft)).detach()
+    m_torch = torch.sigmoid(-MetaMatchingNetwork(1000, SLICE, init='torch')(probs, soft)).detach()
+    w = MetaMatchingNetwork(1000, SLICE).fc
+    assert float(w.weight.abs().max()) > 0.99 and float(w.weight.abs().max()) <= 1 and float(w.bias) == 0
+    assert float(m_torch.std()) < 0.01 < 0.05 < float(m_uniform.std())
 
 
 def test_student_loss_blends_kd_and_ce():
@@ -76,14 +107,16 @@ def _batch(seed, net, teacher_code):
 LR = 0.5
 
 
-def test_meta_gradient_matches_finite_differences(setup):
+@pytest.mark.parametrize('inner_loss, smoothing', [('blended', 0.0), ('kd', 0.1)])
+def test_meta_gradient_matches_finite_differences(setup, inner_loss, smoothing):
     net, student, board, matcher = setup
     teacher = board.best()
     data = _batch(1, net, teacher.code)
     before = {k: v.clone() for k, v in net.state_dict().items()}
+    opts = dict(inner_lr=LR, inner_loss=inner_loss, label_smoothing=smoothing)
 
     matcher.zero_grad()
-    out = meta_update(net, student, matcher, teacher, *data, inner_lr=LR)
+    out = meta_update(net, student, matcher, teacher, *data, **opts)
     grad_w, grad_b = matcher.fc.weight.grad.clone(), matcher.fc.bias.grad.clone()
     assert 0 < out['m'] < 1 and grad_w.abs().max() > 0
 
@@ -95,7 +128,7 @@ def test_meta_gradient_matches_finite_differences(setup):
     def val_loss_at(param, index, delta):
         with torch.no_grad():
             param.view(-1)[index] += delta
-        loss = meta_update(net, student, matcher, teacher, *data, inner_lr=LR)['val_loss']
+        loss = meta_update(net, student, matcher, teacher, *data, **opts)['val_loss']
         with torch.no_grad():
             param.view(-1)[index] -= delta
         return loss
@@ -107,21 +140,30 @@ def test_meta_gradient_matches_finite_differences(setup):
         assert fd == pytest.approx(float(grad.view(-1)[index]), rel=1e-4, abs=1e-10)
 
 
-def test_meta_update_loss_is_one_real_sgd_step(setup):
+@pytest.mark.parametrize('inner_loss', ['blended', 'kd'])
+def test_meta_update_loss_is_one_real_sgd_step(setup, inner_loss):
     net, student, board, matcher = setup
     teacher = board.best()
     x_tr, y_tr, soft_tr, x_val, y_val = data = _batch(2, net, teacher.code)
-    out = meta_update(net, student, matcher, teacher, *data, inner_lr=LR)
+    out = meta_update(net, student, matcher, teacher, *data, inner_lr=LR, inner_loss=inner_loss, label_smoothing=0.1,
+                      return_inner_grads=True)
 
     ref = copy.deepcopy(net)
     with torch.no_grad():
         m = torch.sigmoid(-matcher(F.softmax(ref(teacher.images, student), 1), teacher.soft))
     assert float(m) == pytest.approx(out['m'], rel=1e-12)
-    loss = student_loss(ref(x_tr, student), y_tr, soft_tr, m)
+    logits = ref(x_tr, student)
+    loss = (m * soft_cross_entropy(logits, soft_tr) if inner_loss == 'kd'
+            else student_loss(logits, y_tr, soft_tr, m, label_smoothing=0.1))
     assert loss.item() == pytest.approx(out['train_loss'], rel=1e-12)
     loss.backward()
+    names = dict(ref.named_parameters())
+    assert sorted(out['inner_grads']) == sorted(n for n, p in names.items() if p.grad is not None)
     with torch.no_grad():
+        for n, g in out['inner_grads'].items():
+            torch.testing.assert_close(g, names[n].grad, rtol=1e-10, atol=1e-12)
         for p in ref.parameters():
             if p.grad is not None:
                 p -= LR * p.grad
-    assert F.cross_entropy(ref(x_val, student), y_val).item() == pytest.approx(out['val_loss'], rel=1e-10)
+    val = F.cross_entropy(ref(x_val, student), y_val, label_smoothing=0.1)
+    assert val.item() == pytest.approx(out['val_loss'], rel=1e-10)

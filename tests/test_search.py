@@ -24,7 +24,19 @@ SPOS = {'model.strategy': {'_delete_': True, 'type': 'spos'}}
 # evolution's pick is a multi-path arch
 MIXPATH = {'model.strategy': {'_delete_': True, 'type': 'mixpath', 'max_paths': 2},
            'model.macs_range': (1.0e6, 10e6), 'final_pick': 'evolution'}
-STRATEGY_OPTIONS = {'cream': {}, 'mixpath': MIXPATH}
+# Cream's switches, each at its non-default value in one of these (resume and 2-process tests)
+CREAM_AUTHORS = {'model.strategy.board_tiebreak': 'flops_desc', 'model.strategy.meta_inner_lr': 'meta',
+                 'model.strategy.meta_inner_loss': 'kd', 'model.strategy.meta_student_step': True}
+CREAM_ALT = {'model.strategy.selection': 'batched', 'model.strategy.board_targets': 'own',
+             'model.strategy.matcher_init': 'torch', 'model.strategy.matcher_grad': 'meta',
+             'model.strategy.meta_interval_by': 'global', 'model.strategy.label_smoothing': 0.0,
+             'model.strategy.meta_lr_decay': False, 'model.strategy.meta_clip': None,
+             'model.strategy.meta_nesterov': False, 'model.strategy.board_acc': 'heldout',
+             'model.strategy.heldout_size': 4}
+CREAM_TOP1 = {'model.strategy.teacher': 'top1'}
+CREAM_STUDENT = {'model.strategy.matcher_grad': 'student', 'model.strategy.warmup_epochs': 1}
+STRATEGY_OPTIONS = {'cream': {}, 'cream-authors': CREAM_AUTHORS, 'cream-alt': CREAM_ALT, 'cream-top1': CREAM_TOP1,
+                    'cream-student': CREAM_STUDENT, 'mixpath': MIXPATH}
 
 
 def _cli(opts):
@@ -91,7 +103,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, strategy):
     weights, trained paths and evolution (MixPath), and the same arch."""
     opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48', *_cli(STRATEGY_OPTIONS[strategy])]
     ref, killed = _kill_and_resume(TOY, tmp_path, opts)
-    if strategy == 'cream':
+    if strategy.startswith('cream'):
         a, b = _board(ref), _board(killed)
         assert [(e['acc'], e['macs'], e['step']) for e in a['entries']] == \
                [(e['acc'], e['macs'], e['step']) for e in b['entries']]
@@ -108,13 +120,14 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, strategy):
 
 
 @pytest.mark.dist
-@pytest.mark.parametrize('strategy', ['cream', 'spos', 'mixpath'])
+@pytest.mark.parametrize('strategy', ['cream', 'cream-authors', 'cream-alt', 'cream-top1', 'cream-student', 'spos',
+                                      'mixpath'])
 def test_two_processes_train_same_paths_and_hold_same_board(tmp_path, strategy):
     """Every rank trains the same paths (and holds the same board); the evolution (rank 0 alone,
     SPOS and MixPath) finishes and writes the arch."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
     options = {**STRATEGY_OPTIONS, 'spos': {**SPOS, 'final_pick': 'evolution'}}[strategy]
-    port = 29631 + ['cream', 'spos', 'mixpath'].index(strategy)
+    port = 29631 + list(STRATEGY_OPTIONS).index(strategy) if strategy in STRATEGY_OPTIONS else 29630
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={port}',
                         str(ROOT / 'tests/scripts/dist_search_check.py'), str(TOY), str(tmp_path),
                         json.dumps(options)],
@@ -122,12 +135,12 @@ def test_two_processes_train_same_paths_and_hold_same_board(tmp_path, strategy):
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = (json.loads((tmp_path / f'search_rank{i}.json').read_text()) for i in range(2))
     assert a['world'] == 2
-    if strategy == 'cream':
+    if strategy.startswith('cream'):
         assert len(a['board_codes']) >= 1
     else:                   # no board: the paths trained (every layer's op set) must agree
         assert len(a['history']) == 12
         assert Arch.load(tmp_path / 'arch.json').is_multipath == (strategy == 'mixpath')
-    for key in ('params', 'board_codes', 'board_acc', 'board_tensors', 'history'):
+    for key in ('params', 'board_codes', 'board_acc', 'board_tensors', 'history', 'matcher'):
         assert a[key] == b[key], key
 
 

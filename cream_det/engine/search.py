@@ -80,6 +80,7 @@ class SupernetSearch(BaseModel):
         self.strategy = build_strategy(strategy, self.supernet, rng, seed)
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints
         self.strategy_modules = torch.nn.ModuleDict(self.strategy.trainable_modules())
+        self.batch_idx: int | None = None      # the epoch's batch index, set by SearchStateHook each iteration
 
     def forward(self, inputs: torch.Tensor, arch: Any = None, mode: str = 'tensor') -> torch.Tensor:
         if arch is None:
@@ -93,7 +94,8 @@ class SupernetSearch(BaseModel):
         inputs, labels = unpack_batch(data)
         hub = MessageHub.get_current_instance()
         ctx = StepContext(self.supernet, forward or (lambda x, code, **kw: self(x, code, **kw)), optim_wrapper,
-                          inputs, labels, step=hub.get_info('iter', 0), epoch=hub.get_info('epoch', 0))
+                          inputs, labels, step=hub.get_info('iter', 0), epoch=hub.get_info('epoch', 0),
+                          batch_idx=self.batch_idx)
         log = self.strategy.train_step(ctx)
         return {k: torch.tensor(float(v)) for k, v in log.items()}
 
@@ -108,9 +110,25 @@ class SearchDDP(MMDistributedDataParallel):
 
 @HOOKS.register_module()
 class SearchStateHook(Hook):
-    """Saves the strategy's state in each checkpoint and restores it on resume (``search_state`` key)."""
+    """Saves the strategy's state in each checkpoint and restores it on resume (``search_state`` key);
+    tells the strategy the epoch's batch index (Cream keys its meta update to it, as the authors do),
+    logs what the schedule means for it before training, and its report after each epoch."""
 
     priority = 'VERY_HIGH'
+
+    def before_train(self, runner: Any) -> None:
+        loop = runner.train_loop
+        iters_per_epoch = len(loop.dataloader) if hasattr(loop, 'max_epochs') else loop.max_iters
+        for line in _unwrap(runner.model).strategy.check_schedule(iters_per_epoch, loop.max_iters):
+            runner.logger.info(line)
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        _unwrap(runner.model).batch_idx = batch_idx
+
+    def after_train_epoch(self, runner: Any) -> None:
+        line = _unwrap(runner.model).strategy.epoch_report()
+        if line:
+            runner.logger.info(f"epoch {runner.epoch + 1}: {line}")
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         checkpoint['search_state'] = _unwrap(runner.model).strategy.state_dict()

@@ -43,8 +43,18 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
         summary[pick] = _strategy_final_search(runner, cfg, model, work, pick)
     elif not cands:
         from ..errors import ConfigError
-        raise ConfigError(f"final_pick='board' but the {type(model.strategy).__name__} strategy has no board; "
-                          "use final_pick='evolution'")
+        board = getattr(model.strategy, 'board', None)
+        if board is None:
+            raise ConfigError(f"final_pick='board' but the {type(model.strategy).__name__} strategy has no board; "
+                              "use final_pick='evolution'")
+        lo, hi = model.macs_range
+        if not len(board):
+            raise ConfigError("final_pick='board' but the board is empty: no path was trained after the warm-up; "
+                              'train longer than the warm-up, or use final_pick=\'evolution\'')
+        raise ConfigError(f"final_pick='board' but none of the board's {len(board)} paths "
+                          f"({', '.join(f'{e.macs / 1e6:.1f}M' for e in board)} MACs) is inside the MACs range "
+                          f'{lo / 1e6:.1f}-{hi / 1e6:.1f}M: paths train unconstrained unless '
+                          "model.strategy.constrain_macs=True; use that, or final_pick='evolution'")
     if D.rank() == 0:
         from ..space import Arch
         arch = Arch.load(work / 'arch.json')

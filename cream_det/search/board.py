@@ -25,6 +25,9 @@ from ..space import Arch, SearchSpace
 from ..utils.io import atomic_write_text
 
 FORMAT = 'cream_det.board/1'
+#: order of entries with equal accuracy: cheaper first (the paper: "lower FLOPs win"), or costlier
+#: first (the authors' code sorts (acc, FLOPs, ...) tuples in descending order)
+TIEBREAKS = ('macs_asc', 'flops_desc')
 
 
 @dataclass
@@ -35,30 +38,33 @@ class BoardEntry:
     acc: float                  # top-1 (%) of the path on the training batch it entered with
     macs: int
     images: torch.Tensor        # SLICE input images of that batch
-    soft: torch.Tensor          # SLICE x num_classes softmax targets for those images
+    soft: torch.Tensor          # SLICE x num_classes softmax: of the teacher that distilled the path then
+                                # (the path's own while the board was empty, or with board_targets='own')
     step: int                   # global iteration at which it entered
 
     def arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
         return Arch.decode(self.code, space, resolution, num_classes)
 
-    @property
-    def _rank_key(self) -> tuple[float, int]:
-        return (-self.acc, self.macs)           # better accuracy first, then fewer MACs
-
 
 class PrioritizedBoard:
-    """Up to ``size`` paths, best first by (accuracy desc, MACs asc).
+    """Up to ``size`` paths, best first by accuracy, ties by MACs (``tiebreak``).
 
     Args:
         size: K, the number of paths kept (the paper's ``POOL_SIZE``, 10).
         margin: accuracy gap in percentage points that lets a path in regardless of cost (5).
+        tiebreak: ``'macs_asc'`` (cheaper first) or ``'flops_desc'`` (the authors' sort).
     """
 
-    def __init__(self, size: int = 10, margin: float = 5.0) -> None:
+    def __init__(self, size: int = 10, margin: float = 5.0, tiebreak: str = 'macs_asc') -> None:
         if size < 1:
             raise ValueError(f'board size must be at least 1, got {size}')
-        self.size, self.margin = int(size), float(margin)
+        if tiebreak not in TIEBREAKS:
+            raise ValueError(f"board tiebreak={tiebreak!r}: one of {', '.join(TIEBREAKS)}")
+        self.size, self.margin, self.tiebreak = int(size), float(margin), tiebreak
         self._entries: list[BoardEntry] = []
+
+    def _rank_key(self, e: BoardEntry) -> tuple[float, int]:
+        return (-e.acc, e.macs if self.tiebreak == 'macs_asc' else -e.macs)
 
     # ---- the paper's rule ----------------------------------------------------------------------------
     def consider(self, code: Sequence[int], acc: float, macs: int, images: torch.Tensor, soft: torch.Tensor,
@@ -75,7 +81,7 @@ class PrioritizedBoard:
         # copies, so a stored slice does not keep its whole batch (and its graph) alive
         self._entries.append(BoardEntry(code, float(acc), int(macs), images.detach().clone(),
                                         soft.detach().clone(), int(step)))
-        self._entries.sort(key=lambda e: e._rank_key)
+        self._entries.sort(key=self._rank_key)
         del self._entries[self.size:]           # the worst beyond K drops out
         return True
 
@@ -119,15 +125,16 @@ class PrioritizedBoard:
     # ---- persistence ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume a search (tensors included), safe for ``weights_only`` loading."""
-        return {'size': self.size, 'margin': self.margin,
+        return {'size': self.size, 'margin': self.margin, 'tiebreak': self.tiebreak,
                 'entries': [{'code': list(e.code), 'acc': e.acc, 'macs': e.macs, 'images': e.images,
                              'soft': e.soft, 'step': e.step} for e in self._entries]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.size, self.margin = int(state['size']), float(state['margin'])
+        self.tiebreak = state.get('tiebreak', 'macs_asc')       # boards saved before the switch existed
         self._entries = [BoardEntry(tuple(int(c) for c in d['code']), float(d['acc']), int(d['macs']),
                                     d['images'], d['soft'], int(d['step'])) for d in state['entries']]
-        self._entries.sort(key=lambda e: e._rank_key)
+        self._entries.sort(key=self._rank_key)
 
     def to_json(self, space: SearchSpace, resolution: int, num_classes: int) -> dict[str, Any]:
         """The board as people read it: ranked arch dicts with accuracy, MACs and entry step."""

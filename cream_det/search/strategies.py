@@ -30,8 +30,6 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..space import ArchSampler
 from . import distributed as D
-from .board import PrioritizedBoard
-from .matching import MetaMatchingNetwork, meta_update, select_teacher, select_teacher_top1, student_loss
 
 STRATEGIES: dict[str, type['SearchStrategy']] = {}
 
@@ -80,6 +78,7 @@ class StepContext:
     labels: torch.Tensor
     step: int                           # global iteration, 0-based
     epoch: int = 0                      # current epoch, 0-based (epoch-based loops)
+    batch_idx: int | None = None        # iteration within the epoch, 0-based (None: not epoch-based)
 
 
 def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -143,6 +142,15 @@ class SearchStrategy:
     def trainable_modules(self) -> dict[str, torch.nn.Module]:
         return {}
 
+    def check_schedule(self, iters_per_epoch: int, max_iters: int) -> list[str]:
+        """Lines to log before training about what the schedule means for the strategy (raise
+        ConfigError for a schedule it cannot work with)."""
+        return []
+
+    def epoch_report(self) -> str | None:
+        """A line to log after each epoch (``None``: nothing to say)."""
+        return None
+
     def forward(self, model: torch.nn.Module, inputs: Any, path: Any) -> Any:
         raise NotImplementedError(f'{type(self).__name__} has no forward of its own')
 
@@ -156,14 +164,24 @@ class SearchStrategy:
 
 @register
 class SPOS(SearchStrategy):
-    """Single Path One-Shot: a uniformly sampled path per step, trained with cross-entropy."""
+    """Single Path One-Shot: a uniformly sampled path per step, trained with cross-entropy.
+
+    Args:
+        label_smoothing: of the cross-entropy (0.1, as the SPOS authors; docs/fidelity.md).
+    """
 
     name = 'spos'
+
+    def __init__(self, supernet: torch.nn.Module, *, label_smoothing: float = 0.1, **kw: Any) -> None:
+        super().__init__(supernet, **kw)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f'{self.name} label_smoothing={label_smoothing}: must be in [0, 1)')
+        self.label_smoothing = float(label_smoothing)
 
     def train_step(self, ctx: StepContext) -> dict[str, float]:
         code = self.sample(ctx.inputs.device)
         logits = ctx.forward(ctx.inputs, code)
-        loss = F.cross_entropy(logits, ctx.labels)
+        loss = F.cross_entropy(logits, ctx.labels, label_smoothing=self.label_smoothing)
         ctx.optim_wrapper.update_params(loss)
         acc = D.mean(top1(logits.detach(), ctx.labels), ctx.inputs.device)
         macs = self.macs_of(code)
@@ -173,140 +191,3 @@ class SPOS(SearchStrategy):
     def describe(self, code: tuple[int, ...]) -> dict[str, float]:
         """Extra log fields about the trained path (none here)."""
         return {}
-
-
-@register
-class Cream(SearchStrategy):
-    """Cream: single paths distilled from prioritized paths picked by a meta matching network.
-
-    Args:
-        board_size, margin: the prioritized board's K and accuracy margin (10, 5 points).
-        slice_size: images (and soft targets) each board entry keeps for teacher selection (4).
-        warmup_iters / warmup_epochs: plain single-path training before the board starts (the
-            authors: 20 epochs); give one of them.
-        teacher: 'meta' (matching network) or 'top1' (best board path, m = 0.5).
-        meta_interval: iterations between second-order matching-network updates (200).
-        meta_lr: the matching network's learning rate (1e-4).
-        board_acc: 'train_batch' (the authors: top-1 on the batch just trained on) or 'heldout'
-            (top-1 on the batch's last ``heldout_size`` images, which are not trained on).
-    """
-
-    name = 'cream'
-
-    def __init__(self, supernet: torch.nn.Module, *, board_size: int = 10, margin: float = 5.0,
-                 slice_size: int = 4, warmup_iters: int = 0, warmup_epochs: int | None = None,
-                 teacher: str = 'meta', meta_interval: int = 200,
-                 meta_lr: float = 1e-4, board_acc: str = 'train_batch', heldout_size: int = 8, **kw: Any) -> None:
-        super().__init__(supernet, **kw)
-        if teacher not in ('meta', 'top1'):
-            raise ConfigError(f"cream teacher={teacher!r}: 'meta' or 'top1'")
-        if board_acc not in ('train_batch', 'heldout'):
-            raise ConfigError(f"cream board_acc={board_acc!r}: 'train_batch' or 'heldout'")
-        self.board = PrioritizedBoard(board_size, margin)
-        self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
-        self.teacher = teacher
-        self.meta_interval, self.board_acc, self.heldout_size = meta_interval, board_acc, heldout_size
-        self.matcher = MetaMatchingNetwork(supernet.num_classes, slice_size)
-        self.meta_opt = torch.optim.SGD(self.matcher.parameters(), lr=meta_lr, momentum=0.9)
-        self.board_version = 0                 # bumps when the board changes (hooks rewrite board.json)
-
-    # ---- one iteration ---------------------------------------------------------------------------------
-    def train_step(self, ctx: StepContext) -> dict[str, float]:
-        x, y = ctx.inputs, ctx.labels
-        self.matcher.to(x.device)
-        if self.board_acc == 'heldout':
-            if x.shape[0] <= self.heldout_size:
-                raise ConfigError(f'board_acc=heldout needs batches larger than heldout_size={self.heldout_size}')
-            x, y, x_h, y_h = x[:-self.heldout_size], y[:-self.heldout_size], x[-self.heldout_size:], y[-self.heldout_size:]
-        code = self.sample(x.device)
-        warm = self._warmed_up(ctx)
-        distill = warm and len(self.board) > 0
-        log: dict[str, float] = {}
-        teacher_logits = None
-        if distill:
-            idx, m = self._choose_teacher(ctx, code)
-            entry = self.board[idx]
-            with torch.no_grad():
-                teacher_logits = ctx.supernet(x, entry.code)
-            if ctx.step % self.meta_interval == 0 and self.teacher == 'meta' and x.shape[0] >= 2 * self.slice_size:
-                log.update(self._meta_step(ctx, code, entry, x, y, teacher_logits))
-            logits = ctx.forward(x, code)
-            loss = student_loss(logits, y, F.softmax(teacher_logits, 1), m)
-            log.update(m=m, teacher_acc=entry.acc)
-        else:
-            logits = ctx.forward(x, code)
-            loss = F.cross_entropy(logits, y)
-        ctx.optim_wrapper.update_params(loss)
-
-        if self.board_acc == 'heldout':
-            with torch.no_grad():
-                acc = top1(ctx.supernet(x_h, code), y_h)
-        else:
-            acc = top1(logits.detach(), y)
-        acc = D.mean(acc, x.device)
-        macs = self.macs_of(code)
-        self.record(ctx.step, macs, acc)
-        if warm:
-            self._offer(code, acc, macs, x, logits if teacher_logits is None else teacher_logits, ctx.step)
-        log.update(loss=float(loss.detach()), acc=acc, path_mmacs=macs / 1e6, board=len(self.board),
-                   board_best_acc=self.board.best().acc if len(self.board) else 0.0)
-        return log
-
-    def _warmed_up(self, ctx: StepContext) -> bool:
-        if self.warmup_epochs is not None:
-            return ctx.epoch >= self.warmup_epochs
-        return ctx.step >= self.warmup_iters
-
-    def _choose_teacher(self, ctx: StepContext, code: tuple[int, ...]) -> tuple[int, float]:
-        if self.teacher == 'top1':
-            return select_teacher_top1(self.board)
-        # the student scores every entry in one batched, gradient-free forward on its own BN buffers
-        # (train-mode statistics, as during training, without touching the running averages)
-        buffers = {n: b.clone() for n, b in ctx.supernet.named_path_buffers(code)}
-        from torch.func import functional_call
-        params = dict(ctx.supernet.named_path_parameters(code))
-
-        def student(images: torch.Tensor) -> torch.Tensor:
-            return functional_call(ctx.supernet, {**params, **buffers}, (images, code))
-        return select_teacher(student, self.board, self.matcher)
-
-    def _meta_step(self, ctx: StepContext, code, entry, x, y, teacher_logits) -> dict[str, float]:
-        k = self.slice_size
-        self.meta_opt.zero_grad(set_to_none=True)
-        out = meta_update(ctx.supernet, code, self.matcher, entry, x[:k], y[:k], F.softmax(teacher_logits[:k], 1),
-                          x[k:2 * k], y[k:2 * k], inner_lr=float(_current_lr(ctx.optim_wrapper)))
-        D.average_grads_(self.matcher.parameters())
-        self.meta_opt.step()
-        return {'meta_val_loss': out['val_loss']}
-
-    def _offer(self, code, acc: float, macs: int, x: torch.Tensor, logits: torch.Tensor, step: int) -> None:
-        """Offer the path to the board with rank 0's slice, so every rank stores the same entry."""
-        if not self.board.would_enter(code, acc, macs):    # same answer on every rank: acc is averaged
-            return
-        k = min(self.slice_size, x.shape[0])
-        images = D.broadcast_(x[:k].detach().clone().contiguous())
-        soft = D.broadcast_(F.softmax(logits[:k].detach(), 1).contiguous())
-        if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step):
-            self.board_version += 1
-
-    # ---- interface ---------------------------------------------------------------------------------------
-    def ranked_candidates(self) -> list[tuple[int, ...]]:
-        """Board paths best first, keeping those inside the MACs range (paths train unconstrained)."""
-        lo, hi = self.macs_range if self.macs_range is not None else (float('-inf'), float('inf'))
-        return [e.code for e in self.board if lo <= e.macs <= hi]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), 'board': self.board.state_dict(), 'matcher': self.matcher.state_dict(),
-                'meta_opt': self.meta_opt.state_dict(), 'board_version': self.board_version}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.board.load_state_dict(state['board'])
-        self.matcher.load_state_dict(state['matcher'])
-        self.meta_opt.load_state_dict(state['meta_opt'])
-        self.board_version = state['board_version']
-
-
-def _current_lr(optim_wrapper: Any) -> float:
-    lrs = optim_wrapper.get_lr()['lr']
-    return lrs[0] if isinstance(lrs, (list, tuple)) else lrs

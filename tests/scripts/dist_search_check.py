@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 
 from cream_det.engine import load_config
@@ -31,6 +32,7 @@ out = {'world': dist.get_world_size() if dist.is_initialized() else 1,
        'params': digest(sorted(model.named_parameters())),       # supernet and strategy modules (dna's bridges)
        'board_codes': [list(e.code) for e in board], 'board_acc': [e.acc for e in board],
        'board_tensors': digest([(i, t) for i, e in enumerate(board) for t in (e.images, e.soft)]),
-       'history': [list(h) for h in model.strategy.history]}
+       'history': [list(h) for h in model.strategy.history],
+       'matcher': digest(sorted(getattr(model.strategy, 'matcher', torch.nn.Module()).state_dict().items()))}
 rank = dist.get_rank() if dist.is_initialized() else 0
 Path(work_dir, f'search_rank{rank}.json').write_text(json.dumps(out))

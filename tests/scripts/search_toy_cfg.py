@@ -7,7 +7,7 @@ tiny_space = dict(
             dict(out_channels=24, stride=2, template='k3e3', max_depth=3)])
 model = dict(type='SupernetSearch', space=tiny_space, macs_range=(0, 10e6), resolution=32, num_classes=5,
              depths=(2, 2), seed=0,
-             strategy=dict(type='cream', board_size=4, margin=5.0, warmup_iters=4, meta_interval=3))
+             strategy=dict(type='cream', board_size=4, margin=5.0, warmup_iters=4, meta_interval=2))
 train_dataloader = dict(batch_size=16, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
                         collate_fn=dict(type='default_collate'), dataset=dict(type='_SearchToyData', n=96))
 search_val_dataloader = dict(batch_size=32, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),

@@ -1,0 +1,339 @@
+"""Cream (Peng et al., NeurIPS 2020): single paths distilled from prioritized paths chosen by a meta matching network.
+
+Every step trains one sampled path. After the warm-up, the path is distilled from a board path
+picked by the matching network, with weight m: ``loss = (m * KD + (2 - m) * CE) / 2``; the path
+is then offered to the board with its training-batch top-1. The matching network learns from the
+student loss through m (first order, every step) and/or from a second-order meta update at fixed
+batch indices (``matcher_grad``). Every choice where the paper and the authors' code differ is a
+switch below; ``docs/fidelity.md`` lists them with the authors' values, and
+``configs/search/cream_imagenet_0-600_authors.py`` sets them all to the authors' behaviour.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ..errors import ConfigError
+from . import distributed as D
+from .board import TIEBREAKS, PrioritizedBoard
+from .matching import (INNER_LOSSES, MATCHER_INITS, SELECTIONS, MetaMatchingNetwork, entry_scores, meta_update,
+                       student_loss)
+from .strategies import SearchStrategy, StepContext, register, top1
+
+_CHOICES = {
+    'teacher': ('meta', 'top1'),
+    'board_acc': ('train_batch', 'heldout'),
+    'board_targets': ('teacher', 'own'),
+    'board_tiebreak': TIEBREAKS,
+    'selection': SELECTIONS,
+    'matcher_init': MATCHER_INITS,
+    'matcher_grad': ('both', 'meta', 'student'),
+    'meta_interval_by': ('epoch_iter', 'global'),
+    'meta_inner_lr': ('supernet', 'meta'),
+    'meta_inner_loss': INNER_LOSSES,
+}
+
+
+@register
+class Cream(SearchStrategy):
+    """Cream: single paths distilled from prioritized paths picked by a meta matching network.
+
+    Args (the authors' value in brackets where it differs from the default):
+        board_size, margin: the prioritized board's K and accuracy margin (10, 5 points).
+        slice_size: images (and soft targets) each board entry keeps for teacher selection (4).
+        warmup_iters / warmup_epochs: plain single-path training before the board starts; give one
+            [the authors train on CE while ``epoch <= 20``: ``warmup_epochs=21``].
+        teacher: 'meta' (matching network) or 'top1' (best board path, m = 0.5).
+        selection: 'per_entry' (one student forward per entry: each entry's images are their own
+            BatchNorm batch, as in the meta update) or 'batched' (one forward over the board; the
+            same in eval mode, pooled BN statistics in train mode).
+        board_acc: 'train_batch' (top-1 on the batch just trained on) or 'heldout' (top-1 on the
+            batch's last ``heldout_size`` images, which are not trained on).
+        board_targets: soft targets stored with an entry: 'teacher' (the softmax of the teacher that
+            distilled the path; the path's own while the board is empty) or 'own'.
+        board_tiebreak: order of equal-accuracy entries: 'macs_asc' (the paper: cheaper first)
+            ['flops_desc'].
+        label_smoothing: of every cross-entropy, the meta update's validation loss included (0.1).
+        matcher_init: 'uniform' (U(-1, 1), the authors') or 'torch' (``nn.Linear``'s default).
+        matcher_grad: what trains the matching network: 'both' (the student loss through m at every
+            distillation step, and the second-order meta update), 'meta' (the meta update only:
+            the paper's description) or 'student' (first order only).
+        meta_interval, meta_interval_by: the meta update runs when the batch index is a positive
+            multiple of ``meta_interval`` (200): within the epoch ('epoch_iter', the authors') or
+            counted from the start ('global').
+        meta_lr, meta_momentum, meta_nesterov, meta_clip, meta_lr_decay: the matcher's SGD (1e-4,
+            0.9, Nesterov, gradient norm clipped to 1, lr decayed with the supernet's schedule).
+        meta_inner_lr: lr of the simulated step: 'supernet' (the student's current lr, the
+            paper's theta - xi * grad) ['meta': the matcher's current lr].
+        meta_inner_loss: loss of the simulated step: 'blended' (the student loss with m) ['kd': m * KD].
+        meta_student_step: also take the real student step with the inner gradient (clipped to
+            ``meta_clip``) inside the meta update [True].
+    """
+
+    name = 'cream'
+
+    def __init__(self, supernet: torch.nn.Module, *, board_size: int = 10, margin: float = 5.0,
+                 slice_size: int = 4, warmup_iters: int = 0, warmup_epochs: int | None = None,
+                 teacher: str = 'meta', selection: str = 'per_entry', board_acc: str = 'train_batch',
+                 heldout_size: int = 8, board_targets: str = 'teacher', board_tiebreak: str = 'macs_asc',
+                 label_smoothing: float = 0.1, matcher_init: str = 'uniform', matcher_grad: str = 'both',
+                 meta_interval: int = 200, meta_interval_by: str = 'epoch_iter', meta_lr: float = 1e-4,
+                 meta_momentum: float = 0.9, meta_nesterov: bool = True, meta_clip: float | None = 1.0,
+                 meta_lr_decay: bool = True, meta_inner_lr: str = 'supernet', meta_inner_loss: str = 'blended',
+                 meta_student_step: bool = False, **kw: Any) -> None:
+        super().__init__(supernet, **kw)
+        given = dict(teacher=teacher, selection=selection, board_acc=board_acc, board_targets=board_targets,
+                     board_tiebreak=board_tiebreak, matcher_init=matcher_init, matcher_grad=matcher_grad,
+                     meta_interval_by=meta_interval_by, meta_inner_lr=meta_inner_lr, meta_inner_loss=meta_inner_loss)
+        for key, value in given.items():
+            if value not in _CHOICES[key]:
+                raise ConfigError(f"cream {key}={value!r}: one of {', '.join(repr(c) for c in _CHOICES[key])}")
+        if meta_interval < 1:
+            raise ConfigError(f'cream meta_interval={meta_interval}: must be a positive number of iterations')
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f'cream label_smoothing={label_smoothing}: must be in [0, 1)')
+        self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak)
+        self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
+        self.teacher, self.selection, self.board_acc, self.heldout_size = teacher, selection, board_acc, heldout_size
+        self.board_targets, self.label_smoothing = board_targets, float(label_smoothing)
+        self.matcher_grad, self.meta_interval, self.meta_interval_by = matcher_grad, meta_interval, meta_interval_by
+        self.meta_lr, self.meta_clip, self.meta_lr_decay = float(meta_lr), meta_clip, meta_lr_decay
+        self.meta_inner_lr, self.meta_inner_loss, self.meta_student_step = meta_inner_lr, meta_inner_loss, meta_student_step
+        self.matcher = MetaMatchingNetwork(supernet.num_classes, slice_size, init=matcher_init)
+        self._matcher_w0 = self.matcher.fc.weight.detach().clone()     # the report's drift is measured from here
+        self.meta_opt = torch.optim.SGD(self.matcher.parameters(), lr=meta_lr, momentum=meta_momentum,
+                                        nesterov=meta_nesterov and meta_momentum > 0)
+        self.board_version = 0                 # bumps when the board changes (hooks rewrite board.json)
+        self.meta_updates = 0                  # second-order updates so far (kept across resume)
+        self._reset_epoch_stats()
+
+    # ---- one iteration ---------------------------------------------------------------------------------
+    def train_step(self, ctx: StepContext) -> dict[str, float]:
+        x, y = ctx.inputs, ctx.labels
+        self.matcher.to(x.device)
+        if self.board_acc == 'heldout':
+            if x.shape[0] <= self.heldout_size:
+                raise ConfigError(f'board_acc=heldout needs batches larger than heldout_size={self.heldout_size}')
+            x, y, x_h, y_h = x[:-self.heldout_size], y[:-self.heldout_size], x[-self.heldout_size:], y[-self.heldout_size:]
+        code = self.sample(x.device)
+        warm = self._warmed_up(ctx)
+        distill = warm and len(self.board) > 0
+        log: dict[str, float] = {}
+        teacher_logits = None
+        first_order = distill and self.teacher == 'meta' and self.matcher_grad in ('both', 'student')
+        if distill:
+            if self._meta_due(ctx) and x.shape[0] >= 2 * self.slice_size:
+                log.update(self._meta_step(ctx, code, x, y))
+            idx, m = self._choose_teacher(ctx, code, with_grad=first_order)
+            entry = self.board[idx]
+            with torch.no_grad():
+                teacher_logits = ctx.supernet(x, entry.code)
+            logits = ctx.forward(x, code)
+            loss = student_loss(logits, y, F.softmax(teacher_logits, 1), m, self.label_smoothing)
+            m_value = float(m.detach()) if isinstance(m, torch.Tensor) else m
+            self._note_teacher(idx, m_value)
+            log.update(m=m_value, teacher_rank=idx + 1, teacher_acc=entry.acc)
+        else:
+            logits = ctx.forward(x, code)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        scale = _loss_scale(ctx.optim_wrapper)
+        ctx.optim_wrapper.update_params(loss)
+        if first_order:      # the student loss reached the matcher through m
+            self._step_matcher(ctx, unscale=scale)
+
+        if self.board_acc == 'heldout':
+            with torch.no_grad():
+                acc = top1(ctx.supernet(x_h, code), y_h)
+        else:
+            acc = top1(logits.detach(), y)
+        acc = D.mean(acc, x.device)
+        macs = self.macs_of(code)
+        self.record(ctx.step, macs, acc)
+        if warm:
+            targets = logits if teacher_logits is None or self.board_targets == 'own' else teacher_logits
+            self._offer(code, acc, macs, x, targets, ctx.step)
+        log.update(loss=float(loss.detach()), acc=acc, path_mmacs=macs / 1e6, board=len(self.board),
+                   board_best_acc=self.board.best().acc if len(self.board) else 0.0,
+                   meta_updates=self.meta_updates)
+        return log
+
+    def _warmed_up(self, ctx: StepContext) -> bool:
+        if self.warmup_epochs is not None:
+            return ctx.epoch >= self.warmup_epochs
+        return ctx.step >= self.warmup_iters
+
+    def _meta_due(self, ctx: StepContext) -> bool:
+        if self.teacher != 'meta' or self.matcher_grad == 'student':
+            return False
+        index = ctx.step if self.meta_interval_by == 'global' or ctx.batch_idx is None else ctx.batch_idx
+        return index > 0 and index % self.meta_interval == 0
+
+    def _path_fn(self, ctx: StepContext, code: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The path as a function of images, on copies of its BN buffers (train-mode statistics, as in
+        training, without moving the running averages on a few stored images)."""
+        params = dict(ctx.supernet.named_path_parameters(code))
+        buffers = {n: b.clone() for n, b in ctx.supernet.named_path_buffers(code)}
+        return lambda images: functional_call(ctx.supernet, {**params, **buffers}, (images, code))
+
+    def _choose_teacher(self, ctx: StepContext, code: tuple[int, ...],
+                        with_grad: bool = False) -> tuple[int, 'float | torch.Tensor']:
+        """Board index of the teacher and m; m keeps its graph to the matcher when ``with_grad``."""
+        if self.teacher == 'top1':
+            return 0, 0.5
+        with torch.set_grad_enabled(with_grad):
+            scores = entry_scores(self._path_fn(ctx, code), self.board, self.matcher, self.selection)
+        index = int(torch.argmax(scores.detach()))
+        m = self.matcher.weight_of(scores[index])
+        return index, (m if with_grad else float(m))
+
+    def _lr_factor(self, ctx: StepContext) -> float:
+        """The supernet schedule's current lr over its initial lr (the authors decay the matcher with it)."""
+        group = ctx.optim_wrapper.param_groups[0]
+        return float(group['lr']) / float(group.get('initial_lr', group['lr']) or 1.0)
+
+    def _step_matcher(self, ctx: StepContext, unscale: float = 1.0) -> None:
+        params = list(self.matcher.parameters())
+        grads = [p.grad for p in params if p.grad is not None]
+        if unscale != 1.0:
+            for g in grads:
+                g.div_(unscale)
+        D.average_grads_(params)
+        if all(bool(torch.isfinite(g).all()) for g in grads):     # AMP overflow: skip, as the scaler does
+            if self.meta_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.meta_clip)
+            for g in self.meta_opt.param_groups:
+                g['lr'] = self.meta_lr * (self._lr_factor(ctx) if self.meta_lr_decay else 1.0)
+            self.meta_opt.step()
+        self.meta_opt.zero_grad(set_to_none=True)
+
+    def _meta_step(self, ctx: StepContext, code: tuple[int, ...], x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """One second-order update of the matcher (and, with ``meta_student_step``, one real student step)."""
+        k = self.slice_size
+        idx, _ = self._choose_teacher(ctx, code)
+        entry = self.board[idx]
+        with torch.no_grad():
+            teacher_soft = F.softmax(self._path_fn(ctx, entry.code)(x[:k]), 1)
+        factor = self._lr_factor(ctx)
+        inner_lr = (self.meta_lr * (factor if self.meta_lr_decay else 1.0) if self.meta_inner_lr == 'meta'
+                    else float(ctx.optim_wrapper.param_groups[0]['lr']))
+        self.meta_opt.zero_grad(set_to_none=True)
+        out = meta_update(ctx.supernet, code, self.matcher, entry, x[:k], y[:k], teacher_soft, x[k:2 * k], y[k:2 * k],
+                          inner_lr=inner_lr, inner_loss=self.meta_inner_loss, label_smoothing=self.label_smoothing,
+                          return_inner_grads=self.meta_student_step)
+        self._step_matcher(ctx)
+        if self.meta_student_step:
+            params = dict(ctx.supernet.named_path_parameters(code))
+            for name, g in out['inner_grads'].items():
+                params[name].grad = g.clone()
+            stepped = [params[n] for n in out['inner_grads']]
+            D.average_grads_(stepped)
+            if self.meta_clip is not None:
+                torch.nn.utils.clip_grad_norm_(stepped, self.meta_clip)
+            optimizer = getattr(ctx.optim_wrapper, 'optimizer', ctx.optim_wrapper)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        self.meta_updates += 1
+        return {'meta_val_loss': float(out['val_loss']), 'meta_m': float(out['m'])}
+
+    def _offer(self, code, acc: float, macs: int, x: torch.Tensor, logits: torch.Tensor, step: int) -> None:
+        """Offer the path to the board with rank 0's slice, so every rank stores the same entry."""
+        if not self.board.would_enter(code, acc, macs):    # same answer on every rank: acc is averaged
+            return
+        k = min(self.slice_size, x.shape[0])
+        images = D.broadcast_(x[:k].detach().clone().contiguous())
+        soft = D.broadcast_(F.softmax(logits[:k].detach(), 1).contiguous())
+        if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step):
+            self.board_version += 1
+
+    # ---- what the log tells about the matcher -------------------------------------------------------------
+    def _reset_epoch_stats(self) -> None:
+        self._m_values: list[float] = []
+        self._rank_counts = [0] * self.board.size
+
+    def _note_teacher(self, idx: int, m: float) -> None:
+        self._m_values.append(m)
+        self._rank_counts[idx] += 1
+
+    def matcher_norm(self) -> float:
+        return float(torch.linalg.vector_norm(self.matcher.fc.weight.detach()))
+
+    def matcher_drift(self) -> float:
+        """|W - W_init|: how far the matcher has learnt away from its initialisation."""
+        w = self.matcher.fc.weight.detach()
+        return float(torch.linalg.vector_norm(w - self._matcher_w0.to(w)))
+
+    def epoch_report(self) -> str | None:
+        """One line per epoch: meta updates so far, m's mean/std, how often each board rank taught,
+        the matcher's weight norm and its distance from the initialisation; statistics restart with
+        the next epoch."""
+        if not self._m_values:
+            self._reset_epoch_stats()
+            return None
+        m = torch.tensor(self._m_values, dtype=torch.float64)
+        std = float(m.std()) if len(m) > 1 else 0.0
+        ranks = ' '.join(f'{r + 1}:{c}' for r, c in enumerate(self._rank_counts) if c)
+        line = (f'cream matcher: {self.meta_updates} meta updates so far; m mean {float(m.mean()):.4f} std '
+                f'{std:.4f} over {len(m)} steps; teacher board rank:count {ranks}; |W| {self.matcher_norm():.4f}, '
+                f'|W - W_init| {self.matcher_drift():.2e}')
+        self._reset_epoch_stats()
+        return line
+
+    def planned_meta_updates(self, iters_per_epoch: int, max_iters: int) -> int:
+        """How many meta updates the schedule makes at most (fewer if the board is still empty)."""
+        if self.teacher != 'meta' or self.matcher_grad == 'student':
+            return 0
+        count = 0
+        for step in range(max_iters):
+            epoch, batch_idx = divmod(step, iters_per_epoch)
+            warm = epoch >= self.warmup_epochs if self.warmup_epochs is not None else step >= self.warmup_iters
+            index = step if self.meta_interval_by == 'global' else batch_idx
+            count += warm and index > 0 and index % self.meta_interval == 0
+        return count
+
+    def check_schedule(self, iters_per_epoch: int, max_iters: int) -> list[str]:
+        """Start-up lines about the schedule; a ConfigError when the matcher would never get its meta update."""
+        n = self.planned_meta_updates(iters_per_epoch, max_iters)
+        if self.teacher == 'meta' and self.matcher_grad != 'student' and n == 0:
+            raise ConfigError(
+                f'cream: this schedule makes no meta update ({iters_per_epoch} iterations per epoch, {max_iters} in '
+                f'all, warm-up {self._warmup_text()}, meta_interval={self.meta_interval} by {self.meta_interval_by}); '
+                "lower model.strategy.meta_interval, shorten the warm-up, or set matcher_grad='student'")
+        return [f'cream: warm-up {self._warmup_text()}, then up to {n} meta updates (every {self.meta_interval} '
+                f'iterations by {self.meta_interval_by}; {iters_per_epoch} iterations per epoch, {max_iters} in all); '
+                f'matcher trained by {self.matcher_grad}']
+
+    def _warmup_text(self) -> str:
+        return f'{self.warmup_epochs} epochs' if self.warmup_epochs is not None else f'{self.warmup_iters} iterations'
+
+    # ---- interface ---------------------------------------------------------------------------------------
+    def ranked_candidates(self) -> list[tuple[int, ...]]:
+        """Board paths best first, keeping those inside the MACs range (paths train unconstrained)."""
+        lo, hi = self.macs_range if self.macs_range is not None else (float('-inf'), float('inf'))
+        return [e.code for e in self.board if lo <= e.macs <= hi]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), 'board': self.board.state_dict(), 'matcher': self.matcher.state_dict(),
+                'meta_opt': self.meta_opt.state_dict(), 'board_version': self.board_version,
+                'meta_updates': self.meta_updates, 'matcher_init': self._matcher_w0}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.board.load_state_dict(state['board'])
+        self.matcher.load_state_dict(state['matcher'])
+        self.meta_opt.load_state_dict(state['meta_opt'])
+        self.board_version = state['board_version']
+        self.meta_updates = int(state.get('meta_updates', 0))
+        self._matcher_w0 = state.get('matcher_init', self._matcher_w0)
+        self._reset_epoch_stats()
+
+
+def _loss_scale(optim_wrapper: Any) -> float:
+    """The AMP loss scale the next backward uses (1 without AMP): gradients reaching the matcher carry it."""
+    scaler = getattr(optim_wrapper, 'loss_scaler', None)
+    return float(scaler.get_scale()) if scaler is not None else 1.0
+
+
+__all__ = ['Cream']

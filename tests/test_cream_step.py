@@ -1,0 +1,199 @@
+"""Cream.train_step without an engine: a tiny supernet, a plain SGD wrapper, hand-made batches.
+
+Each test pins one mechanism so that a plausible wrong implementation fails it: warm-up gating,
+the board's accuracy and soft targets, the blended loss with the matcher's m, when the meta update
+runs, and which gradients reach the matching network.
+"""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cream_det.errors import ConfigError
+from cream_det.models.supernet import Supernet
+from cream_det.search.cream import Cream
+from cream_det.search.matching import select_teacher, soft_cross_entropy
+from cream_det.search.strategies import StepContext
+from cream_det.space.spec import Op, SearchSpace, StageSpec
+
+NCLS, RES, BATCH = 5, 32, 12
+TINY = SearchSpace('tiny_cream_step', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2, Op(3, 2), 2)),
+                   (Op(3, 2), Op(5, 2), Op(3, 4)), stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
+                   last_channels=16, head_channels=16)
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+
+class PlainOptim:
+    """The part of mmengine's OptimWrapper a strategy uses, over a plain SGD; records each update."""
+
+    def __init__(self, params, lr=0.05):
+        self.optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
+        self.updates: list[dict] = []
+        self.before_update = lambda: None
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    def update_params(self, loss):
+        self.updates.append({'loss': float(loss.detach())})
+        self.before_update()
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+class Recorder:
+    """ctx.forward that remembers the student path and its logits."""
+
+    def __init__(self, net):
+        self.net, self.calls = net, []
+
+    def __call__(self, x, code, **kw):
+        out = self.net(x, code)
+        self.calls.append((tuple(code), out.detach().clone()))
+        return out
+
+
+def _setup(**kw):
+    torch.manual_seed(0)
+    net = Supernet(TINY, (2, 2), num_classes=NCLS, resolution=RES).train()
+    opts = dict(board_size=6, warmup_iters=2, meta_interval=10 ** 6, meta_interval_by='global', label_smoothing=0.1)
+    opts.update(kw)
+    cream = Cream(net, macs_range=None, seed=0, **opts)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(BATCH, 3, RES, RES, generator=g), torch.randint(0, NCLS, (BATCH,), generator=g)
+    return net, cream, PlainOptim(net.parameters()), x, y
+
+
+def _step(net, cream, opt, x, y, step, epoch=0, batch_idx=None):
+    rec = Recorder(net)
+    log = cream.train_step(StepContext(net, rec, opt, x, y, step=step, epoch=epoch, batch_idx=batch_idx))
+    return log, rec
+
+
+def test_no_board_and_no_distillation_before_the_warm_up():
+    net, cream, opt, x, y = _setup(warmup_iters=3)
+    for step in range(3):
+        log, rec = _step(net, cream, opt, x, y, step)
+        (code, logits), = rec.calls
+        assert len(cream.board) == 0 and 'm' not in log
+        assert log['loss'] == pytest.approx(float(F.cross_entropy(logits, y, label_smoothing=0.1)), rel=1e-5)
+    log, rec = _step(net, cream, opt, x, y, 3)           # first step after the warm-up: the board starts,
+    assert len(cream.board) == 1 and 'm' not in log       # but nobody is on it to teach yet
+    log, rec = _step(net, cream, opt, x, y, 4)
+    assert 'm' in log and 0 < log['m'] < 1
+
+
+def test_board_gets_the_training_batch_accuracy_after_the_optimizer_step():
+    net, cream, opt, x, y = _setup(warmup_iters=0)
+    sizes = []
+    opt.before_update = lambda: sizes.append(len(cream.board))
+    for step in range(4):
+        log, rec = _step(net, cream, opt, x, y, step)
+        (code, logits), = rec.calls
+        acc = float((logits.argmax(1) == y).float().mean() * 100)
+        assert sizes[-1] == step                           # the offer comes after the update
+        entry = next(e for e in cream.board if e.code == code)
+        assert entry.acc == pytest.approx(acc) == log['acc'] and entry.step == step
+        torch.testing.assert_close(entry.images, x[:4])
+
+
+@pytest.mark.parametrize('targets', ['teacher', 'own'])
+def test_stored_soft_targets(targets):
+    net, cream, opt, x, y = _setup(warmup_iters=0, board_targets=targets)
+    _step(net, cream, opt, x, y, 0)
+    before = copy.deepcopy(net)
+    teachers = {e.code: F.softmax(before(x, e.code), 1).detach() for e in cream.board}
+    log, rec = _step(net, cream, opt, x, y, 1)
+    (code, logits), = rec.calls
+    teacher_code = [c for c in teachers][log['teacher_rank'] - 1]
+    entry = next(e for e in cream.board if e.code == code)
+    want = teachers[teacher_code][:4] if targets == 'teacher' else F.softmax(logits[:4], 1)
+    torch.testing.assert_close(entry.soft, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('teacher', ['meta', 'top1'])
+def test_loss_is_the_blend_with_the_matchers_m(teacher):
+    net, cream, opt, x, y = _setup(warmup_iters=0, teacher=teacher)
+    for step in range(3):
+        _step(net, cream, opt, x, y, step)
+    before, board = copy.deepcopy(net), cream.board.entries
+    matcher = copy.deepcopy(cream.matcher)
+    log, rec = _step(net, cream, opt, x, y, 3)
+    (code, logits), = rec.calls
+    if teacher == 'meta':
+        idx, m = select_teacher(lambda im: before(im, code), board, matcher)   # train mode, one entry at a time
+    else:
+        idx, m = 0, 0.5
+    assert log['teacher_rank'] == idx + 1 and log['m'] == pytest.approx(m, rel=1e-5)
+    soft = F.softmax(before(x, board[idx].code), 1).detach()
+    kd, ce = soft_cross_entropy(logits, soft), F.cross_entropy(logits, y, label_smoothing=0.1)
+    assert log['loss'] == pytest.approx(float((m * kd + (2 - m) * ce) / 2), rel=1e-5)
+    assert abs(float(kd) - float(ce)) > 1e-3          # the blend is not CE or KD alone
+
+
+@pytest.mark.parametrize('matcher_grad, learns', [('both', True), ('student', True), ('meta', False)])
+def test_the_student_loss_reaches_the_matcher_only_when_asked(matcher_grad, learns):
+    net, cream, opt, x, y = _setup(warmup_iters=0, matcher_grad=matcher_grad)
+    _step(net, cream, opt, x, y, 0)
+    w = cream.matcher.fc.weight.detach().clone()
+    log, _ = _step(net, cream, opt, x, y, 1)              # a distillation step without a meta update
+    assert 'm' in log and 'meta_val_loss' not in log
+    assert (not torch.equal(w, cream.matcher.fc.weight)) == learns
+
+
+def test_meta_update_runs_exactly_at_the_configured_batch_indices():
+    iters, epochs = 7, 4
+    net, cream, opt, x, y = _setup(warmup_iters=0, warmup_epochs=1, meta_interval=3, meta_interval_by='epoch_iter')
+    ran = []
+    for step in range(iters * epochs):
+        epoch, b = divmod(step, iters)
+        log, _ = _step(net, cream, opt, x, y, step, epoch=epoch, batch_idx=b)
+        if 'meta_val_loss' in log:
+            ran.append((epoch, b))
+    assert ran == [(e, b) for e in (1, 2, 3) for b in (3, 6)]          # never at index 0, never in warm-up
+    assert cream.meta_updates == len(ran) == cream.planned_meta_updates(iters, iters * epochs)
+
+
+def test_meta_update_by_global_step_and_its_real_student_step():
+    net, cream, opt, x, y = _setup(warmup_iters=1, meta_interval=4, meta_student_step=True)
+    steps = []
+    real = opt.optimizer.step
+    opt.optimizer.step = lambda *a, **k: steps.append(1) or real(*a, **k)
+    ran = []
+    for step in range(13):
+        n = len(steps)
+        log, _ = _step(net, cream, opt, x, y, step, epoch=0, batch_idx=step % 5)
+        if 'meta_val_loss' in log:
+            ran.append(step)
+            assert len(steps) - n == 2                       # the meta update's student step, then the usual one
+        else:
+            assert len(steps) - n == 1
+    assert ran == [4, 8, 12] and cream.planned_meta_updates(13, 13) == 3
+
+
+def test_a_schedule_without_meta_updates_is_refused():
+    net, cream, opt, x, y = _setup(warmup_epochs=20, meta_interval=200, meta_interval_by='epoch_iter')
+    with pytest.raises(ConfigError, match='no meta update'):
+        cream.check_schedule(iters_per_epoch=34, max_iters=34 * 120)
+    lines = Cream(net, macs_range=None, seed=0, warmup_epochs=20).check_schedule(1251, 1251 * 120)
+    assert 'up to 600 meta updates' in lines[0]             # the authors' ImageNet schedule
+    assert Cream(net, macs_range=None, seed=0, matcher_grad='student').check_schedule(34, 34)[0]
+
+
+def test_epoch_report_counts_teachers_and_m():
+    net, cream, opt, x, y = _setup(warmup_iters=0)
+    ms = [_step(net, cream, opt, x, y, s)[0].get('m') for s in range(5)]
+    line = cream.epoch_report()
+    assert 'over 4 steps' in line and f'{sum(ms[1:]) / 4:.4f}' in line and '|W|' in line
+    assert cream.epoch_report() is None                     # statistics restart each epoch
+
+
+@pytest.mark.parametrize('key', ['selection', 'matcher_grad', 'board_tiebreak', 'meta_inner_loss'])
+def test_bad_switch_values_are_config_errors(key):
+    net = Supernet(TINY, (2, 2), num_classes=NCLS, resolution=RES)
+    with pytest.raises(ConfigError, match=key):
+        Cream(net, macs_range=None, seed=0, **{key: 'nope'})
