@@ -91,6 +91,11 @@ def _held_out(runner: Any, cfg: Any, model: SupernetSearch, ev: dict, pick: str)
     def unpack(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
         return unpack_batch(model.data_preprocessor(data, False))
 
+    # the shuffle of the calibration images must not depend on whether this process trained or
+    # resumed a finished run (the sampler's epoch is only set by training epochs)
+    sampler = getattr(runner.train_dataloader, 'sampler', None)
+    if hasattr(sampler, 'set_epoch'):
+        sampler.set_epoch(runner.epoch)
     calib = take_batches(runner.train_dataloader, calib_n, unpack, device)
     val = take_batches(_local_loader(runner, loader_cfg), val_n, unpack, device)
     return calib, val

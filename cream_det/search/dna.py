@@ -337,8 +337,11 @@ class DNA(SearchStrategy):
             for s, sn_ops in enumerate(ctx.supernet.parse_path(code)))
         self.record(ctx.step, macs, float(sum(per_stage)))
         log.update({'loss': float(sum(per_stage)), 'path_mmacs': macs / 1e6})
-        log.update({f'loss_stage{s + 1}': v for s, v in zip(stages, per_stage)})
-        log.update({f'depth_stage{s + 1}': float(depths[s]) for s in stages})
+        if self.schedule == 'blockwise':       # one stage at a time: per-stage keys would keep stale values in the log
+            log.update(stage=float(stages[0] + 1), depth=float(depths[stages[0]]))
+        else:
+            log.update({f'loss_stage{s + 1}': v for s, v in zip(stages, per_stage)})
+            log.update({f'depth_stage{s + 1}': float(depths[s]) for s in stages})
         return log
 
     def _blockwise_update(self, ctx: StepContext, loss: torch.Tensor, s: int) -> float:
