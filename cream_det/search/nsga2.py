@@ -147,7 +147,7 @@ class NSGA2Search(EvolutionSearch):
         window = tuple(macs_range if pareto_range is None else pareto_range)
         super().__init__(space, resolution, num_classes, depths, window, population=population,
                          parents=population, mutation_prob=mutation_prob, crossover_num=0, mutation_num=0, seed=seed,
-                         max_paths=max_paths)
+                         max_paths=max_paths, keep_widths=True)      # random archs spread over all widths
         self.macs_range = (float(macs_range[0]), float(macs_range[1]))
         self.crossover_prob = float(crossover_prob)
         self.config.update(algorithm='nsga2', pick_range=list(self.macs_range))

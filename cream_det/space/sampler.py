@@ -163,7 +163,8 @@ class ArchSampler:
         while have < n:
             if drawn >= self.max_draws:
                 raise SpaceError(f'only {have} of {n} archs found inside [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] MACs '
-                                 f'after {drawn:,} draws; the range is feasible but too narrow for sampling — widen it')
+                                 f'after {drawn:,} draws and op-set redraws; the range is feasible but too narrow '
+                                 'for sampling — widen it')
             size = min(block, max(256, 8 * (n - have)))       # a training step needs one arch, not thousands
             codes = self._draw(size)
             drawn += size
