@@ -7,10 +7,11 @@ The supernet's searchable stages are DNA's blocks. Each step, a stage ``s`` runs
 stages' gradients are independent. Two schedules:
 
 - ``'blockwise'`` (the authors'): stage after stage, ``stage_epochs`` each, each stage with its own
-  optimizer (Adam, weight decay 1e-4 on weights, none on BN and biases), learning rate (``stage_lr``) and per-epoch decay (0.9);
-  only the current stage's parameters are in its optimizer, the others do not change.
+  optimizer (Adam, weight decay 1e-4 on weights, none on BN and biases), learning rate
+  (``stage_lr``) and per-epoch decay (0.9); only the current stage's parameters are in its
+  optimizer, the others do not change.
 - ``'concurrent'``: every stage each step from the summed loss with the engine's optimizer and
-  schedule — the same gradients per stage, in a fifth of the wall-clock epochs.
+  schedule — every stage gets the same gradients as alone, in 1/S of the epochs.
 
 Gradient clipping (``clip_grad``) is per stage in both, so one stage's large gradients never shrink
 another's step.
