@@ -285,9 +285,11 @@ def test_dna_resume_after_sigkill_matches_uninterrupted_run(teachers, tmp_path):
 
 
 @pytest.mark.dist
-def test_dna_two_processes_train_the_same_paths(teachers, tmp_path):
+@pytest.mark.parametrize('schedule', ['concurrent', 'blockwise'])
+def test_dna_two_processes_train_the_same_paths(teachers, tmp_path, schedule):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    opts = json.dumps({'model.strategy.teacher.checkpoint': str(teachers['cream'])})
+    opts = json.dumps({'model.strategy.teacher.checkpoint': str(teachers['cream']),
+                       'model.strategy.schedule': schedule, 'model.strategy.stage_epochs': [2, 2]})
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29637',
                         str(ROOT / 'tests/scripts/dist_search_check.py'), str(TOY_DNA), str(tmp_path), opts],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
