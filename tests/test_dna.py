@@ -412,7 +412,7 @@ def _same(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_blockwise_schedule_trains_only_the_current_stage(teachers):
+def test_blockwise_schedule_trains_only_the_current_stage(teachers, tmp_path):
     from mmengine.logging import MessageHub
     model = _model(dict(checkpoint=str(teachers['cream'])), schedule='blockwise', stage_epochs=(2, 1),
                    stage_lr=(0.01, 0.02))
@@ -437,6 +437,16 @@ def test_blockwise_schedule_trains_only_the_current_stage(teachers):
         hub.update_info('epoch', 3)
         with pytest.raises(ConfigError, match='set train_cfg.max_epochs=3'):
             _step(model, *_batch())
+        # a loop shorter than the stages' epochs is caught before rating: stage 2 never trained
+        short = _model(dict(checkpoint=str(teachers['cream'])), schedule='blockwise', stage_epochs=(1, 1))
+        hub.update_info('epoch', 0)
+        _step(short, *_batch())
+        with pytest.raises(ConfigError, match=r'stage\(s\) \[2\] never trained .*max_epochs=2'):
+            short.strategy.final_search(short.supernet, [_batch()], tmp_path)
+        bad = _model(dict(checkpoint=str(teachers['cream'])), schedule='blockwise',
+                     stage_optimizer=dict(type='Adam', momentum=0.9))
+        with pytest.raises(ConfigError, match="stage_optimizer=.*momentum"):
+            _step(bad, *_batch())
     finally:
         hub.update_info('epoch', 0)
 

@@ -237,6 +237,7 @@ class DNA(SearchStrategy):
         self._opt: torch.optim.Optimizer | None = None  # block-wise: the current stage's optimizer ...
         self._opt_stage: int | None = None              # ... and its stage
         self._pending_opt: dict[str, Any] | None = None  # a resumed optimizer state, applied when rebuilt
+        self.trained_steps = [0] * n                     # steps each stage has trained (checked before rating)
 
     @staticmethod
     def _cell_depths(supernet: nn.Module, spec: Any) -> list[list[int]]:
@@ -313,6 +314,8 @@ class DNA(SearchStrategy):
                               'stages that train independently; remove it and set model.strategy.clip_grad '
                               '(a max norm per stage)')
         losses = ctx.forward((x, maps), (code, depths, stages), mode='strategy')
+        for s in stages:
+            self.trained_steps[s] += 1
         loss = losses.sum()
         log: dict[str, float] = {}
         if self.schedule == 'blockwise':
@@ -359,7 +362,10 @@ class DNA(SearchStrategy):
             wd = cfg.pop('weight_decay', 0.0)
             groups = [{'params': [p for p in params if p.ndim <= 1], 'weight_decay': 0.0},   # BN and biases: no
                       {'params': [p for p in params if p.ndim > 1], 'weight_decay': wd}]     # decay (the authors')
-            self._opt, self._opt_stage = cls(groups, lr=self.stage_lr[s], **cfg), s
+            try:
+                self._opt, self._opt_stage = cls(groups, lr=self.stage_lr[s], **cfg), s
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f'dna stage_optimizer={self.stage_optimizer!r}: {e}') from None
             if self._pending_opt is not None and self._pending_opt['stage'] == s:
                 self._opt.load_state_dict(self._pending_opt['state'])
             self._pending_opt = None
@@ -377,6 +383,7 @@ class DNA(SearchStrategy):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
+        state['trained_steps'] = list(self.trained_steps)
         if self._opt is not None:
             state['stage_optimizer'] = {'stage': self._opt_stage, 'state': self._opt.state_dict()}
         elif self._pending_opt is not None:
@@ -385,6 +392,7 @@ class DNA(SearchStrategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.trained_steps = list(state.get('trained_steps', self.trained_steps))
         self._opt, self._opt_stage = None, None
         self._pending_opt = state.get('stage_optimizer')
 
@@ -447,6 +455,11 @@ class DNA(SearchStrategy):
         the pick) in ``work_dir``; returns the arch and a summary.
         """
         sp = supernet.space
+        idle = [s + 1 for s, k in enumerate(self.trained_steps) if k == 0]
+        if idle and self.schedule == 'blockwise' and any(self.trained_steps):
+            raise ConfigError(f"dna schedule='blockwise': stage(s) {idle} never trained (steps per stage "
+                              f'{self.trained_steps}); the loop must run stage_epochs per stage: set '
+                              f'train_cfg.max_epochs={int(np.sum(self.stage_epochs))}')
         cands = self.candidates()
         log(f'DNA: rating {sum(map(len, cands))} stage cells ({" + ".join(str(len(c)) for c in cands)}; depths '
             f'{self.cell_depths}) by {self.rating} on held-out batches'
