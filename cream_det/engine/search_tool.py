@@ -105,6 +105,11 @@ def _pareto(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
     """NSGA-II over (inherited top-1, MACs) on rank 0: pareto.json, pareto.png, arch.json; resumable."""
     from ..search.nsga2 import nsga2_search, write_pareto
     ev = dict(cfg.get('pareto') or {})
+    known = {'population', 'generations', 'mutation_prob', 'crossover_prob', 'pareto_range', 'calib_batches',
+             'val_batches'}
+    if set(ev) - known:
+        from ..errors import ConfigError
+        raise ConfigError(f'pareto: unknown option(s) {sorted(set(ev) - known)}; known: {sorted(known)}')
     calib, val = _held_out(runner, cfg, model, ev, 'pareto')
     state_path = work / 'pareto_state.pth'
     init_state = torch.load(state_path, weights_only=True) if resume and state_path.is_file() else None
