@@ -44,8 +44,18 @@ def test_every_search_scores_the_same_archs(searches, tmp_path, one_thread):
     for r in res['runs']:
         assert len(r['scores']) == 4
         assert -1.0 <= r['kendall_tau'] <= 1.0 or r['kendall_tau'] != r['kendall_tau']     # NaN: a constant ranking
+    # MixPath is also scored on the multi-path archs it was trained for (only it can run them)
+    mp = res['multipath']
+    marchs = [Arch.from_dict(a) for a in mp['archs']]
+    assert mp['max_paths'] == 2 and len(marchs) == 4 and any(a.is_multipath for a in marchs)
+    assert len(mp['standalone_top1']) == 4
+    assert [('multipath' in r) for r in res['runs']] == [False, False, True]
+    assert len(res['runs'][2]['multipath']['scores']) == 4
+    assert -1.0 <= res['runs'][2]['multipath']['kendall_tau'] <= 1.0 or res['runs'][2]['multipath']['kendall_tau'] != \
+        res['runs'][2]['multipath']['kendall_tau']
     table = write_comparison(res, tmp_path)
     assert table.count('\n| ') == 3 and '| MixPath | inherited top-1 |' in table
+    assert 'Multi-path archs (MixPath only)' in table and table.count(' – |') == 2
     assert json.loads((tmp_path / 'comparison.json').read_text())['runs'] == res['runs']
     assert (tmp_path / 'comparison.png').read_bytes()[:4] == b'\x89PNG'
 

@@ -152,7 +152,7 @@ def test_stage_inputs_are_the_teachers_maps_and_the_teacher_gets_no_gradient(tea
     assert not any(m.training for m in st.teacher.modules())             # stays in eval mode
     # stages train independently: stage 2's loss sends no gradient into stage 1
     model.zero_grad(set_to_none=True)
-    losses = model((x, maps), st.sample(x.device), mode='strategy')
+    losses = model((x, maps), (st.sample(x.device), [2, 2], [0, 1]), mode='strategy')
     losses[1].backward()
     assert all(p.grad is None or not p.grad.any() for p in sn.blocks[1].parameters())
     assert any(p.grad is not None and p.grad.any() for p in sn.blocks[2].parameters())
@@ -228,17 +228,21 @@ def test_dna_search_tool_exports_an_arch_retrain_and_detection_accept(teachers, 
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'DNA: best combination' in r.stdout + r.stderr and 'loss_stage2' in r.stdout + r.stderr
     arch = Arch.load(tmp_path / 'arch.json')
-    assert (arch.space.name, arch.depths, arch.resolution, arch.num_classes) == ('tiny_test_search', (2, 2), 32, 5)
+    assert (arch.space.name, arch.resolution, arch.num_classes) == ('tiny_test_search', 32, 5)
+    assert set(arch.depths) <= {1, 2}                                   # cells of depth 1 and 2 compete
     assert lo <= arch.macs <= hi
     scores = json.loads((tmp_path / 'dna_scores.json').read_text())
-    assert [len(s['candidates']) for s in scores['stages']] == [9, 9]
+    assert scores['rating'] == 'relative_l1'
+    assert [len(s['candidates']) for s in scores['stages']] == [3 + 9, 3 + 9]
+    assert [s['chosen_depth'] for s in scores['stages']] == list(arch.depths)
+    assert {c['depth'] for c in scores['stages'][0]['candidates']} == {1, 2}
     combos = [(sum(c['loss'] for c in combo), [c['ops'] for c in combo])
               for combo in itertools.product(*[s['candidates'] for s in scores['stages']])
               if lo <= scores['fixed_macs'] + sum(c['macs'] for c in combo) <= hi]
     assert min(combos)[1] == [[o.name for o in st] for st in arch.stages]        # the exact optimum in range
     summary = json.loads((tmp_path / 'search_summary.json').read_text())
     assert summary['strategy'] == 'DNA' and summary['final_pick'] == 'dna'
-    assert summary['dna']['candidates_scored'] == 18
+    assert summary['dna']['candidates_scored'] == 24 and summary['dna']['depths'] == list(arch.depths)
 
     # retraining takes the file as it is
     from cream_det.engine.retrain import apply_arch, config_arch
@@ -281,9 +285,11 @@ def test_dna_resume_after_sigkill_matches_uninterrupted_run(teachers, tmp_path):
 
 
 @pytest.mark.dist
-def test_dna_two_processes_train_the_same_paths(teachers, tmp_path):
+@pytest.mark.parametrize('schedule', ['concurrent', 'blockwise'])
+def test_dna_two_processes_train_the_same_paths(teachers, tmp_path, schedule):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    opts = json.dumps({'model.strategy.teacher.checkpoint': str(teachers['cream'])})
+    opts = json.dumps({'model.strategy.teacher.checkpoint': str(teachers['cream']),
+                       'model.strategy.schedule': schedule, 'model.strategy.stage_epochs': [2, 2]})
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29637',
                         str(ROOT / 'tests/scripts/dist_search_check.py'), str(TOY_DNA), str(tmp_path), opts],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
@@ -291,4 +297,186 @@ def test_dna_two_processes_train_the_same_paths(teachers, tmp_path):
     a, b = (json.loads((tmp_path / f'search_rank{i}.json').read_text()) for i in range(2))
     assert a['world'] == 2 and len(a['history']) == 12        # 96 images / (2 x 16) per step, 4 epochs
     assert a['params'] == b['params'] and a['history'] == b['history']
-    assert Arch.load(tmp_path / 'arch.json').depths == (2, 2) and (tmp_path / 'dna_scores.json').is_file()
+    assert set(Arch.load(tmp_path / 'arch.json').depths) <= {1, 2} and (tmp_path / 'dna_scores.json').is_file()
+
+
+# ---- the authors' rating, depth cells, block-wise schedule, per-stage clipping --------------------------
+def test_relative_l1_rating_matches_a_hand_computation(teachers):
+    from cream_det.search.dna import relative_l1, run_stage
+    out = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]], [[[0.0, -1.0], [2.0, 2.0]]]])
+    target = torch.tensor([[[[1.5, 2.0], [2.0, 5.0]]], [[[1.0, -1.0], [2.0, 0.0]]]])
+    # |d| = .5 0 1 1 1 0 0 2 -> mean 5.5/8; target mean 12.5/8, unbiased std over all 8 elements
+    t = [1.5, 2.0, 2.0, 5.0, 1.0, -1.0, 2.0, 0.0]
+    mean = sum(t) / 8
+    std = (sum((v - mean) ** 2 for v in t) / 7) ** 0.5
+    assert float(relative_l1(out, target)) == pytest.approx((5.5 / 8) / std, rel=1e-6)
+    # the final search rates every cell by it: image-weighted mean over the held-out batches
+    model = _model(dict(checkpoint=str(teachers['cream'])))
+    st, sn = model.strategy, model.supernet
+    assert st.rating == 'relative_l1'
+    val = [_batch(8, seed=1), _batch(4, seed=2)]
+    cands = [[(0,), (1, 2)], [(2, 0)]]
+    got = st.score_stages(sn, val, cands)
+    want = [[0.0, 0.0], [0.0]]
+    sn.train()
+    with torch.no_grad():
+        for x, _ in val:
+            maps = st.teacher(x)
+            for s, cs in enumerate(cands):
+                for i, ops in enumerate(cs):
+                    o, tg = run_stage(sn, st.bridges, s, ops, maps, x), maps[s + 1]
+                    r = (o - tg).abs().sum() / o.numel() / torch.sqrt(((tg - tg.mean()) ** 2).sum() / (tg.numel() - 1))
+                    want[s][i] += float(r) * x.shape[0] / 12
+    for g, w in zip(got, want):
+        assert g == pytest.approx(w, rel=1e-5)
+    mse = _model(dict(checkpoint=str(teachers['cream'])), rating='mse')
+    mse.load_state_dict(model.state_dict())
+    got_mse = mse.strategy.score_stages(mse.supernet, val, cands)
+    assert not np.allclose(got_mse[0], got[0])                      # the option really rates by MSE
+    with pytest.raises(ConfigError, match="rating='l2'"):
+        _model(dict(checkpoint=str(teachers['cream'])), rating='l2')
+
+
+def test_depth_cells_are_enumerated_with_exact_macs(teachers):
+    from cream_det.search.dna import stage_macs
+    from cream_det.space import cost_table
+    model = _model(dict(checkpoint=str(teachers['cream'])))            # supernet depths (2, 2), space 1..3
+    st, sn = model.strategy, model.supernet
+    assert st.cell_depths == [[1, 2], [1, 2]]                          # 'all': min_depth .. supernet depth
+    cands = st.candidates()
+    assert [len(c) for c in cands] == [3 + 9, 3 + 9]
+    assert set(cands[0]) == {(a,) for a in range(3)} | set(itertools.product(range(3), repeat=2))
+    macs = [stage_macs(sn, s, c) for s, c in enumerate(cands)]
+    fixed = cost_table(sn.space, 32, 5).fixed_macs
+    for i, a in enumerate(cands[0]):                                   # every combination, measured as an Arch
+        for j, b in enumerate(cands[1]):
+            arch = Arch((tuple(sn.space.ops[k] for k in a), tuple(sn.space.ops[k] for k in b)), 32, 5, sn.space)
+            assert arch.macs == fixed + macs[0][i] + macs[1][j]
+    assert len(set(macs[0][:3])) == 3 and macs[0][3:].min() > macs[0][:3].min()
+    one = _model(dict(checkpoint=str(teachers['cream'])), cell_depths=[[2], [1, 2]])
+    assert [len(c) for c in one.strategy.candidates()] == [9, 12]
+    with pytest.raises(ConfigError, match=r'stage 1 asks for depths \[1, 2, 3\].* 1..2 layers'):
+        _model(dict(checkpoint=str(teachers['cream'])), cell_depths=[1, 2, 3])
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_combination_search_is_exact_with_depth_choices(teachers, seed):
+    from cream_det.search.dna import stage_candidates, stage_macs
+    from cream_det.space import cost_table
+    model = _model(dict(checkpoint=str(teachers['cream'])))
+    sn = model.supernet
+    cands = [stage_candidates(3, [1, 2]), stage_candidates(3, [1, 2])]
+    macs = [stage_macs(sn, s, c) for s, c in enumerate(cands)]
+    rng = np.random.default_rng(seed)
+    losses = [rng.random(len(c)) + (0.0 if seed % 2 else 2.0 / np.array([len(x) for x in c])) for c in cands]
+    fixed = int(cost_table(sn.space, 32, 5).fixed_macs)
+    lo_t, hi_t = fixed + sum(int(m.min()) for m in macs), fixed + sum(int(m.max()) for m in macs)
+    a, b = sorted(rng.integers(lo_t, hi_t + 1, size=2))
+    want = _brute(macs, losses, a, b, fixed)
+    if want is None:
+        with pytest.raises(SpaceError):
+            best_combination(macs, losses, (a, b), fixed)
+        return
+    got = best_combination(macs, losses, (a, b), fixed)
+    assert got.loss == pytest.approx(want[0]) and a <= got.macs <= b
+    arch = Arch(tuple(tuple(sn.space.ops[k] for k in cands[s][c]) for s, c in enumerate(got.choice)), 32, 5, sn.space)
+    assert arch.macs == got.macs
+
+
+def test_bound_is_the_larger_of_its_two_relaxations():
+    from cream_det.search.combination import _suffix_fronts, suffix_bound
+    rng = np.random.default_rng(0)
+    larger_up = larger_down = 0
+    for _ in range(200):
+        macs = [rng.integers(0, 30, size=int(rng.integers(1, 5))) for _ in range(3)]
+        loss = [rng.random(len(m)) for m in macs]
+        ok = [np.ones(len(m), bool) for m in macs]
+        up = _suffix_fronts(macs, loss, ok, limit=lambda k, t: np.ones(len(t), bool), ascending=True)
+        down = _suffix_fronts(macs, loss, ok, limit=lambda k, t: np.ones(len(t), bool), ascending=False)
+        need_lo, need_hi = sorted(rng.integers(0, 90, size=2))
+        totals = [(sum(int(m[c]) for m, c in zip(macs, ch)), sum(float(v[c]) for v, c in zip(loss, ch)))
+                  for ch in itertools.product(*[range(len(m)) for m in macs])]
+        a = min([v for t, v in totals if t <= need_hi], default=np.inf)
+        b = min([v for t, v in totals if t >= need_lo], default=np.inf)
+        assert suffix_bound(up[0], down[0], need_lo, need_hi) == pytest.approx(max(a, b))
+        larger_up += a > b
+        larger_down += b > a
+    assert larger_up and larger_down                 # both relaxations bind in some cases
+
+
+def _params(mod):
+    return {k: v.detach().clone() for k, v in mod.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_blockwise_schedule_trains_only_the_current_stage(teachers, tmp_path):
+    from mmengine.logging import MessageHub
+    model = _model(dict(checkpoint=str(teachers['cream'])), schedule='blockwise', stage_epochs=(2, 1),
+                   stage_lr=(0.01, 0.02))
+    st, sn = model.strategy, model.supernet
+    assert st.stage_optimizer['type'] == 'Adam'
+    hub = MessageHub.get_current_instance()
+    parts = {'stem': sn.blocks[0], 'stage1': sn.blocks[1], 'stage2': sn.blocks[2], 'head': sn.conv_head}
+    try:
+        for epoch, trained, lr in ((0, 'stage1', 0.01), (1, 'stage1', 0.009), (2, 'stage2', 0.02)):
+            hub.update_info('epoch', epoch)
+            before = {k: _params(m) for k, m in parts.items()}
+            for seed in range(2):
+                x, y = _batch(seed=seed)
+                log = _step(model, x, y)
+            assert float(log['stage_lr']) == pytest.approx(lr)             # per-stage lr, x0.9 each epoch
+            assert float(log['stage']) == int(trained[-1]) and not any(k.startswith('loss_stage') for k in log)
+            for k in parts:
+                assert _same(before[k], _params(parts[k])) == (k != trained), (epoch, k)
+            assert isinstance(st._opt, torch.optim.Adam) and st._opt_stage == int(trained[-1]) - 1
+            assert {id(p) for g in st._opt.param_groups for p in g['params']} == \
+                {id(p) for p in sn.blocks[int(trained[-1])].parameters()}
+        hub.update_info('epoch', 3)
+        with pytest.raises(ConfigError, match='set train_cfg.max_epochs=3'):
+            _step(model, *_batch())
+        # a loop shorter than the stages' epochs is caught before rating: stage 2 never trained
+        short = _model(dict(checkpoint=str(teachers['cream'])), schedule='blockwise', stage_epochs=(1, 1))
+        hub.update_info('epoch', 0)
+        _step(short, *_batch())
+        with pytest.raises(ConfigError, match=r'stage\(s\) \[2\] never trained .*max_epochs=2'):
+            short.strategy.final_search(short.supernet, [_batch()], tmp_path)
+        bad = _model(dict(checkpoint=str(teachers['cream'])), schedule='blockwise',
+                     stage_optimizer=dict(type='Adam', momentum=0.9))
+        with pytest.raises(ConfigError, match="stage_optimizer=.*momentum"):
+            _step(bad, *_batch())
+    finally:
+        hub.update_info('epoch', 0)
+
+
+def test_per_stage_clipping_bounds_each_stage_on_its_own(teachers):
+    from mmengine.optim import OptimWrapper
+    model = _model(dict(checkpoint=str(teachers['cream'])), clip_grad=1e-3)
+    sn = model.supernet
+    before = [_params(sn.blocks[s]) for s in (1, 2)]
+    x, y = _batch()
+    model.train_step({'inputs': x, 'label': y}, OptimWrapper(torch.optim.SGD(model.parameters(), lr=1.0)))
+    for s, b in zip((1, 2), before):
+        after = dict(sn.blocks[s].named_parameters())
+        step = torch.sqrt(sum(((after[k].detach() - b[k]) ** 2).sum() for k in after))
+        assert float(step) == pytest.approx(1e-3, rel=1e-3)           # each stage clipped to its own norm
+    ow = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), clip_grad=dict(max_norm=5.0))
+    with pytest.raises(ConfigError, match='couples'):
+        model.train_step({'inputs': x, 'label': y}, ow)
+
+
+def test_dna_blockwise_resume_after_sigkill_matches_uninterrupted_run(teachers, tmp_path):
+    from test_search import _kill_and_resume
+    opts = ['--cfg-options', 'train_cfg.max_epochs=8', 'param_scheduler.0.end=48', _teacher_opt(teachers),
+            "model.strategy.schedule='blockwise'", 'model.strategy.stage_epochs=[2,6]']
+    ref, killed = _kill_and_resume(TOY_DNA, tmp_path, opts)      # killed in epoch 4: stage 2, its Adam mid-way
+    assert Arch.load(ref / 'arch.json') == Arch.load(killed / 'arch.json')
+    ka, kb = (torch.load(d / 'epoch_8.pth', map_location='cpu', weights_only=False) for d in (ref, killed))
+    assert ka['search_state']['history'] == kb['search_state']['history']
+    assert ka['search_state']['stage_optimizer']['stage'] == 1
+    for k, v in ka['state_dict'].items():
+        assert torch.equal(v, kb['state_dict'][k]), k
+    a, b = (json.loads((d / 'dna_scores.json').read_text()) for d in (ref, killed))
+    assert a['stages'] == b['stages'] and a['rating'] == 'relative_l1'

@@ -366,3 +366,31 @@ def test_search_tool_exports_a_multipath_arch_that_retrains_and_detects(tmp_path
     assert CreamBackbone(arch=str(search / 'arch.json'), out_indices=(1, 2)).arch == arch
     with pytest.raises(ConfigError, match=r'out_indices=\(1, 2, 3\): .* each in 0..2'):
         CreamBackbone(arch=str(search / 'arch.json'), out_indices=(1, 2, 3))
+
+
+def _widths(codes):
+    masks = codes[codes > 0]
+    return np.array([bin(int(c)).count('1') for c in masks])
+
+
+def test_macs_constrained_sampler_keeps_widths_uniform():
+    """A range that holds 60 % of the draws: whole-draw rejection favours 1-op layers (cheaper); redrawing
+    only the op sets keeps k ~ U{1, 2}. (The demo's 8-20 M holds 99.8 %: there neither is biased.)"""
+    depths, rng = (1, 1, 1, 1, 1), (10e6, 14e6)
+    kept = ArchSampler(CREAM_SPACE, 64, 10, depths=depths, max_paths=2, macs_range=rng, seed=0).sample_codes(3000)
+    old = ArchSampler(CREAM_SPACE, 64, 10, depths=depths, max_paths=2, macs_range=rng, seed=0,
+                      keep_widths=False).sample_codes(3000)
+    table = cost_table(CREAM_SPACE, 64, 10).masks(2)
+    for codes in (kept, old):
+        macs = table.macs_of(codes)
+        assert macs.min() >= rng[0] and macs.max() <= rng[1]
+    two_kept, two_old = (float(np.mean(_widths(c) == 2)) for c in (kept, old))
+    assert two_kept == pytest.approx(0.5, abs=0.03)                 # k uniform, as unconstrained MixPath
+    assert two_old < 0.45                                            # the bias the redraw removes
+    # the op sets given k stay uniform: every pair of ops appears among the 2-op layers
+    assert len(np.unique(kept[kept > 0][_widths(kept) == 2])) == 15
+    # single-path sampling ignores keep_widths
+    a = ArchSampler(CREAM_SPACE, 64, 10, depths=depths, macs_range=(8e6, 10e6), seed=0).sample_codes(500)
+    b = ArchSampler(CREAM_SPACE, 64, 10, depths=depths, macs_range=(8e6, 10e6), seed=0,
+                    keep_widths=False).sample_codes(500)
+    assert np.array_equal(a, b)

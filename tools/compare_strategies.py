@@ -6,8 +6,10 @@ r"""How well does each strategy's supernet rank architectures? One table for sev
 
 Each argument is a finished search work dir (its dumped config and ``last_checkpoint``). The same
 single-path archs, drawn inside the first search's MACs range, are scored by every supernet
-(inherited top-1 with recalibrated BN; DNA: minus the summed block distillation loss) and trained
-stand-alone once on the first search's training data; the table gives Kendall tau per strategy.
+(inherited top-1 with recalibrated BN; DNA: minus the summed block rating, relative L1 by default)
+and trained stand-alone once on the first search's training data; the table gives Kendall tau per
+strategy. A MixPath search is also scored on multi-path archs drawn with its own sampler (trained
+stand-alone as well): a second Kendall tau, for MixPath only.
 Writes ``comparison.json``, ``comparison.md`` and ``comparison.png`` to --out-dir.
 """
 import argparse

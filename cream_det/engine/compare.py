@@ -5,6 +5,11 @@ ranking a trained supernet gives (inherited accuracy, or DNA's block losses) aga
 the same archs trained stand-alone. Comparing strategies is only fair on the same archs, data and
 budget, so the archs are single-path ones (every strategy's space holds them, MixPath's with one
 op per layer), drawn once, trained stand-alone once, and scored by every supernet.
+
+A MixPath supernet is trained for multi-path archs, and single paths are only the narrowest of
+them, so when a MixPath search is among the runs a second set of archs is drawn with its sampler
+(k ~ U{1..m} ops per layer, inside its range), trained stand-alone too, and scored by the MixPath
+supernets alone (no other supernet can run them): a second Kendall tau for MixPath.
 """
 from __future__ import annotations
 
@@ -66,7 +71,8 @@ def path_scores(run: SearchRun, archs: Sequence[Arch], calib: Sequence[Batch], v
     """Each arch's score under ``run``'s supernet, higher is better.
 
     Inherited top-1 with BN recalibrated on ``calib`` (SPOS's recipe, used for Cream, SPOS and
-    MixPath alike); for DNA minus the summed block distillation loss, its own ranking signal.
+    MixPath alike); for DNA minus the summed block rating (its ``rating``: the authors' relative L1
+    by default), its own ranking signal.
     """
     from ..search.dna import DNA
     if isinstance(run.model.strategy, DNA):
@@ -118,28 +124,55 @@ def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int 
     standalone = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed), val) for a in archs])
     # how far the ground truth itself moves: the first arch again, with another seed
     noise = abs(accuracy(train_standalone(archs[0], train, epochs, seed=seed + 1), val) - standalone[0])
+    multi = [r for r in runs if getattr(r.model.supernet, 'max_paths', None)]
+    multipath = None
+    if multi:                              # MixPath's own archs: k ~ U{1..m} ops per layer, in its range
+        m = min(r.model.supernet.max_paths for r in multi)
+        ms = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths,
+                         macs_range=multi[0].model.macs_range, seed=seed, max_paths=m)
+        marchs = [Arch.decode_mask(c, sn.space, sn.resolution, sn.num_classes) for c in ms.sample_codes(num_archs)]
+        print(f'training {len(marchs)} multi-path archs (up to {m} ops per layer) stand-alone ...', flush=True)
+        m_top1 = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed), val) for a in marchs])
+        multipath = {'max_paths': m, 'macs_range': list(multi[0].model.macs_range),
+                     'archs': [a.to_dict() for a in marchs], 'macs': [a.macs for a in marchs],
+                     'standalone_top1': m_top1.tolist()}
     out_runs = []
     for r in runs:
         scores = path_scores(r, archs, train[:calib_batches], val)
+        rating = getattr(r.model.strategy, 'rating', 'mse')
         out_runs.append({'strategy': r.strategy, 'work_dir': str(r.work_dir), 'scores': scores.tolist(),
-                         'score': 'minus summed block loss' if r.strategy == 'DNA' else 'inherited top-1',
+                         'score': f'minus summed block {rating}' if r.strategy == 'DNA' else 'inherited top-1',
                          'kendall_tau': kendall_tau(scores, standalone)})
-        print(f'{r.strategy:8s} kendall tau {out_runs[-1]["kendall_tau"]:+.3f}', flush=True)
+        if multipath is not None and any(r is q for q in multi):
+            mscores = path_scores(r, marchs, train[:calib_batches], val)
+            out_runs[-1]['multipath'] = {'scores': mscores.tolist(),
+                                         'kendall_tau': kendall_tau(mscores, multipath['standalone_top1'])}
+        print(f'{r.strategy:8s} kendall tau {out_runs[-1]["kendall_tau"]:+.3f}'
+              + (f', on multi-path archs {out_runs[-1]["multipath"]["kendall_tau"]:+.3f}'
+                 if 'multipath' in out_runs[-1] else ''), flush=True)
     return {'num_archs': len(archs), 'epochs': epochs, 'seed': seed, 'macs_range': list(ref.model.macs_range),
             'archs': [a.to_dict() for a in archs], 'macs': [a.macs for a in archs],
-            'standalone_top1': standalone.tolist(), 'standalone_seed_noise': float(noise), 'runs': out_runs}
+            'standalone_top1': standalone.tolist(), 'standalone_seed_noise': float(noise), 'runs': out_runs,
+            'multipath': multipath}
 
 
 def write_comparison(res: dict[str, Any], out_dir: Path) -> str:
     """``comparison.json``, ``comparison.md`` (returned) and ``comparison.png`` in ``out_dir``, atomically."""
     out_dir = Path(out_dir)
-    lines = ['| strategy | supernet score | Kendall tau vs stand-alone top-1 |', '|---|---|---|']
-    lines += [f'| {r["strategy"]} | {r["score"]} | {r["kendall_tau"]:+.3f} |' for r in res['runs']]
+    lines = ['| strategy | supernet score | Kendall tau vs stand-alone top-1 | on multi-path archs |',
+             '|---|---|---|---|']
+    lines += [f'| {r["strategy"]} | {r["score"]} | {r["kendall_tau"]:+.3f} | '
+              + (f'{r["multipath"]["kendall_tau"]:+.3f} |' if 'multipath' in r else '– |') for r in res['runs']]
     table = '\n'.join(lines) + (f'\n\n{res["num_archs"]} archs in {res["macs_range"][0] / 1e6:.1f}-'
                                 f'{res["macs_range"][1] / 1e6:.1f} M MACs, stand-alone {res["epochs"]} epochs; '
                                 f'stand-alone top-1 {min(res["standalone_top1"]):.1f}-{max(res["standalone_top1"]):.1f} % '
                                 f'(one arch retrained with another seed moves by {res["standalone_seed_noise"]:.1f} '
                                 'points)\n')
+    mp = res.get('multipath')
+    if mp:
+        table += (f'\nMulti-path archs (MixPath only): {len(mp["archs"])} with up to {mp["max_paths"]} ops per '
+                  f'layer in {mp["macs_range"][0] / 1e6:.1f}-{mp["macs_range"][1] / 1e6:.1f} M MACs, stand-alone top-1 '
+                  f'{min(mp["standalone_top1"]):.1f}-{max(mp["standalone_top1"]):.1f} %\n')
     atomic_write_text(out_dir / 'comparison.json', json.dumps(res, indent=2) + '\n')
     atomic_write_text(out_dir / 'comparison.md', table)
     atomic_write_bytes(out_dir / 'comparison.png', _plot(res))

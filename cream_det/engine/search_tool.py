@@ -34,9 +34,9 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     own = model.strategy.final_pick        # a strategy's own final search (DNA's), its default when it has one
     pick = cfg.get('final_pick') or ('board' if cands else own or 'evolution')
     summary: dict[str, Any] = {}
-    if pick == 'evolution':
+    if pick in ('evolution', 'pareto'):
         if D.rank() == 0:
-            summary['evolution'] = _evolve(runner, cfg, model, work, resume)
+            summary[pick] = (_evolve if pick == 'evolution' else _pareto)(runner, cfg, model, work, resume)
         if D.is_dist():
             dist.barrier()
     elif own is not None and pick == own:      # every rank, on its share of the held-out data
@@ -87,6 +87,61 @@ def _local_loader(runner: Any, loader_cfg: Any) -> Any:
     cfg['dataset'] = dataset
     cfg['sampler'] = SequentialSampler(dataset)
     return runner.build_dataloader(cfg)
+
+
+def _held_out(runner: Any, cfg: Any, model: SupernetSearch, ev: dict, pick: str) -> tuple[list, list]:
+    """Calibration batches (training images) and held-out batches for rank 0's inherited top-1."""
+    calib_n, val_n = ev.pop('calib_batches', 8), ev.pop('val_batches', None)
+    loader_cfg = cfg.get('search_val_dataloader')
+    if loader_cfg is None:
+        from ..errors import ConfigError
+        raise ConfigError(f"final_pick='{pick}' needs search_val_dataloader in the config (held-out images)")
+    device = next(model.parameters()).device
+
+    def unpack(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        return unpack_batch(model.data_preprocessor(data, False))
+
+    # the shuffle of the calibration images must not depend on whether this process trained or
+    # resumed a finished run (the sampler's epoch is only set by training epochs)
+    sampler = getattr(runner.train_dataloader, 'sampler', None)
+    if hasattr(sampler, 'set_epoch'):
+        sampler.set_epoch(runner.epoch)
+    calib = take_batches(runner.train_dataloader, calib_n, unpack, device)
+    val = take_batches(_local_loader(runner, loader_cfg), val_n, unpack, device)
+    return calib, val
+
+
+def _pareto(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> dict[str, Any]:
+    """NSGA-II over (inherited top-1, MACs) on rank 0: pareto.json, pareto.png, arch.json; resumable."""
+    from ..search.nsga2 import nsga2_search, write_pareto
+    ev = dict(cfg.get('pareto') or {})
+    known = {'population', 'generations', 'mutation_prob', 'crossover_prob', 'pareto_range', 'calib_batches',
+             'val_batches'}
+    if set(ev) - known:
+        from ..errors import ConfigError
+        raise ConfigError(f'pareto: unknown option(s) {sorted(set(ev) - known)}; known: {sorted(known)}')
+    calib, val = _held_out(runner, cfg, model, ev, 'pareto')
+    state_path = work / 'pareto_state.pth'
+    init_state = torch.load(state_path, weights_only=True) if resume and state_path.is_file() else None
+
+    def on_generation(gen: int, state: dict[str, Any]) -> None:
+        atomic_torch_save(state, state_path)
+        h = dict(state['history'][-1]) if state.get('history') else {}
+        h.pop('front_macs', None)
+        runner.logger.info(f'NSGA-II generation {gen + 1}: {json.dumps(h)}')
+
+    sn = model.supernet
+    res = nsga2_search(path_scorer(sn, calib, val), sn.space, sn.resolution, sn.num_classes, sn.depths,
+                       model.macs_range, on_generation=on_generation, init_state=init_state,
+                       seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
+    data = write_pareto(res, sn.arch_of, model.macs_range, work)
+    arch = sn.arch_of(res.best_code)
+    arch.save(work / 'arch.json')
+    runner.logger.info(f"NSGA-II: {len(res.front_scores)} archs on the front of {len(res.scores)} evaluated; pick "
+                       f"{arch} ({data['pick']['score']:.2f} top-1, {arch.macs / 1e6:.2f}M MACs"
+                       f"{'' if data['pick']['on_front'] else ', best in range, off the front'}) -> pareto.json")
+    return {'best_top1': data['pick']['score'], 'on_front': data['pick']['on_front'],
+            'front': [[f['macs'], f['score']] for f in data['front']], 'evaluated': len(res.scores)}
 
 
 def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> dict[str, Any]:

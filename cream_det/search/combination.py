@@ -96,14 +96,7 @@ def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence
     choice = [0] * n
 
     def bound(k: int, m: int) -> float:
-        """A lower bound on the loss of stages k.. given m MACs so far (the larger of two relaxations)."""
-        f = up[k]
-        j = int(np.searchsorted(f.macs, hi - m, side='right')) - 1
-        a = f.loss[j] if j >= 0 else np.inf
-        g = down[k]       # macs descending: entries with macs >= lo - m are a prefix
-        j = int(np.searchsorted(-g.macs, -(lo - m), side='right')) - 1
-        b = g.loss[j] if j >= 0 else np.inf
-        return b
+        return suffix_bound(up[k], down[k], lo - m, hi - m)
 
     def visit(k: int, m: int, v: float) -> None:
         nonlocal best_loss, best_choice
@@ -128,6 +121,21 @@ def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence
     total = sum(int(macs[k][c]) for k, c in enumerate(best_choice))
     return Combination(best_choice, float(sum(float(loss[k][c]) for k, c in enumerate(best_choice))),
                        fixed_macs + total)
+
+
+def suffix_bound(up: _Front, down: _Front, need_lo: float, need_hi: float) -> float:
+    """A lower bound on the loss of a suffix of stages that must add ``need_lo..need_hi`` MACs.
+
+    The larger of two relaxations, each read from a Pareto front of the suffix: the least loss of
+    a suffix total ``<= need_hi`` (``up``, MACs ascending, loss decreasing) and the least loss of a
+    total ``>= need_lo`` (``down``, MACs descending, loss decreasing). Both only drop one side of
+    the range, so each is a lower bound and so is their maximum — the tighter one prunes more.
+    """
+    j = int(np.searchsorted(up.macs, need_hi, side='right')) - 1
+    a = float(up.loss[j]) if j >= 0 else np.inf
+    j = int(np.searchsorted(-down.macs, -need_lo, side='right')) - 1      # macs descending: >= need_lo is a prefix
+    b = float(down.loss[j]) if j >= 0 else np.inf
+    return max(a, b)
 
 
 def _suffix_fronts(macs: list[np.ndarray], loss: list[np.ndarray], ok: list[np.ndarray], limit,
@@ -170,4 +178,4 @@ def _follow(fronts: list[_Front], row: int, fixed_macs: int) -> Combination:
     return Combination(tuple(choice), total_l, fixed_macs + total_m)
 
 
-__all__ = ['Combination', 'best_combination']
+__all__ = ['Combination', 'best_combination', 'suffix_bound']

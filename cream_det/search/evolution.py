@@ -53,7 +53,7 @@ class EvolutionSearch:
     def __init__(self, space: SearchSpace, resolution: int, num_classes: int, depths: Sequence[int],
                  macs_range: tuple[float, float], *, population: int = 50, parents: int = 10,
                  mutation_prob: float = 0.1, crossover_num: int = 25, mutation_num: int = 25, seed: int = 0,
-                 max_paths: int | None = None) -> None:
+                 max_paths: int | None = None, keep_widths: bool = False) -> None:
         if min(population, parents) < 1 or min(crossover_num, mutation_num) < 0 or not 0 <= mutation_prob <= 1:
             raise ConfigError('evolution: population and parents must be >= 1, crossover_num and mutation_num '
                               f'>= 0 and mutation_prob in [0, 1] (got {population}, {parents}, {crossover_num}, '
@@ -63,8 +63,10 @@ class EvolutionSearch:
         self.rng = np.random.default_rng(seed)
         # the sampler validates depths and range (SpaceError if infeasible) and shares our RNG stream
         # (its max_paths decides the codes: op indices with -1 absent, or op-set masks with 0 absent)
+        # keep_widths: random multi-path candidates by whole-draw rejection (False, this search's
+        # behaviour so far) or with uniform layer widths (True; see ArchSampler)
         self.sampler = ArchSampler(space, resolution, num_classes, depths=depths, macs_range=macs_range,
-                                   max_paths=max_paths)
+                                   max_paths=max_paths, keep_widths=keep_widths)
         self.sampler.rng = self.rng
         self.table = self.sampler.table
         self.lo, self.hi = self.sampler.macs_range

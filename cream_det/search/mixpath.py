@@ -3,9 +3,15 @@
 Each step every layer runs k ~ U{1..m} distinct ops at once, drawn on rank 0 and broadcast (the
 base class's ``sample``); their outputs are summed and normalised by the shadow BN of k
 (:class:`~cream_det.models.mixpath.MixPathSupernet`), and the path is trained with cross-entropy.
-An optional MACs constraint rejects paths outside the range, costed as multi-path archs. The
-final architecture comes from an evolutionary search over multi-path archs of the trained
-supernet, each scored after recalibrating its BN statistics (``final_pick='evolution'``, as SPOS).
+An optional MACs constraint (``constrain_macs=True``; the authors train on every path) keeps each
+draw's widths k and redraws only its op sets until the multi-path MACs fit, so k stays uniform
+(:meth:`~cream_det.space.ArchSampler.sample_codes`, ``keep_widths``).
+
+The final search is the paper's: NSGA-II over (inherited top-1 after BN recalibration, MACs) of
+multi-path archs (``final_pick='pareto'``, the default; :mod:`cream_det.search.nsga2`). It writes
+the Pareto front to ``pareto.json`` and ``pareto.png`` and exports the front's best arch inside
+``macs_range``. ``final_pick='evolution'`` is the single-objective evolution inside the range
+(SPOS's search).
 
 The strategy owns ``max_paths`` (``strategy=dict(type='mixpath', max_paths=m)``): it tells the
 engine, through :meth:`supernet_args`, to build a MixPath supernet with m shadow BNs per layer.
@@ -32,6 +38,8 @@ class MixPath(SPOS):
     """
 
     name = 'mixpath'
+    #: the engine runs NSGA-II (``cream_det.engine.search_tool``) when the config names no final_pick
+    final_pick = 'pareto'
 
     def __init__(self, supernet: torch.nn.Module, *, max_paths: int = 2, **kw: Any) -> None:
         if getattr(supernet, 'max_paths', None) != max_paths:

@@ -31,12 +31,16 @@ class ArchSampler:
         max_paths: ``None`` for single-path codes (:meth:`Arch.encode`, -1 = absent layer);
             ``m`` for multi-path bitmask codes (:meth:`Arch.encode_mask`, 0 = absent layer) whose
             layers run 1..m distinct ops.
+        keep_widths: with ``max_paths`` and ``macs_range``, keep each draw's layer widths k ~ U{1..m}
+            and redraw only its op sets until the MACs fit (``redraw_rounds`` tries); ``False``
+            rejects whole draws, which favours narrow layers (cheaper). Single-path draws ignore it.
     """
 
     def __init__(self, space: SearchSpace = CREAM_SPACE, resolution: int = 224, num_classes: int = 1000, *,
                  depths: Sequence[int] | None = None, op_probs: Sequence[float] | None = None,
                  macs_range: tuple[float, float] | None = None, seed: int | None = None,
-                 max_draws: int = 2_000_000, max_paths: int | None = None) -> None:
+                 max_draws: int = 2_000_000, max_paths: int | None = None, keep_widths: bool = True,
+                 redraw_rounds: int = 50) -> None:
         self.space, self.resolution, self.num_classes = space, resolution, num_classes
         self.max_paths = check_max_paths(space, max_paths)
         self.table = cost_table(space, resolution, num_classes)
@@ -72,6 +76,7 @@ class ArchSampler:
             self.macs_range = (lo, hi)
         self.rng = np.random.default_rng(seed)
         self.max_draws = max_draws
+        self.keep_widths, self.redraw_rounds = bool(keep_widths), int(redraw_rounds)
 
     def _draw(self, n: int) -> np.ndarray:
         sp, rng = self.space, self.rng
@@ -97,8 +102,12 @@ class ArchSampler:
         The k ops are the k largest of one random key per op: uniform keys give a uniform k-subset;
         keys ``u ** (1 / p)`` give weighted sampling without replacement (Efraimidis–Spirakis).
         """
-        n_ops, rng = len(self.space.ops), self.rng
-        k = rng.integers(1, self.max_paths + 1, size=shape)
+        k = self.rng.integers(1, self.max_paths + 1, size=shape)
+        return self._masks_of_width(k, probs)
+
+    def _masks_of_width(self, k: np.ndarray, probs: np.ndarray | None) -> np.ndarray:
+        """Op-set bitmasks of ``k`` distinct ops each (``k`` an int array; see :meth:`_draw_masks`)."""
+        n_ops, rng, shape = len(self.space.ops), self.rng, k.shape
         keys = rng.random(shape + (n_ops,))
         if probs is not None:
             with np.errstate(divide='ignore'):
@@ -123,6 +132,8 @@ class ArchSampler:
         """``n`` encoded archs (rows of :meth:`Arch.encode`) inside the MACs range."""
         if self.macs_range is None:
             return self._draw(n)
+        if self.max_paths is not None and self.keep_widths:
+            return self._sample_keep_widths(n, block)
         lo, hi = self.macs_range
         out, have, drawn = [], 0, 0
         while have < n:
@@ -131,6 +142,44 @@ class ArchSampler:
                                  f'after {drawn:,} draws; the range is feasible but too narrow for sampling — widen it')
             codes = self._draw(block)
             drawn += block
+            macs = self.table.macs_of(codes)
+            ok = codes[(macs >= lo) & (macs <= hi)]
+            out.append(ok[:n - have])
+            have += len(out[-1])
+        return np.concatenate(out)
+
+    def _sample_keep_widths(self, n: int, block: int) -> np.ndarray:
+        """Multi-path codes inside the MACs range whose layer widths stay k ~ U{1..m}.
+
+        Plain rejection would keep cheap draws, and a layer's cost grows with its k, so accepted
+        archs would run fewer ops than MixPath's uniform k. Here each draw keeps its depths and
+        widths and only its op sets are redrawn (``redraw_rounds`` times) until its MACs fit; a
+        draw whose widths fit no op sets in those rounds is dropped and drawn anew (widths with
+        so few fitting op sets are rare in a range that holds typical archs; the acceptance of
+        widths is measured by ``tests/test_mixpath.py``).
+        """
+        lo, hi = self.macs_range
+        out, have, drawn = [], 0, 0
+        while have < n:
+            if drawn >= self.max_draws:
+                raise SpaceError(f'only {have} of {n} archs found inside [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] MACs '
+                                 f'after {drawn:,} draws and op-set redraws; the range is feasible but too narrow '
+                                 'for sampling — widen it')
+            size = min(block, max(256, 8 * (n - have)))       # a training step needs one arch, not thousands
+            codes = self._draw(size)
+            drawn += size
+            width = np.zeros(codes.shape, dtype=np.int64)
+            for j in range(len(self.space.ops)):
+                width += (codes >> j) & 1
+            present = codes != self.absent
+            for _ in range(self.redraw_rounds):
+                macs = self.table.macs_of(codes)
+                bad = (macs < lo) | (macs > hi)
+                if not bad.any():          # no early exit once enough fit: that would favour easily fitting k
+                    break
+                redo = bad[:, None] & present
+                codes[redo] = self._masks_of_width(width[redo], self.op_probs)
+                drawn += int(bad.sum())
             macs = self.table.macs_of(codes)
             ok = codes[(macs >= lo) & (macs <= hi)]
             out.append(ok[:n - have])
