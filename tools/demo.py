@@ -4,7 +4,7 @@
 Each stage runs the same command-line tool a user runs on ImageNet/COCO:
 
 1. ``tools/make_demo_data.py``  ImageNet-layout and COCO-format digits
-2. ``tools/search.py``          Cream (or SPOS / MixPath + evolution with ``--strategy spos|mixpath``)
+2. ``tools/search.py``          Cream (or SPOS + evolution / MixPath + NSGA-II with ``--strategy spos|mixpath``)
                                 -> board.json, arch.json, board.png
 3. ``tools/retrain.py``         the found arch from scratch -> checkpoint with the arch embedded
 4. ``tools/train.py``           RetinaNet with that backbone (weights from step 3) on the COCO digits

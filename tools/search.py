@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Supernet search: train a weight-sharing supernet with a strategy (cream, spos), then pick an arch.
+"""Supernet search: train a weight-sharing supernet with a strategy (cream, spos, dna, mixpath), then pick an arch.
 
     python tools/search.py configs/search/cream_demo.py            # -> work dir: board.json, arch.json, board.png
     tools/dist_search.sh configs/search/cream_imagenet_0-600.py 8
@@ -7,7 +7,8 @@
 Cream's arch is the best path of its prioritized board (the paper's choice); SPOS's comes from an
 evolutionary search over the trained supernet (``final_pick='evolution'``, resumable); DNA's is the
 exact best combination of per-stage candidates scored against its teacher (``final_pick='dna'``,
-docs/dna.md).
+docs/dna.md); MixPath's is the best arch in range on its NSGA-II Pareto front (``final_pick='pareto'``,
+docs/mixpath.md).
 """
 import sys
 from pathlib import Path

@@ -41,12 +41,14 @@ class MixPath(SPOS):
     #: the engine runs NSGA-II (``cream_det.engine.search_tool``) when the config names no final_pick
     final_pick = 'pareto'
 
-    def __init__(self, supernet: torch.nn.Module, *, max_paths: int = 2, **kw: Any) -> None:
+    def __init__(self, supernet: torch.nn.Module, *, max_paths: int = 2, label_smoothing: float = 0.0,
+                 **kw: Any) -> None:
         if getattr(supernet, 'max_paths', None) != max_paths:
             raise ConfigError(f'strategy mixpath with max_paths={max_paths} needs a MixPath supernet of the same '
                               f'max_paths (this one: {getattr(supernet, "max_paths", None)}); build it through '
                               f'SupernetSearch, which reads max_paths from the strategy')
-        super().__init__(supernet, **kw)
+        # plain cross-entropy, as the MixPath authors (SPOS's authors smooth labels by 0.1)
+        super().__init__(supernet, label_smoothing=label_smoothing, **kw)
         self.max_paths = max_paths
 
     @classmethod
