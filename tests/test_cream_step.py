@@ -197,3 +197,15 @@ def test_bad_switch_values_are_config_errors(key):
     net = Supernet(TINY, (2, 2), num_classes=NCLS, resolution=RES)
     with pytest.raises(ConfigError, match=key):
         Cream(net, macs_range=None, seed=0, **{key: 'nope'})
+
+
+def test_no_board_pick_error_says_which_case():
+    from cream_det.engine.search_tool import no_board_pick_error
+    net, cream, opt, x, y = _setup(warmup_iters=100)
+    assert 'board is empty' in str(no_board_pick_error(cream, (0, 1e9)))
+    cream.warmup_iters = 0
+    _step(net, cream, opt, x, y, 0)
+    macs = cream.board.best().macs
+    msg = str(no_board_pick_error(cream, (macs + 1, macs + 2)))
+    assert 'none of the board' in msg and f'{macs / 1e6:.1f}M' in msg and 'constrain_macs=True' in msg
+    assert 'has no board' in str(no_board_pick_error(object(), (0, 1)))

@@ -42,19 +42,7 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     elif own is not None and pick == own:      # every rank, on its share of the held-out data
         summary[pick] = _strategy_final_search(runner, cfg, model, work, pick)
     elif not cands:
-        from ..errors import ConfigError
-        board = getattr(model.strategy, 'board', None)
-        if board is None:
-            raise ConfigError(f"final_pick='board' but the {type(model.strategy).__name__} strategy has no board; "
-                              "use final_pick='evolution'")
-        lo, hi = model.macs_range
-        if not len(board):
-            raise ConfigError("final_pick='board' but the board is empty: no path was trained after the warm-up; "
-                              'train longer than the warm-up, or use final_pick=\'evolution\'')
-        raise ConfigError(f"final_pick='board' but none of the board's {len(board)} paths "
-                          f"({', '.join(f'{e.macs / 1e6:.1f}M' for e in board)} MACs) is inside the MACs range "
-                          f'{lo / 1e6:.1f}-{hi / 1e6:.1f}M: paths train unconstrained unless '
-                          "model.strategy.constrain_macs=True; use that, or final_pick='evolution'")
+        raise no_board_pick_error(model.strategy, model.macs_range)
     if D.rank() == 0:
         from ..space import Arch
         arch = Arch.load(work / 'arch.json')
@@ -67,6 +55,23 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
         runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs, {arch.params / 1e6:.2f}M params) '
                            f'-> {work / "arch.json"}')
     return runner, summary
+
+
+def no_board_pick_error(strategy: Any, macs_range: tuple[float, float]) -> Exception:
+    """Why ``final_pick='board'`` has nothing to pick: no board, an empty board, or no board path in range."""
+    from ..errors import ConfigError
+    board = getattr(strategy, 'board', None)
+    if board is None:
+        return ConfigError(f"final_pick='board' but the {type(strategy).__name__} strategy has no board; "
+                           "use final_pick='evolution'")
+    if not len(board):
+        return ConfigError("final_pick='board' but the board is empty: no path was trained after the warm-up; "
+                           "train longer than the warm-up, or use final_pick='evolution'")
+    lo, hi = macs_range
+    return ConfigError(f"final_pick='board' but none of the board's {len(board)} paths "
+                       f"({', '.join(f'{e.macs / 1e6:.1f}M' for e in board)} MACs) is inside the MACs range "
+                       f'{lo / 1e6:.1f}-{hi / 1e6:.1f}M: paths train unconstrained unless '
+                       "model.strategy.constrain_macs=True; use that, or final_pick='evolution'")
 
 
 def _local_loader(runner: Any, loader_cfg: Any) -> Any:
