@@ -115,6 +115,17 @@ def test_stored_soft_targets(targets):
     torch.testing.assert_close(entry.soft, want, rtol=1e-5, atol=1e-6)
 
 
+def test_random_teacher_draws_every_board_rank_with_m_one_half():
+    net, cream, opt, x, y = _setup(warmup_iters=0, teacher='random', board_size=3)
+    ranks = set()
+    for step in range(30):
+        log, _ = _step(net, cream, opt, x, y, step)
+        if 'm' in log:
+            assert log['m'] == 0.5 and 'meta_val_loss' not in log
+            ranks.add(log['teacher_rank'])
+    assert ranks == {1, 2, 3}
+
+
 @pytest.mark.parametrize('teacher', ['meta', 'top1'])
 def test_loss_is_the_blend_with_the_matchers_m(teacher):
     net, cream, opt, x, y = _setup(warmup_iters=0, teacher=teacher)

@@ -24,7 +24,7 @@ from .matching import (INNER_LOSSES, MATCHER_INITS, SELECTIONS, MetaMatchingNetw
 from .strategies import SearchStrategy, StepContext, register, top1
 
 _CHOICES = {
-    'teacher': ('meta', 'top1'),
+    'teacher': ('meta', 'top1', 'random'),
     'board_acc': ('train_batch', 'heldout'),
     'board_targets': ('teacher', 'own'),
     'board_tiebreak': TIEBREAKS,
@@ -46,7 +46,8 @@ class Cream(SearchStrategy):
         slice_size: images (and soft targets) each board entry keeps for teacher selection (4).
         warmup_iters / warmup_epochs: plain single-path training before the board starts; give one
             [the authors train on CE while ``epoch <= 20``: ``warmup_epochs=21``].
-        teacher: 'meta' (matching network) or 'top1' (best board path, m = 0.5).
+        teacher: 'meta' (matching network), 'top1' (best board path, m = 0.5) or 'random' (a board path
+            drawn uniformly, m = 0.5; the ablation baseline for the matching network).
         selection: 'per_entry' (one student forward per entry: each entry's images are their own
             BatchNorm batch, as in the meta update) or 'batched' (one forward over the board; the
             same in eval mode, pooled BN statistics in train mode).
@@ -183,6 +184,8 @@ class Cream(SearchStrategy):
         """Board index of the teacher and m; m keeps its graph to the matcher when ``with_grad``."""
         if self.teacher == 'top1':
             return 0, 0.5
+        if self.teacher == 'random':       # the sampler's RNG advances alike on every rank: same pick everywhere
+            return int(self.sampler.rng.integers(len(self.board))), 0.5
         with torch.set_grad_enabled(with_grad):
             scores = entry_scores(self._path_fn(ctx, code), self.board, self.matcher, self.selection)
         index = int(torch.argmax(scores.detach()))
