@@ -163,6 +163,10 @@ def config_main(args: argparse.Namespace) -> None:
     hub = MessageHub.get_current_instance()
     hub.update_info('epoch', 10 ** 6)               # past any warm-up
     ow = build_optim_wrapper(model, ocfg)
+    default_ctor = ocfg.get('constructor', 'DefaultOptimWrapperConstructor') != 'DefaultOptimWrapperConstructor'
+    # the same step with mmengine's default constructor (one group per parameter), for comparison
+    ow_default = build_optim_wrapper(model, {**ocfg, 'constructor': 'DefaultOptimWrapperConstructor'}) \
+        if default_ctor else None
     codes = [tuple(int(c) for c in code) for code in model.strategy.sampler.sample_codes(args.paths)]
     print(f'config: {args.config}, device {args.device}{" (AMP)" if args.amp else ""}'
           f'{", channels_last" if args.channels_last else ""}, {torch.get_num_threads()} threads, resolution {res}, '
@@ -195,21 +199,26 @@ def config_main(args: argparse.Namespace) -> None:
                 loss = F.cross_entropy(net(x), y)
             owa.update_params(loss)
 
-        def search_step(strategy, it: int):
+        def search_step(strategy, it: int, wrapper=ow):
             def step() -> None:
                 model.strategy = strategy
                 hub.update_info('iter', it)
-                model.train_step((x, y), ow)
+                model.train_step((x, y), wrapper)
             return step
 
         variants = {'standalone step': standalone,
                     'spos step': search_step(spos, 1),
                     'cream step': search_step(cream, meta_interval * 1000 + 1),    # no meta update
                     'meta step': search_step(cream, meta_interval * 1000)}        # with the meta update
+        if ow_default is not None:
+            variants['spos step (default constructor)'] = search_step(spos, 1, ow_default)
         times = {k: [] for k in variants}
+        names = list(variants)
         for r in range(len(codes) + args.iters):
             current['code'] = codes[r % len(codes)]
-            for k, step in variants.items():
+            for i in range(len(names)):          # the order rotates: none always runs after the meta step
+                k = names[(i + r) % len(names)]
+                step = variants[k]
                 sync()
                 t = time.perf_counter()
                 step()
@@ -225,6 +234,10 @@ def config_main(args: argparse.Namespace) -> None:
         s = med['spos step']
         print(f'batch {batch} {res}px: ratio spos/standalone: {s / med["standalone step"]:.3f}  '
               f'ratio cream/spos: {med["cream step"] / s:.2f}  ratio meta/spos: {med["meta step"] / s:.2f}')
+        if 'spos step (default constructor)' in med:
+            print(f'batch {batch} {res}px: ratio spos(default constructor)/standalone: '
+                  f'{med["spos step (default constructor)"] / med["standalone step"]:.3f}  '
+                  f'ratio spos/spos(default constructor): {s / med["spos step (default constructor)"]:.3f}')
 
 
 if __name__ == '__main__':

@@ -49,7 +49,8 @@ def _reference_step(supernet, code, x, y, bufs):
     return float(loss.detach())
 
 
-def test_spos_step_matches_a_plain_subnet_step_with_hand_written_sgd():
+@pytest.mark.parametrize('constructor', ['DefaultOptimWrapperConstructor', 'GroupedOptimWrapperConstructor'])
+def test_spos_step_matches_a_plain_subnet_step_with_hand_written_sgd(constructor):
     torch.manual_seed(0)
     model = SupernetSearch(dict(type='spos'), (0, 1e12), space=SPACE, resolution=RES, num_classes=NCLS,
                            depths=(2, 2)).train()
@@ -59,7 +60,7 @@ def test_spos_step_matches_a_plain_subnet_step_with_hand_written_sgd():
     plan = [codes[0], codes[1], codes[0], codes[2], codes[1]]           # paths come back: momentum is reused
     queue = iter(plan)
     model.strategy.sample = lambda device: next(queue)
-    ow = build_optim_wrapper(model, copy.deepcopy(OPTIM))
+    ow = build_optim_wrapper(model, {**copy.deepcopy(OPTIM), 'constructor': constructor})
     bufs: dict = {}
     g = torch.Generator().manual_seed(1)
     for code in plan:
@@ -78,3 +79,22 @@ def test_spos_step_matches_a_plain_subnet_step_with_hand_written_sgd():
     used = {n for code in plan for n, _ in model.supernet.named_path_parameters(code)}
     for n, p in model.supernet.named_parameters():
         assert torch.equal(p, start[n]) != (n in used), n
+
+
+def test_grouped_constructor_merges_equal_groups_only():
+    """Two groups (with and without decay) instead of one per parameter; every parameter once, in order."""
+    model = SupernetSearch(dict(type='spos'), (0, 1e12), space=SPACE, resolution=RES, num_classes=NCLS,
+                           depths=(2, 2))
+    params = list(model.parameters())
+    default = build_optim_wrapper(model, copy.deepcopy(OPTIM)).optimizer
+    grouped = build_optim_wrapper(model, {**copy.deepcopy(OPTIM), 'constructor': 'GroupedOptimWrapperConstructor'})
+    groups = grouped.optimizer.param_groups
+    assert len(default.param_groups) == len(params) and len(groups) == 2
+    assert sorted(g['weight_decay'] for g in groups) == [0.0, WD]
+    decay = {id(p) for g in default.param_groups if g['weight_decay'] for p in g['params']}
+    for g in groups:
+        assert all((id(p) in decay) == bool(g['weight_decay']) for p in g['params'])
+        assert g['lr'] == LR and g['momentum'] == MOMENTUM and g['nesterov']
+    order = {id(p): i for i, p in enumerate(params)}
+    assert sorted(id(p) for g in groups for p in g['params']) == sorted(order)
+    assert all([order[id(p)] for p in g['params']] == sorted(order[id(p)] for p in g['params']) for g in groups)
