@@ -85,6 +85,10 @@ def main() -> None:
     p.add_argument('--amp', action='store_true', help="mixed precision (mmengine's AmpOptimWrapper; CUDA only)")
     p.add_argument('--channels-last', action='store_true', help='channels_last weights and inputs')
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: torch default)')
+    p.add_argument('--clock', choices=['wall', 'process'], default='wall',
+                   help="--config: 'process' times each step by this process's CPU time (with --threads 1 on a "
+                        "shared CPU: the work done, not the wait for a core); 'wall' on a GPU")
+    p.add_argument('--skip-cream', action='store_true', help='--config: time only the single-path variants')
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,7 +176,7 @@ def config_main(args: argparse.Namespace) -> None:
           f'{", channels_last" if args.channels_last else ""}, {torch.get_num_threads()} threads, resolution {res}, '
           f'{n_cls} classes, supernet depths {sn.depths} ({sum(p.numel() for p in sn.parameters()) / 1e6:.1f}M params), '
           f'board {scfg.get("board_size", 10)}, {args.paths} fixed paths in turn; variants interleaved step by '
-          f'step, median of {args.iters} rounds after 1 warm-up round per path')
+          f'step, median of {args.iters} rounds after 1 warm-up round per path, {args.clock} clock')
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     summary = []
     for batch in args.batch:
@@ -191,13 +195,16 @@ def config_main(args: argparse.Namespace) -> None:
         alone = {}
         for code in codes:
             net = sn.export_subnet(code).to(dev, memory_format=fmt)
-            alone[code] = (net, build_optim_wrapper(net, ocfg))
+            alone[code] = (net, build_optim_wrapper(net, ocfg),
+                           build_optim_wrapper(net, {**ocfg, 'constructor': 'DefaultOptimWrapperConstructor'}))
 
-        def standalone() -> None:
-            net, owa = alone[current['code']]
-            with owa.optim_context(net):
-                loss = F.cross_entropy(net(x), y)
-            owa.update_params(loss)
+        def standalone(which: int = 1):
+            def step() -> None:
+                net, owa = alone[current['code']][0], alone[current['code']][which]
+                with owa.optim_context(net):
+                    loss = F.cross_entropy(net(x), y)
+                owa.update_params(loss)
+            return step
 
         def search_step(strategy, it: int, wrapper=ow):
             def step() -> None:
@@ -206,12 +213,14 @@ def config_main(args: argparse.Namespace) -> None:
                 model.train_step((x, y), wrapper)
             return step
 
-        variants = {'standalone step': standalone,
-                    'spos step': search_step(spos, 1),
-                    'cream step': search_step(cream, meta_interval * 1000 + 1),    # no meta update
-                    'meta step': search_step(cream, meta_interval * 1000)}        # with the meta update
+        variants = {'standalone step': standalone(), 'spos step': search_step(spos, 1)}
+        if not args.skip_cream:
+            variants['cream step'] = search_step(cream, meta_interval * 1000 + 1)    # no meta update
+            variants['meta step'] = search_step(cream, meta_interval * 1000)        # with the meta update
         if ow_default is not None:
+            variants['standalone step (default constructor)'] = standalone(2)
             variants['spos step (default constructor)'] = search_step(spos, 1, ow_default)
+        clock = time.process_time if args.clock == 'process' else time.perf_counter
         times = {k: [] for k in variants}
         names = list(variants)
         for r in range(len(codes) + args.iters):
@@ -220,11 +229,11 @@ def config_main(args: argparse.Namespace) -> None:
                 k = names[(i + r) % len(names)]
                 step = variants[k]
                 sync()
-                t = time.perf_counter()
+                t = clock()
                 step()
                 sync()
                 if r >= len(codes):
-                    times[k].append(time.perf_counter() - t)
+                    times[k].append(clock() - t)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f'-- batch {batch}, {res} px')
         for k, v in med.items():
@@ -232,12 +241,15 @@ def config_main(args: argparse.Namespace) -> None:
         summary.append((batch, med))
     for batch, med in summary:
         s = med['spos step']
-        print(f'batch {batch} {res}px: ratio spos/standalone: {s / med["standalone step"]:.3f}  '
-              f'ratio cream/spos: {med["cream step"] / s:.2f}  ratio meta/spos: {med["meta step"] / s:.2f}')
+        line = f'batch {batch} {res}px: ratio spos/standalone: {s / med["standalone step"]:.3f}'
+        if 'cream step' in med:
+            line += f'  ratio cream/spos: {med["cream step"] / s:.2f}  ratio meta/spos: {med["meta step"] / s:.2f}'
+        print(line)
         if 'spos step (default constructor)' in med:
-            print(f'batch {batch} {res}px: ratio spos(default constructor)/standalone: '
-                  f'{med["spos step (default constructor)"] / med["standalone step"]:.3f}  '
-                  f'ratio spos/spos(default constructor): {s / med["spos step (default constructor)"]:.3f}')
+            d = med['spos step (default constructor)']
+            print(f'batch {batch} {res}px, default constructor: ratio spos/standalone: '
+                  f'{d / med["standalone step (default constructor)"]:.3f}  '
+                  f'ratio spos/spos(default constructor): {s / d:.3f}')
 
 
 if __name__ == '__main__':
