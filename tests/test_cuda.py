@@ -121,5 +121,6 @@ def test_dist_train_sh_one_gpu_nccl(amp, coco_digits, tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
     assert (tmp_path / 'w' / 'epoch_1.pth').is_file()
-    assert "backend='nccl'" in out and 'Distributed training: True' in out
+    # mmengine's runtime-environment log: the process group torchrun + adjust_launch set up
+    assert "dist_cfg: {'backend': 'nccl'}" in out and 'Distributed training: True' in out, out[-3000:]
     assert ('AmpOptimWrapper' in out) == amp
