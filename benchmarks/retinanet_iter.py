@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """RetinaNet training-iteration time and peak memory: cream_287 backbone vs mmdet's MobileNetV2 and ResNet-18.
 
-    python benchmarks/retinanet_iter.py [--size 512 | --size 1333 800] [--batch 2] [--iters 5] [--device cpu|cuda] [--amp]
+    python benchmarks/retinanet_iter.py [--size 512 | --size 1333 800] [--batch 2] [--iters 5]
+                                        [--device cpu|cuda] [--amp]
 
 Same detector (mmdet's RetinaNet 1x config, FPN, 80 classes), same input size and batch; only the
 backbone differs. Each variant runs in its own process so its peak memory is its own (CPU: peak RSS;
