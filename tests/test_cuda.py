@@ -124,3 +124,21 @@ def test_dist_train_sh_one_gpu_nccl(amp, coco_digits, tmp_path):
     # mmengine's runtime-environment log: the process group torchrun + adjust_launch set up
     assert "dist_cfg: {'backend': 'nccl'}" in out and 'Distributed training: True' in out, out[-3000:]
     assert ('AmpOptimWrapper' in out) == amp
+
+
+@pytest.mark.parametrize('amp', [False, True], ids=['fp32', 'amp'])
+def test_ranking_ground_truth_and_inherited_scores_on_cuda(amp):
+    """What tools/rank_archs.py and compare_strategies.py run: stand-alone trainings and inherited scores."""
+    from cream_det.models.supernet import Supernet
+    from cream_det.search.evaluate import accuracy, path_scorer
+    from cream_det.search.ranking_tool import train_standalone
+    from cream_det.space import ArchSampler, get_space
+    torch.manual_seed(0)
+    space = get_space(load_config(TOY).model.space)
+    sn = Supernet(space, (2, 2), num_classes=5, resolution=32).cuda()
+    codes = ArchSampler(space, 32, 5, depths=(2, 2), seed=0).sample_codes(2)
+    batches = [(torch.randn(8, 3, 32, 32, device='cuda'), torch.randint(0, 5, (8,), device='cuda')) for _ in range(3)]
+    net = train_standalone(sn.arch_of(codes[0]), batches, 2, amp=amp)
+    assert next(net.parameters()).is_cuda and 0.0 <= accuracy(net, batches) <= 100.0
+    scores = path_scorer(sn, batches[:1], batches)(codes)
+    assert scores.shape == (2,) and all(0.0 <= s <= 100.0 for s in scores)

@@ -116,3 +116,12 @@ def test_channels_last_runner_converts_the_weights_before_wrapping(tmp_path):
     plain = build_runner(load_config(TOY, work_dir=str(tmp_path / 'plain')))
     assert not any(p.is_contiguous(memory_format=torch.channels_last)
                    for p in plain.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
+
+
+def test_standalone_ground_truth_refuses_amp_on_cpu_batches():
+    from cream_det.errors import ConfigError
+    from cream_det.search.ranking_tool import train_standalone
+    arch = ArchSampler(TINY, RES, NCLS, depths=(2, 2), seed=0).sample()
+    batches = [(torch.randn(4, 3, RES, RES), torch.randint(0, NCLS, (4,)))]
+    with pytest.raises(ConfigError, match='CUDA'):
+        train_standalone(arch, batches, 1, amp=True)
