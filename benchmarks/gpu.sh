@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check and GPU figure of the project in one run (<= 8 minutes on one GPU: the steps'
-# limits add up to 460 s, plus at most 20 s for the GPU check):
+# limits add up to 455 s, plus at most 20 s for the GPU check):
 #   1. the `cuda` tests (tests/test_cuda.py: search, retraining, RetinaNet in fp32 / AMP /
 #      AMP + channels_last, one-GPU tools/dist_train.sh on NCCL);
 #   2. every benchmark with --device cuda, in fp32 and under AMP, printing `name: value unit` lines.
@@ -47,18 +47,18 @@ step() {        # step NAME SECONDS COMMAND...: run with a time limit, keep goin
     echo "${name}_seconds: $((SECONDS - t0)) s"
 }
 
-step cuda_tests 195 "$PY" -m pytest tests/test_cuda.py -m cuda -q --durations=5
+step cuda_tests 225 "$PY" -m pytest tests/test_cuda.py -m cuda -q --durations=5
 for amp in "" "--amp"; do
     tag=${amp:+_amp}
-    step "search_step${tag}" 45 "$PY" benchmarks/search_step.py --config configs/search/cream_imagenet_0-600.py \
+    step "search_step${tag}" 40 "$PY" benchmarks/search_step.py --config configs/search/cream_imagenet_0-600.py \
         --device cuda --res 224 --batch 64 128 --iters 5 $amp
-    step "retrain_throughput${tag}" 25 "$PY" benchmarks/retrain_throughput.py --device cuda --batch 128 --size 224 \
+    step "retrain_throughput${tag}" 20 "$PY" benchmarks/retrain_throughput.py --device cuda --batch 128 --size 224 \
         --iters 10 --rounds 3 --threads 0 $amp
-    step "retinanet_iter${tag}" 40 "$PY" benchmarks/retinanet_iter.py --device cuda --size 1333 800 --batch 2 \
+    step "retinanet_iter${tag}" 35 "$PY" benchmarks/retinanet_iter.py --device cuda --size 1333 800 --batch 2 \
         --iters 10 $amp
 done
 # channels_last under AMP (tensor-core convolutions); on the CPU it made the search step 1.6x faster
-step search_step_amp_channels_last 35 "$PY" benchmarks/search_step.py --config configs/search/cream_imagenet_0-600.py \
+step search_step_amp_channels_last 30 "$PY" benchmarks/search_step.py --config configs/search/cream_imagenet_0-600.py \
     --device cuda --res 224 --batch 128 --iters 5 --amp --channels-last
 step flops_rate 10 "$PY" benchmarks/flops_rate.py      # analytic MACs on the CPU: no device involved
 
