@@ -43,6 +43,7 @@ def _losses(work: Path, key: str = 'loss') -> list[float]:
 def _speed(cfg, mode: dict):
     # cuDNN autotuning with channels_last only: it costs time on every new input shape
     cl = mode.get('channels_last', False)
+    torch.backends.cudnn.benchmark = False          # mmengine only ever switches it on: start each run clean
     apply_speed_options(cfg, channels_last=cl, cudnn_benchmark=cl)
     return cfg
 
