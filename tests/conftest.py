@@ -12,6 +12,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line('markers', 'slow: takes more than a few seconds '
                                        '(deselect with -m "not slow")')
     config.addinivalue_line('markers', 'dist: starts several processes (torch.distributed)')
+    config.addinivalue_line('markers', 'cuda: needs a CUDA GPU; skipped without one (benchmarks/gpu.sh runs them)')
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Skip ``cuda`` tests, saying why, where torch sees no GPU (CPU-only CI and laptops)."""
+    cuda_items = [item for item in items if item.get_closest_marker('cuda')]
+    if not cuda_items:
+        return
+    import torch
+    if torch.cuda.is_available():
+        return
+    reason = ('needs a CUDA GPU: torch.cuda.is_available() is False here '
+              f'(torch {torch.__version__}, built for CUDA {torch.version.cuda}); run benchmarks/gpu.sh on a GPU machine')
+    for item in cuda_items:
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope='session')

@@ -36,7 +36,20 @@ def main(argv=None) -> dict:
     p.add_argument('--resume', action='store_true', help='continue the choice in --work-dir, skipping finished paths')
     p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE',
                    help='override detection-config entries, e.g. train_dataloader.batch_size=4')
+    p.add_argument('--amp', action='store_true', help="mixed precision fine-tuning (CUDA only; AmpOptimWrapper)")
+    p.add_argument('--channels-last', action='store_true', help='channels_last weights')
+    p.add_argument('--cudnn-benchmark', action='store_true', help='cuDNN autotuning (env_cfg.cudnn_benchmark)')
     args = p.parse_args(argv)
+    if args.amp:
+        import torch
+        from cream_det.errors import ConfigError
+        if not torch.cuda.is_available():
+            raise ConfigError('--amp needs a CUDA device; none is available here')
+        args.cfg_options.update({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale': 'dynamic'})
+    if args.channels_last:
+        args.cfg_options['channels_last'] = True
+    if args.cudnn_benchmark:
+        args.cfg_options['env_cfg.cudnn_benchmark'] = True
 
     from cream_det.engine.det_choice import choose_det_arch
     if args.resume and not args.work_dir:

@@ -30,12 +30,19 @@ def main(argv=None) -> None:
     p.add_argument('--calib-batches', type=int, default=4, help='batches for BN recalibration')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out-dir', required=True)
+    p.add_argument('--amp', action='store_true',
+                   help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
     args = p.parse_args(argv)
+    if args.amp:
+        import torch
+        from cream_det.errors import ConfigError
+        if not torch.cuda.is_available():
+            raise ConfigError('--amp needs a CUDA device; none is available here')
 
     from cream_det.engine.compare import compare_searches, load_search, write_comparison
     runs = [load_search(w) for w in args.work_dirs]
     res = compare_searches(runs, num_archs=args.num_archs, epochs=args.epochs, train_batches=args.train_batches,
-                           calib_batches=args.calib_batches, seed=args.seed)
+                           calib_batches=args.calib_batches, seed=args.seed, amp=args.amp)
     print(write_comparison(res, Path(args.out_dir)))
 
 

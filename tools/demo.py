@@ -67,7 +67,12 @@ def main(argv=None) -> None:
     p.add_argument('--strategy', choices=sorted(SEARCH_CFG), default='cream')
     p.add_argument('--resume', action='store_true', help='continue an interrupted demo in --work-dir')
     p.add_argument('--quick', action='store_true', help='shorter schedules (used by the tests)')
+    p.add_argument('--amp', action='store_true', help='mixed precision in every training stage (CUDA only)')
+    p.add_argument('--channels-last', action='store_true', help='channels_last weights in every training stage')
+    p.add_argument('--cudnn-benchmark', action='store_true', help='cuDNN autotuning in every training stage')
     args = p.parse_args(argv)
+    speed = [f for f, on in (('--amp', args.amp), ('--channels-last', args.channels_last),
+                             ('--cudnn-benchmark', args.cudnn_benchmark)) if on]
     work = Path(args.work_dir or f'work_dirs/demo/{time.strftime("%Y%m%d_%H%M%S")}').absolute()
     if work.exists() and any(work.iterdir()) and not args.resume:
         raise ConfigError(f'{work} is not empty: pass --resume to continue that demo, or choose a new --work-dir')
@@ -99,7 +104,7 @@ def main(argv=None) -> None:
         if args.strategy == 'cream':            # the only strategy with a warm-up phase
             s_opts += ['model.strategy.warmup_epochs=1']
     stage('search', (s_work / 'arch.json').is_file(), lambda: _run(
-        'search', ['tools/search.py', SEARCH_CFG[args.strategy], '--work-dir', s_work,
+        'search', ['tools/search.py', SEARCH_CFG[args.strategy], '--work-dir', s_work, *speed,
                    *(['--resume'] if (s_work / 'last_checkpoint').is_file() else []), '--cfg-options', *s_opts], log))
 
     r_work = work / 'retrain'
@@ -110,7 +115,7 @@ def main(argv=None) -> None:
 
     def retrain() -> None:
         _run('retrain', ['tools/retrain.py', 'configs/retrain/demo_digits.py', '--arch', s_work / 'arch.json',
-                         '--work-dir', r_work, *(['--resume'] if (r_work / 'last_checkpoint').is_file() else []),
+                         '--work-dir', r_work, *speed, *(['--resume'] if (r_work / 'last_checkpoint').is_file() else []),
                          '--cfg-options', *r_opts], log)
         (r_work / 'done').write_text('')
     stage('retrain', r_done, retrain)
@@ -128,7 +133,7 @@ def main(argv=None) -> None:
 
     def detect() -> None:
         _run('detection', ['tools/train.py', 'configs/retinanet/retinanet_cream-demo_fpn_digits.py', '--work-dir',
-                           d_work, *(['--resume'] if (d_work / 'last_checkpoint').is_file() else []),
+                           d_work, *speed, *(['--resume'] if (d_work / 'last_checkpoint').is_file() else []),
                            '--cfg-options', *d_opts], log)
         (d_work / 'done').write_text('')
     stage('detection', d_done, detect)

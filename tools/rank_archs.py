@@ -27,7 +27,14 @@ def main(argv=None) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the result as JSON here')
     p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE')
+    p.add_argument('--amp', action='store_true',
+                   help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
     args = p.parse_args(argv)
+    if args.amp:
+        import torch
+        from cream_det.errors import ConfigError
+        if not torch.cuda.is_available():
+            raise ConfigError('--amp needs a CUDA device; none is available here')
 
     from mmengine.runner import load_checkpoint
 
@@ -52,11 +59,12 @@ def main(argv=None) -> None:
 
     def unpack(data):
         return unpack_batch(model.data_preprocessor(data, False))
-    train = take_batches(runner.build_dataloader(cfg.train_dataloader), args.train_batches, unpack)
-    val = take_batches(runner.build_dataloader(cfg.search_val_dataloader), None, unpack)
+    dev = next(sn.parameters()).device      # the Runner put the supernet on the GPU when there is one
+    train = take_batches(runner.build_dataloader(cfg.train_dataloader), args.train_batches, unpack, dev)
+    val = take_batches(runner.build_dataloader(cfg.search_val_dataloader), None, unpack, dev)
     codes = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths, macs_range=model.macs_range,
                         seed=args.seed, max_paths=sn.max_paths).sample_codes(args.num_archs)
-    res = rank_correlation(sn, codes, train, val, epochs=args.epochs)
+    res = rank_correlation(sn, codes, train, val, epochs=args.epochs, amp=args.amp)
     for a, i, s in zip(res['archs'], res['inherited_top1'], res['standalone_top1']):
         print(f'{a["hash"]}  inherited {i:6.2f}  stand-alone {s:6.2f}')
     print(f'kendall tau: {res["kendall_tau"]:.3f} over {len(codes)} archs')

@@ -7,6 +7,9 @@ model = dict(type='SupernetSearch', space='cream_mbv3', macs_range=(0, 600e6), r
              num_classes=1000, depths=None, seed=0, strategy=dict(type='cream'))
 # a single path leaves most supernet weights unused in a step
 model_wrapper_cfg = dict(type='SearchDDP', find_unused_parameters=True)
+# parameter groups of equal settings merged (cream_det/engine/optim.py): a single-path step then walks
+# two groups instead of one per supernet parameter, with the same update for every parameter
+optim_wrapper = dict(constructor='GroupedOptimWrapperConstructor')
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from ..errors import CheckpointError, ConfigError
 from ..models.checkpoint import extract_state_dict, read_checkpoint
@@ -102,7 +103,7 @@ def _data_root(cfg: Any) -> str:
 
 
 def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int = 3, train_batches: int | None = None,
-                     calib_batches: int = 4, seed: int = 0) -> dict[str, Any]:
+                     calib_batches: int = 4, seed: int = 0, amp: bool = False) -> dict[str, Any]:
     """Kendall tau of every run's scores against stand-alone top-1 of the same archs."""
     from mmengine.runner import Runner
     if not runs:
@@ -113,17 +114,21 @@ def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int 
     if ref.cfg.get('search_val_dataloader') is None:
         raise ConfigError(f'{ref.work_dir}: its config has no search_val_dataloader (held-out images)')
 
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'     # every supernet and stand-alone net on it
+    for r in runs:
+        r.model.to(device)
+
     def unpack(data: Any) -> Batch:
         return unpack_batch(ref.model.data_preprocessor(data, False))
-    train = take_batches(Runner.build_dataloader(ref.cfg.train_dataloader, seed=seed), train_batches, unpack)
-    val = take_batches(Runner.build_dataloader(ref.cfg.search_val_dataloader, seed=seed), None, unpack)
+    train = take_batches(Runner.build_dataloader(ref.cfg.train_dataloader, seed=seed), train_batches, unpack, device)
+    val = take_batches(Runner.build_dataloader(ref.cfg.search_val_dataloader, seed=seed), None, unpack, device)
     sampler = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths, macs_range=ref.model.macs_range,
                           seed=seed)
     archs = [Arch.decode(c, sn.space, sn.resolution, sn.num_classes) for c in sampler.sample_codes(num_archs)]
     print(f'training {len(archs)} archs stand-alone for {epochs} epochs each ...', flush=True)
-    standalone = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed), val) for a in archs])
+    standalone = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed, amp=amp), val) for a in archs])
     # how far the ground truth itself moves: the first arch again, with another seed
-    noise = abs(accuracy(train_standalone(archs[0], train, epochs, seed=seed + 1), val) - standalone[0])
+    noise = abs(accuracy(train_standalone(archs[0], train, epochs, seed=seed + 1, amp=amp), val) - standalone[0])
     multi = [r for r in runs if getattr(r.model.supernet, 'max_paths', None)]
     multipath = None
     if multi:                              # MixPath's own archs: k ~ U{1..m} ops per layer, in its range
@@ -132,7 +137,7 @@ def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int 
                          macs_range=multi[0].model.macs_range, seed=seed, max_paths=m)
         marchs = [Arch.decode_mask(c, sn.space, sn.resolution, sn.num_classes) for c in ms.sample_codes(num_archs)]
         print(f'training {len(marchs)} multi-path archs (up to {m} ops per layer) stand-alone ...', flush=True)
-        m_top1 = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed), val) for a in marchs])
+        m_top1 = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed, amp=amp), val) for a in marchs])
         multipath = {'max_paths': m, 'macs_range': list(multi[0].model.macs_range),
                      'archs': [a.to_dict() for a in marchs], 'macs': [a.macs for a in marchs],
                      'standalone_top1': m_top1.tolist()}

@@ -70,6 +70,45 @@ def check_data(cfg: Any) -> None:
             validate_coco(ann_path, img_dir)
 
 
+def apply_speed_options(cfg: Any, *, channels_last: bool = False, cudnn_benchmark: bool = False) -> Any:
+    """The command line's ``--channels-last`` / ``--cudnn-benchmark`` as config entries.
+
+    ``channels_last`` (a top-level key, default False) is read by :func:`build_runner`;
+    ``cudnn_benchmark`` is mmengine's own ``env_cfg`` entry. Flags only switch them on, so a config
+    that sets them keeps its choice.
+    """
+    if channels_last:
+        cfg.channels_last = True
+    if cudnn_benchmark:
+        cfg.env_cfg = dict(cfg.get('env_cfg') or {}, cudnn_benchmark=True)
+    return cfg
+
+
+def _runner_class(cfg: Any) -> Any:
+    """The Runner class for ``cfg`` (``runner_type`` or mmengine's), made channels_last when asked.
+
+    The weights are converted in ``wrap_model``, i.e. before DDP wraps the model: DDP lays out its
+    gradient buckets after the parameters' strides when it is built, and a later conversion would
+    leave every gradient copied through a mismatched view. Convolutions follow their weights'
+    layout, so activations become channels_last from the stem on without touching the data.
+    """
+    from mmengine.runner import Runner
+    base = Runner
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        base = RUNNERS.get(cfg.runner_type)
+        if base is None:
+            raise ConfigError(f'runner_type={cfg.runner_type!r} is not a registered Runner')
+    if not cfg.get('channels_last', False):
+        return base
+    import torch
+
+    def wrap_model(self: Any, model_wrapper_cfg: Any, model: Any) -> Any:
+        model = model.to(memory_format=torch.channels_last)
+        return base.wrap_model(self, model_wrapper_cfg, model)
+    return type(f'ChannelsLast{base.__name__}', (base,), {'wrap_model': wrap_model})
+
+
 def _apply_amp(cfg: Any) -> None:
     import torch
     if not torch.cuda.is_available():
@@ -141,7 +180,6 @@ def _newest_intact_checkpoint(work_dir: Path) -> Path | None:
 def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
     """The Runner for ``cfg``: registries imported, data checked, launcher chosen from the environment."""
     import cream_det  # noqa: F401  (registers timm models, mmdet backbone, our mmengine components)
-    from mmengine.runner import Runner
     if amp:
         _apply_amp(cfg)
     if resume:
@@ -151,10 +189,7 @@ def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> A
         from ..det.neck import fill_neck_channels
         fill_neck_channels(cfg)
     adjust_launch(cfg)
-    if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return _runner_class(cfg).from_cfg(cfg)
 
 
 def train(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:

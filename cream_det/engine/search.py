@@ -96,7 +96,10 @@ class SupernetSearch(BaseModel):
         ctx = StepContext(self.supernet, forward or (lambda x, code, **kw: self(x, code, **kw)), optim_wrapper,
                           inputs, labels, step=hub.get_info('iter', 0), epoch=hub.get_info('epoch', 0),
                           batch_idx=self.batch_idx)
-        log = self.strategy.train_step(ctx)
+        # mmengine's own train_step runs the forward in optim_context: with AmpOptimWrapper that is
+        # where autocast is entered, so without it --amp would scale losses of fp32 forwards
+        with optim_wrapper.optim_context(self):
+            log = self.strategy.train_step(ctx)
         return {k: torch.tensor(float(v)) for k, v in log.items()}
 
 

@@ -18,27 +18,39 @@ from .evaluate import Batch, accuracy, path_scorer
 from .ranking import kendall_tau
 
 
-def train_standalone(arch: Any, batches: Sequence[Batch], epochs: int, lr: float = 0.05, seed: int = 0) -> torch.nn.Module:
-    """A short from-scratch training of ``arch`` (SGD, cosine decay) on materialised batches."""
+def train_standalone(arch: Any, batches: Sequence[Batch], epochs: int, lr: float = 0.05, seed: int = 0,
+                     amp: bool = False) -> torch.nn.Module:
+    """A short from-scratch training of ``arch`` (SGD, cosine decay) on materialised batches.
+
+    ``amp``: fp16 autocast with a dynamic loss scale (CUDA batches only), the ground truth of many
+    archs being the bulk of a ranking run's time.
+    """
     torch.manual_seed(seed)
     device = batches[0][0].device
+    if amp and device.type != 'cuda':
+        from ..errors import ConfigError
+        raise ConfigError(f'amp=True needs CUDA batches, these are on {device}')
     net = build_subnet(arch).to(device).train()
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * len(batches)))
+    scaler = torch.amp.GradScaler('cuda', enabled=amp)
     for _ in range(epochs):
         for x, y in batches:
-            loss = F.cross_entropy(net(x), y)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                loss = F.cross_entropy(net(x), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
     return net.eval()
 
 
 def rank_correlation(supernet: Any, codes: np.ndarray, train: Sequence[Batch], val: Sequence[Batch],
-                     epochs: int = 2, calib_batches: int = 4) -> dict[str, Any]:
+                     epochs: int = 2, calib_batches: int = 4, amp: bool = False) -> dict[str, Any]:
     inherited = path_scorer(supernet, list(train[:calib_batches]), val)(codes)
-    standalone = np.asarray([accuracy(train_standalone(supernet.arch_of(c), train, epochs), val) for c in codes])
+    standalone = np.asarray([accuracy(train_standalone(supernet.arch_of(c), train, epochs, amp=amp), val)
+                             for c in codes])
     return {'kendall_tau': kendall_tau(inherited, standalone), 'inherited_top1': inherited.tolist(),
             'standalone_top1': standalone.tolist(),
             'archs': [supernet.arch_of(c).to_dict() for c in codes]}

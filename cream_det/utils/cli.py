@@ -43,7 +43,12 @@ def train_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument('--work-dir', help='where logs, checkpoints and outputs go (default work_dirs/<config name>)')
     p.add_argument('--resume', nargs='?', const=True, default=False, metavar='CKPT',
                    help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
-    p.add_argument('--amp', action='store_true', help='mixed precision (CUDA only)')
+    p.add_argument('--amp', action='store_true',
+                   help="mixed precision (CUDA only): mmengine's AmpOptimWrapper, fp16 autocast, dynamic loss scale")
+    p.add_argument('--channels-last', action='store_true',
+                   help='channels_last weights (and so activations): config key channels_last=True')
+    p.add_argument('--cudnn-benchmark', action='store_true',
+                   help="let cuDNN pick the fastest kernels per input shape: env_cfg.cudnn_benchmark=True")
     p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE',
                    help='override config entries, e.g. train_cfg.max_epochs=1')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default=None,
@@ -54,5 +59,9 @@ def train_parser(description: str) -> argparse.ArgumentParser:
 
 def parse_and_load(p: argparse.ArgumentParser, argv: Any = None) -> tuple[argparse.Namespace, Any]:
     from ..engine import load_config
+    from ..engine.run import apply_speed_options
     args = p.parse_args(argv)
-    return args, load_config(args.config, args.cfg_options, args.work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    apply_speed_options(cfg, channels_last=getattr(args, 'channels_last', False),
+                        cudnn_benchmark=getattr(args, 'cudnn_benchmark', False))
+    return args, cfg

@@ -1,0 +1,127 @@
+"""GPU speed options, checked without a GPU: AMP's autocast reaches the search step, the meta
+update's fp32 region, ``--channels-last`` / ``--cudnn-benchmark`` as config entries and a
+channels_last Runner. CPU autocast (bfloat16) stands in for CUDA's fp16: the wiring is the same.
+"""
+from contextlib import contextmanager
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.optim import OptimWrapper
+
+import cream_det  # noqa: F401
+from cream_det.engine.run import apply_speed_options, load_config
+from cream_det.engine.search import SupernetSearch
+from cream_det.models.supernet import Supernet
+from cream_det.search.board import PrioritizedBoard
+from cream_det.search.matching import MetaMatchingNetwork, meta_update
+from cream_det.space import ArchSampler
+from cream_det.space.spec import Op, SearchSpace, StageSpec
+from cream_det.utils.cli import parse_and_load, train_parser
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+NCLS, SLICE, RES = 5, 4, 32
+TINY = SearchSpace('tiny_speed', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2, Op(3, 2), 2)),
+                   (Op(3, 2), Op(5, 2)), stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
+                   last_channels=16, head_channels=16)
+TOY = 'tests/scripts/search_toy_cfg.py'
+
+
+class _BF16OptimWrapper(OptimWrapper):
+    """An OptimWrapper whose ``optim_context`` autocasts to bfloat16 on the CPU, as AmpOptimWrapper does on CUDA."""
+
+    @contextmanager
+    def optim_context(self, model):
+        with super().optim_context(model), torch.autocast('cpu', dtype=torch.bfloat16):
+            yield
+
+
+@pytest.mark.parametrize('strategy', ['spos', 'cream'])
+def test_search_step_runs_under_the_optim_wrappers_autocast(strategy):
+    """mmengine enters autocast in ``optim_context``; a train_step of its own must do so too, or --amp
+    would only scale the loss of fp32 forwards."""
+    torch.manual_seed(0)
+    model = SupernetSearch(dict(type=strategy), (0, 1e9), space=TINY,
+                           resolution=RES, num_classes=NCLS, depths=(2, 2))
+    seen = []
+    model.supernet.classifier.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    x, y = torch.randn(8, 3, RES, RES), torch.randint(0, NCLS, (8,))
+    model.train_step((x, y), _BF16OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)))
+    assert seen and all(d == torch.bfloat16 for d in seen)
+    seen.clear()
+    model.train_step((x, y), OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1)))
+    assert seen and all(d == torch.float32 for d in seen)
+
+
+def _meta_setup():
+    torch.manual_seed(0)
+    net = Supernet(TINY, (2, 2), num_classes=NCLS, resolution=RES).train()
+    codes = ArchSampler(TINY, RES, NCLS, depths=(2, 2), seed=0).sample_codes(3)
+    board = PrioritizedBoard(size=2)
+    for i, code in enumerate(codes[1:]):
+        images = torch.randn(SLICE, 3, RES, RES)
+        with torch.no_grad():
+            soft = F.softmax(net(images, code), dim=1)
+        board.consider(code, 50.0 + i, 1000 - i, images, soft, step=i)
+    x = torch.randn(2 * SLICE, 3, RES, RES)
+    y = torch.randint(0, NCLS, (2 * SLICE,))
+    with torch.no_grad():
+        soft = F.softmax(net(x[:SLICE], board.best().code), 1)
+    return net, codes[0], board.best(), x, y, soft
+
+
+def _matcher_grad(net, code, teacher, x, y, soft):
+    matcher = MetaMatchingNetwork(NCLS, SLICE)
+    with torch.no_grad():
+        matcher.fc.weight.copy_(torch.linspace(-0.01, 0.01, matcher.fc.weight.numel()).view_as(matcher.fc.weight))
+        matcher.fc.bias.fill_(0.1)
+    meta_update(net, code, matcher, teacher, x[:SLICE], y[:SLICE], soft, x[SLICE:], y[SLICE:], inner_lr=0.5)
+    return torch.cat([p.grad.flatten() for p in matcher.parameters()])
+
+
+def test_meta_update_in_an_fp32_region_is_exact_under_autocast():
+    """The contract for Cream under --amp: its meta update, run with autocast disabled on fp32
+    tensors, gives the fp32 result bit for bit; run inside autocast it does not (so the region matters)."""
+    net, code, teacher, x, y, soft = _meta_setup()
+    reference = _matcher_grad(net, code, teacher, x, y, soft)
+    assert reference.abs().max() > 0
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        with torch.autocast('cpu', enabled=False):
+            protected = _matcher_grad(net, code, teacher, x, y, soft.float())
+        try:
+            unprotected = _matcher_grad(net, code, teacher, x, y, soft)
+        except RuntimeError:                   # some reduced-precision double backwards do not exist at all
+            unprotected = None
+    assert torch.equal(protected, reference)
+    assert unprotected is None or not torch.equal(unprotected, reference)
+
+
+def test_flags_become_config_entries():
+    p = train_parser('x')
+    args, cfg = parse_and_load(p, [TOY, '--channels-last', '--cudnn-benchmark'])
+    assert cfg.channels_last is True and cfg.env_cfg['cudnn_benchmark'] is True
+    args, cfg = parse_and_load(p, [TOY])
+    assert not cfg.get('channels_last', False) and not (cfg.get('env_cfg') or {}).get('cudnn_benchmark', False)
+    cfg = apply_speed_options(load_config(TOY, {'env_cfg': {'cudnn_benchmark': True}}))
+    assert cfg.env_cfg['cudnn_benchmark'] is True           # a flag never switches a config's choice off
+
+
+def test_channels_last_runner_converts_the_weights_before_wrapping(tmp_path):
+    from cream_det.engine.run import build_runner
+    cfg = apply_speed_options(load_config(TOY, work_dir=str(tmp_path)), channels_last=True)
+    runner = build_runner(cfg)
+    convs = [p for p in runner.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    plain = build_runner(load_config(TOY, work_dir=str(tmp_path / 'plain')))
+    assert not any(p.is_contiguous(memory_format=torch.channels_last)
+                   for p in plain.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
+
+
+def test_standalone_ground_truth_refuses_amp_on_cpu_batches():
+    from cream_det.errors import ConfigError
+    from cream_det.search.ranking_tool import train_standalone
+    arch = ArchSampler(TINY, RES, NCLS, depths=(2, 2), seed=0).sample()
+    batches = [(torch.randn(4, 3, RES, RES), torch.randint(0, NCLS, (4,)))]
+    with pytest.raises(ConfigError, match='CUDA'):
+        train_standalone(arch, batches, 1, amp=True)
