@@ -125,3 +125,28 @@ def test_standalone_ground_truth_refuses_amp_on_cpu_batches():
     batches = [(torch.randn(4, 3, RES, RES), torch.randint(0, NCLS, (4,)))]
     with pytest.raises(ConfigError, match='CUDA'):
         train_standalone(arch, batches, 1, amp=True)
+
+
+def test_cream_meta_update_runs_in_fp32_under_the_wrappers_autocast():
+    """Under --amp the Cream step autocasts, except its meta update's forwards (fp32 by design)."""
+    torch.manual_seed(0)
+    model = SupernetSearch(dict(type='cream', warmup_iters=0, meta_interval=2, meta_interval_by='global'), (0, 1e9),
+                           space=TINY, resolution=RES, num_classes=NCLS, depths=(2, 2))
+    wrapper = _BF16OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    seen = []
+    model.supernet.classifier.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    x, y = torch.randn(12, 3, RES, RES), torch.randint(0, NCLS, (12,))
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    for it in (0, 1):                           # the board gets its first paths
+        hub.update_info('iter', it)
+        model.train_step((x, y), wrapper)
+    seen.clear()
+    hub.update_info('iter', 2)                  # a meta iteration
+    entries = len(model.strategy.board)
+    log = model.train_step((x, y), wrapper)
+    assert 'meta_val_loss' in log and entries == 2
+    # the meta update's teacher choice (one forward per entry), teacher slice, entry scoring, inner
+    # and validation forwards run in fp32; the step's own selection, teacher and student autocast
+    assert seen[:entries + 4] == [torch.float32] * (entries + 4)
+    assert seen[entries + 4:] == [torch.bfloat16] * (entries + 2)

@@ -127,7 +127,10 @@ class Cream(SearchStrategy):
         first_order = distill and self.teacher == 'meta' and self.matcher_grad in ('both', 'student')
         if distill:
             if self._meta_due(ctx) and x.shape[0] >= 2 * self.slice_size:
-                log.update(self._meta_step(ctx, code, x, y))
+                # fp32 by design under --amp: the second-order signal would underflow in fp16, and the
+                # matcher's own optimizer has no loss scaler; it runs once per meta_interval steps
+                with torch.autocast(device_type=x.device.type, enabled=False):
+                    log.update(self._meta_step(ctx, code, x.float(), y))
             idx, m = self._choose_teacher(ctx, code, with_grad=first_order)
             entry = self.board[idx]
             with torch.no_grad():
