@@ -29,11 +29,11 @@ OPTIM = dict(optimizer=dict(type='SGD', lr=LR, momentum=MOMENTUM, nesterov=True,
              paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
 
 
-def _reference_step(supernet, code, x, y, bufs):
+def _reference_step(supernet, code, x, y, bufs, smoothing):
     """One SPOS step done the plain way: stand-alone subnet forward/backward, hand-written SGD."""
     shared = supernet.subnet_state_dict(code)          # subnet key -> the supernet's tensor (same storage)
     sub = supernet.export_subnet(code)
-    loss = F.cross_entropy(sub(x), y)
+    loss = F.cross_entropy(sub(x), y, label_smoothing=smoothing)
     loss.backward()
     with torch.no_grad():
         for k, p in sub.named_parameters():
@@ -66,7 +66,7 @@ def test_spos_step_matches_a_plain_subnet_step_with_hand_written_sgd(constructor
     for code in plan:
         x = torch.randn(6, 3, RES, RES, generator=g)
         y = torch.randint(0, NCLS, (6,), generator=g)
-        ref_loss = _reference_step(reference, code, x, y, bufs)
+        ref_loss = _reference_step(reference, code, x, y, bufs, smoothing=0.1)    # SPOS: smoothed CE
         log = model.train_step((x, y), ow)
         assert float(log['loss']) == pytest.approx(ref_loss, rel=1e-5, abs=1e-6)
     got, want = model.supernet.state_dict(), reference.state_dict()
