@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from cream_det.errors import ConfigError
 from cream_det.models.supernet import Supernet
 from cream_det.search.cream import Cream
-from cream_det.search.matching import select_teacher, soft_cross_entropy
+from cream_det.search.matching import select_teacher, soft_cross_entropy, student_probs
 from cream_det.search.strategies import StepContext
 from cream_det.space.spec import Op, SearchSpace, StageSpec
 
@@ -220,3 +220,17 @@ def test_no_board_pick_error_says_which_case():
     msg = str(no_board_pick_error(cream, (macs + 1, macs + 2)))
     assert 'none of the board' in msg and f'{macs / 1e6:.1f}M' in msg and 'constrain_macs=True' in msg
     assert 'has no board' in str(no_board_pick_error(object(), (0, 1)))
+
+
+def test_vmapped_per_entry_selection_equals_the_loop_in_train_mode():
+    net, cream, opt, x, y = _setup(warmup_iters=0, board_size=4)
+    for step in range(4):                      # each entry keeps other images
+        _step(net, cream, opt, x + torch.randn_like(x), y, step)
+    entries = cream.board.entries
+    assert len(entries) >= 3
+    fn = cream._path_fn(StepContext(net, net, opt, x, y, step=0), entries[0].code)
+    vmapped = student_probs(fn, entries, torch.device('cpu'), 'per_entry')
+    looped = student_probs(lambda im: fn(im), entries, torch.device('cpu'), 'per_entry')
+    pooled = student_probs(fn, entries, torch.device('cpu'), 'batched')
+    torch.testing.assert_close(vmapped, looped, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(vmapped, pooled, atol=1e-4)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
 from ..errors import ConfigError
 from . import distributed as D
@@ -177,10 +177,23 @@ class Cream(SearchStrategy):
 
     def _path_fn(self, ctx: StepContext, code: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
         """The path as a function of images, on copies of its BN buffers (train-mode statistics, as in
-        training, without moving the running averages on a few stored images)."""
+        training, without moving the running averages on a few stored images).
+
+        Its ``per_entry`` runs several entries' slices, each as its own BN batch, in one vmapped
+        forward (the selection's loop of small forwards costs about 1.5x as much on a CPU core).
+        """
         params = dict(ctx.supernet.named_path_parameters(code))
         buffers = {n: b.clone() for n, b in ctx.supernet.named_path_buffers(code)}
-        return lambda images: functional_call(ctx.supernet, {**params, **buffers}, (images, code))
+
+        def logits(images: torch.Tensor, bufs: dict[str, torch.Tensor] = buffers) -> torch.Tensor:
+            return functional_call(ctx.supernet, {**params, **bufs}, (images, code))
+
+        def per_entry(stacked: torch.Tensor) -> torch.Tensor:
+            copies = {n: b.unsqueeze(0).expand(len(stacked), *b.shape).clone() for n, b in buffers.items()}
+            return vmap(logits, in_dims=(0, 0), randomness='different')(stacked, copies)
+
+        logits.per_entry = per_entry       # type: ignore[attr-defined]
+        return logits
 
     def _choose_teacher(self, ctx: StepContext, code: tuple[int, ...],
                         with_grad: bool = False) -> tuple[int, 'float | torch.Tensor']:

@@ -86,6 +86,10 @@ def student_probs(student_logits_fn: LogitsFn, entries: Sequence[BoardEntry], de
     entry's images are normalised by their own statistics, exactly as when one entry alone is
     scored (the meta update). ``'batched'``: one forward over all entries; the same result in eval
     mode, fewer, larger forwards, but in train mode the batch statistics pool every entry.
+
+    A ``student_logits_fn`` with a ``per_entry`` attribute (``(entries, slice, ...) -> (entries,
+    slice, classes)``, each entry its own batch, e.g. one ``torch.func.vmap``-ed forward) computes
+    ``'per_entry'`` in one call instead of the loop.
     """
     if selection not in SELECTIONS:
         raise ValueError(f"selection={selection!r}: one of {', '.join(SELECTIONS)}")
@@ -93,6 +97,9 @@ def student_probs(student_logits_fn: LogitsFn, entries: Sequence[BoardEntry], de
         if selection == 'batched':
             logits = student_logits_fn(torch.cat([e.images for e in entries]).to(device))
             return F.softmax(logits, dim=1).view(len(entries), -1, logits.shape[1])
+        many = getattr(student_logits_fn, 'per_entry', None)
+        if many is not None:
+            return F.softmax(many(torch.stack([e.images for e in entries]).to(device)), dim=-1)
         return torch.stack([F.softmax(student_logits_fn(e.images.to(device)), dim=1) for e in entries])
 
 
