@@ -343,3 +343,13 @@ def test_demo_fcos_and_faster_rcnn_train_and_evaluate(coco_digits, tmp_path, cfg
     losses = [float(x) for x in re.findall(r' loss: ([-0-9.naif]+)', log)]
     assert len(losses) == 5 and all(math.isfinite(x) for x in losses), losses
     assert 0.0 <= _logged_metric(work, 'coco/bbox_mAP') <= 1.0
+
+
+def test_sync_bn_options_build_under_plain_mmdet():
+    """The README's SyncBN recipe: the backbone's sync_bn plus mmdet's norm_cfg for neck and head."""
+    sync = dict(type='SyncBN', requires_grad=True)
+    _, det = _plain_mmdet_build(DEMO, **{'model.backbone.sync_bn': True, 'model.neck.norm_cfg': sync,
+                                         'model.bbox_head.norm_cfg': sync})
+    kinds = [type(m).__name__ for m in det.modules()]
+    assert 'SyncBatchNormAct' in kinds and 'BatchNormAct2d' not in kinds           # backbone
+    assert kinds.count('SyncBatchNorm') >= len(det.neck.fpn_convs) + 2 * det.bbox_head.stacked_convs
