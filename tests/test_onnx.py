@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import onnx  # noqa: F401  (the deploy extra; the environment step installs it for the tests)
+import onnx  # (the deploy extra; the environment step installs it for the tests)
 import onnxruntime  # noqa: F401
 import torch
 
@@ -124,3 +124,16 @@ def test_wrong_checkpoints_are_refused(tmp_path):
     with pytest.raises(ConfigError, match='multiples of 32'):
         from cream_det.det.export import TensorGraph, export_onnx
         export_onnx(TensorGraph(det14), tmp_path / 'z.onnx', (100, 128))
+
+
+def test_faster_rcnn_exports_up_to_the_rpn_head(tmp_path):
+    cfg = ROOT / 'configs/faster_rcnn/faster-rcnn_cream-demo_fpn_digits.py'
+    ckpt = tmp_path / 'det.pth'
+    _detector_checkpoint(cfg, ckpt, seed=5)
+    info, diff, det = _export_and_compare(cfg, ckpt, tmp_path / 'frcnn.onnx', (128, 128))
+    assert diff <= TOL
+    # RPN: one objectness map (3 anchors) and one box map (4 x 3) per level, P2..P6
+    assert info['outputs'] == [f'cls_score_{i}' for i in range(5)] + [f'bbox_pred_{i}' for i in range(5)]
+    graph = onnx.load(str(tmp_path / 'frcnn.onnx')).graph
+    shapes = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.output]
+    assert shapes[0] == [1, 3, 32, 32] and shapes[5] == [1, 12, 32, 32]
