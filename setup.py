@@ -40,6 +40,8 @@ setup(
     extras_require={
         'onedl': ['onedl-mmcv==2.3.6', 'onedl-mmengine==0.10.12', 'onedl-mmdetection==3.5.1'],
         'upstream': ['mmcv==2.1.0', 'mmengine==0.10.7', 'mmdet==3.3.0'],
-        'tests': ['pytest>=8', 'fvcore==0.1.5.post20221221'],
+        'tests': ['pytest>=8', 'fvcore==0.1.5.post20221221', 'onnx', 'onnxruntime'],
+        # tools/export_onnx.py: the detector's tensor graph as ONNX, checked with onnxruntime
+        'deploy': ['onnx', 'onnxruntime'],
     },
 )

@@ -103,24 +103,99 @@ def test_backbone_bad_input(tmp_path):
 
 
 # ---- configs ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize('n', [14, 43, 114, 287, 481, 604])
-def test_published_retinanet_configs_build(n):
+DET_DIRS = ('retinanet', 'fcos', 'faster_rcnn')
+DET_CONFIGS = sorted(p for d in DET_DIRS for p in (ROOT / 'configs' / d).glob('*.py') if not p.name.startswith('_'))
+
+
+def _narrow_arch():
+    """A searched arch of a space with other widths than the paper's: 'auto' must follow it."""
+    from cream_det.space import Arch
+    from cream_det.space.spec import CREAM_OPS, Op, SearchSpace, StageSpec
+    space = SearchSpace(name='narrow_test', ops=CREAM_OPS, last_channels=160, stages=(
+        StageSpec(20, 2, Op(3, 4), 2), StageSpec(32, 2, Op(5, 4), 2), StageSpec(48, 2, Op(3, 6), 2),
+        StageSpec(64, 1, Op(3, 6), 2), StageSpec(96, 2, Op(5, 6), 2)))
+    ops = CREAM_OPS
+    return Arch(stages=((ops[0],), (ops[3], ops[1]), (ops[5],), (ops[2],), (ops[4], ops[0])), space=space)
+
+
+def _plain_mmdet_build(cfg_path, **options):
+    """Exactly what mmdet's own tools do: Config.fromfile (custom_imports) + MODELS.build, no launcher."""
     from mmdet.registry import MODELS
-    from cream_det.det.neck import fill_neck_channels
-    cfg = load_config(ROOT / f'configs/retinanet/retinanet_cream-{n}_fpn_1x_coco.py')
-    assert cfg.train_cfg.max_epochs == 12 and cfg.optim_wrapper.optimizer.lr == 0.01
-    fill_neck_channels(cfg)
-    assert cfg.model.neck.in_channels == [24, 40, 96, 320]
-    cfg.model.backbone.init_cfg = None
-    det = MODELS.build(cfg.model)
-    assert det.backbone.arch == get_arch(f'cream_{n}')
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(str(cfg_path))
+    cfg.merge_from_dict(options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    return cfg, MODELS.build(cfg.model)
 
 
-def test_neck_channels_mismatch_is_clear():
-    from cream_det.det.neck import fill_neck_channels
+def _lateral_in(det):
+    return [m.conv.in_channels for m in det.neck.lateral_convs]
+
+
+@pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: f'{p.parent.name}/{p.stem}')
+def test_every_detection_config_builds_under_plain_mmdet(path):
+    """No key only our launcher understands: mmdet's registry alone builds every config."""
+    opts = {'model.backbone.init_cfg': None}
+    if 'searched' in path.name:                 # its arch comes from a checkpoint that does not exist here
+        opts['model.backbone.arch'] = 'cream_43'
+    cfg, det = _plain_mmdet_build(path, **opts)
+    start = cfg.model.neck.get('start_level', 0)
+    assert _lateral_in(det) == list(det.backbone.out_channels)[start:]
+    assert cfg.custom_imports == dict(imports=['cream_det'], allow_failed_imports=False)
+    if '_1x_coco' in path.name:                 # the COCO configs keep mmdet's 1x schedule
+        assert cfg.train_cfg.max_epochs == 12
+        n = path.name.split('cream-')[1].split('_')[0]
+        if n.isdigit():
+            assert det.backbone.arch == get_arch(f'cream_{n}')
+
+
+def test_auto_neck_follows_a_swapped_arch_of_another_space(tmp_path):
+    """Swapping only model.backbone.arch (here to a space with other widths) needs nothing else."""
+    arch_file = _narrow_arch().save(tmp_path / 'narrow.json')
+    cfg, det = _plain_mmdet_build(ROOT / 'configs/fcos/fcos_cream-demo_fpn_digits.py',
+                                  **{'model.backbone.arch': str(arch_file)})
+    assert list(det.backbone.out_channels) == [24, 32, 64, 160]     # timm rounds 20 up to a multiple of 8
+    assert _lateral_in(det) == [32, 64, 160]        # FCOS's FPN starts at its second input
+    from cream_det.det.neck import backbone_widths
+    assert backbone_widths(cfg) == [24, 32, 64, 160]  # our launcher's config-time check predicts the same
+    det.eval()
+    with torch.no_grad():
+        cls, _, _ = det._forward(torch.zeros(1, 3, 128, 128))
+    assert len(cls) == 5 and cls[0].shape[1] == 10
+
+
+def test_cream_fpn_auto_without_a_backbone_is_clear():
+    from cream_det.det.neck import CreamFPN, take_announced_channels
+    take_announced_channels()                       # nothing pending from earlier tests
+    with pytest.raises(ConfigError, match="in_channels='auto' takes the widths"):
+        CreamFPN(in_channels='auto', out_channels=64, num_outs=5)
+    CreamBackbone(arch='cream_14')
+    neck = CreamFPN(in_channels='auto', out_channels=64, num_outs=5)
+    assert neck.in_channels == [24, 40, 96, 320]
+    with pytest.raises(ConfigError, match="in_channels='auto' takes the widths"):   # consumed once
+        CreamFPN(in_channels='auto', out_channels=64, num_outs=5)
+
+
+def test_cream_fpn_refuses_features_of_other_widths():
+    """A stale announcement (or wrong explicit widths) fails at the first forward with a message."""
+    from cream_det.det.neck import CreamFPN
+    neck = CreamFPN(in_channels=[24, 40, 96, 320], out_channels=64, num_outs=5)
+    feats = tuple(torch.zeros(1, c, s, s) for c, s in ((64, 32), (128, 16), (256, 8), (512, 4)))
+    with pytest.raises(ConfigError, match=r'backbone gives \[64, 128, 256, 512\]'):
+        neck(feats)
+
+
+def test_neck_channels_mistakes_are_clear_in_our_launcher():
+    from cream_det.det.neck import check_neck_channels
     cfg = load_config(DEMO, {'model.neck.in_channels': [1, 2, 3, 4]})
-    with pytest.raises(ConfigError, match="set in_channels='auto'"):
-        fill_neck_channels(cfg)
+    with pytest.raises(ConfigError, match=r"gives \[24, 40, 96, 320\]"):
+        check_neck_channels(cfg)
+    cfg = load_config(DEMO, {'model.neck.type': 'FPN'})         # 'auto' on mmdet's own FPN
+    with pytest.raises(ConfigError, match="model.neck.type='CreamFPN'"):
+        check_neck_channels(cfg)
+    check_neck_channels(load_config(DEMO, {'model.neck.in_channels': [24, 40, 96, 320]}))
+    check_neck_channels(load_config(DEMO))
 
 
 def test_coco_annotation_missing_or_malformed(coco_digits, tmp_path):
@@ -213,8 +288,6 @@ def _logged_metric(work: Path, key: str) -> float:
 
 def _fresh_detector(cfg):
     from mmdet.registry import MODELS
-    from cream_det.det.neck import fill_neck_channels
-    fill_neck_channels(cfg)
     torch.manual_seed(0)
     det = MODELS.build(cfg.model)
     det.init_weights()
@@ -250,3 +323,33 @@ def test_dist_train_sh_two_processes(coco_digits, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / 'w' / 'epoch_1.pth').is_file()
     assert 'Epoch(val) [1]' in r.stdout + r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('cfg_name, score_thr', [('fcos/fcos_cream-demo_fpn_digits.py', 'model.test_cfg.score_thr'),
+                                                 ('faster_rcnn/faster-rcnn_cream-demo_fpn_digits.py',
+                                                  'model.test_cfg.rcnn.score_thr')])
+def test_demo_fcos_and_faster_rcnn_train_and_evaluate(coco_digits, tmp_path, cfg_name, score_thr):
+    """One epoch (5 iterations) on the demo data, then COCO evaluation of every kept box."""
+    import math
+    import re
+    work = tmp_path / 'w'
+    # score_thr 0: after 5 iterations scores are near the prior, and mmdet reports no metric for no boxes
+    opts = _demo_options(coco_digits, **{'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+                                         'default_hooks.logger.interval': 1, score_thr: 0.0})
+    runner = train(load_config(ROOT / 'configs' / cfg_name, opts, str(work)))
+    assert runner.iter == 5
+    log = ''.join(f.read_text() for f in work.glob('*/*.log'))
+    losses = [float(x) for x in re.findall(r' loss: ([-0-9.naif]+)', log)]
+    assert len(losses) == 5 and all(math.isfinite(x) for x in losses), losses
+    assert 0.0 <= _logged_metric(work, 'coco/bbox_mAP') <= 1.0
+
+
+def test_sync_bn_options_build_under_plain_mmdet():
+    """The README's SyncBN recipe: the backbone's sync_bn plus mmdet's norm_cfg for neck and head."""
+    sync = dict(type='SyncBN', requires_grad=True)
+    _, det = _plain_mmdet_build(DEMO, **{'model.backbone.sync_bn': True, 'model.neck.norm_cfg': sync,
+                                         'model.bbox_head.norm_cfg': sync})
+    kinds = [type(m).__name__ for m in det.modules()]
+    assert 'SyncBatchNormAct' in kinds and 'BatchNormAct2d' not in kinds           # backbone
+    assert kinds.count('SyncBatchNorm') >= len(det.neck.fpn_convs) + 2 * det.bbox_head.stacked_convs

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Train from an mmengine config: RetinaNet detection, subnet retraining or a supernet search.
+"""Train from an mmengine config: detection (RetinaNet, FCOS, Faster R-CNN), subnet retraining or a
+supernet search. The detection configs run unchanged under mmdet's own tools/train.py as well.
 
     python tools/train.py configs/retinanet/retinanet_cream-287_fpn_1x_coco.py
+    python tools/train.py configs/fcos/fcos_cream-287_fpn_gn-head_1x_coco.py --amp     # CUDA only
     tools/dist_train.sh CONFIG GPUS [args]          # torchrun; gloo on a machine without CUDA
 """
 import sys

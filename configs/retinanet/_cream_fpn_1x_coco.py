@@ -14,5 +14,7 @@ model = dict(
         out_indices=(1, 2, 3, 4),       # strides 4, 8, 16, 32 -> 24, 40, 96, 320 channels
         frozen_stages=0,                # stem and first block frozen, as mmdet freezes ResNet's stem
         norm_eval=True),
-    # every arch of the paper's space has these widths; 'auto' fills them from the backbone
-    neck=dict(in_channels='auto', start_level=1, add_extra_convs='on_input', num_outs=5))
+    # CreamFPN is mmdet's FPN whose in_channels='auto' takes the widths of the CreamBackbone built
+    # just before it, so swapping arch (even to another space's widths) needs no other change;
+    # resolved inside mmdet's registry, so mmdet's own tools/train.py, test.py, get_flops.py run this
+    neck=dict(type='CreamFPN', in_channels='auto', start_level=1, add_extra_convs='on_input', num_outs=5))

@@ -1,4 +1,5 @@
-"""mmdet integration: importing this registers ``CreamBackbone`` in ``mmdet.registry.MODELS``."""
+"""mmdet integration: importing this registers ``CreamBackbone`` and ``CreamFPN`` in ``mmdet.registry.MODELS``."""
 from .backbone import CreamBackbone
+from .neck import CreamFPN
 
-__all__ = ['CreamBackbone']
+__all__ = ['CreamBackbone', 'CreamFPN']

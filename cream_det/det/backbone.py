@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint, same_network
 from ..models.subnet import FEATURE_STRIDES, build_subnet, feature_channels
 from ..space import Arch, as_arch
+from .neck import announce_channels
 
 # keys of the classification head a checkpoint may carry; a backbone has no use for them
 _HEAD_KEYS = ('conv_head.', 'classifier.', 'norm_head.')
@@ -87,12 +88,16 @@ class CreamBackbone(BaseModule):
             from timm.layers import convert_sync_batchnorm
             self.net = convert_sync_batchnorm(self.net)
         self._freeze_stages()
+        announce_channels(self.out_channels)     # for a CreamFPN(in_channels='auto') built next
 
     @property
     def out_channels(self) -> tuple[int, ...]:
-        """Channels of the returned features, e.g. for the FPN's ``in_channels``."""
-        chans = feature_channels(self.arch)
-        return tuple(chans[i] for i in self.out_indices)
+        """Channels of the returned features, e.g. for the FPN's ``in_channels``.
+
+        Read off the built net (timm's feature info): timm rounds every width to a multiple of 8,
+        so a space whose stage widths are not (e.g. 20) yields 24 here.
+        """
+        return tuple(int(c) for c in self.net.feature_info.channels())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.net(x))

@@ -186,8 +186,8 @@ def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> A
         resume_checkpoint(cfg, resume)
     check_data(cfg)
     if find_spec('mmdet') is not None:
-        from ..det.neck import fill_neck_channels
-        fill_neck_channels(cfg)
+        from ..det.neck import check_neck_channels
+        check_neck_channels(cfg)
     adjust_launch(cfg)
     return _runner_class(cfg).from_cfg(cfg)
 

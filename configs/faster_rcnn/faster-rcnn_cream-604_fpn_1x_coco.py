@@ -1,0 +1,6 @@
+# Faster R-CNN (FPN) + cream_604 on COCO, 1x. Convert the authors' ImageNet weights first:
+#   tools/convert_official.py <authors' 604 checkpoint> checkpoints/cream_604.pth --arch cream_604
+_base_ = './_cream_fpn_1x_coco.py'
+model = dict(backbone=dict(
+    arch='cream_604',
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/cream_604.pth')))

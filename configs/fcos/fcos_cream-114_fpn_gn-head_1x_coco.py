@@ -1,0 +1,6 @@
+# FCOS + cream_114 on COCO, 1x. Convert the authors' ImageNet weights first:
+#   tools/convert_official.py <authors' 114 checkpoint> checkpoints/cream_114.pth --arch cream_114
+_base_ = './_cream_fpn_gn-head_1x_coco.py'
+model = dict(backbone=dict(
+    arch='cream_114',
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/cream_114.pth')))

@@ -1,0 +1,6 @@
+# FCOS + cream_287 on COCO, 1x. Convert the authors' ImageNet weights first:
+#   tools/convert_official.py <authors' 287 checkpoint> checkpoints/cream_287.pth --arch cream_287
+_base_ = './_cream_fpn_gn-head_1x_coco.py'
+model = dict(backbone=dict(
+    arch='cream_287',
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/cream_287.pth')))
