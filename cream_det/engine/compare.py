@@ -13,7 +13,6 @@ supernets alone (no other supernet can run them): a second Kendall tau for MixPa
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from ..search.evaluate import Batch, accuracy, path_scorer, take_batches
 from ..search.ranking import kendall_tau
 from ..search.ranking_tool import dna_path_scores, train_standalone
 from ..space import Arch, ArchSampler
-from ..utils.io import atomic_write_bytes, atomic_write_text
+from ..utils.io import atomic_write_bytes, atomic_write_text, png_bytes
 from .run import load_config
 from .search import unpack_batch
 
@@ -196,10 +195,7 @@ def _plot(res: dict[str, Any]) -> bytes:
         ax.set_xlabel('stand-alone top-1 (%)', fontsize=8)
         ax.set_ylabel(r['score'], fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png')
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 __all__ = ['SearchRun', 'compare_searches', 'load_search', 'path_scores', 'write_comparison']

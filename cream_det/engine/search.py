@@ -24,7 +24,7 @@ from ..models.supernet import Supernet, supernet_depths
 from ..search import distributed as D
 from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import ArchSampler, get_space
-from ..utils.io import atomic_write_text
+from ..utils.io import atomic_write_bytes, atomic_write_text, png_bytes
 
 
 def unpack_batch(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -194,13 +194,10 @@ class SearchOutputsHook(Hook):
 
 def plot_board(model: SupernetSearch, path: Path) -> Path:
     """Accuracy vs MACs of every trained path (board members highlighted), written atomically."""
-    import io
-
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from ..utils.io import atomic_write_bytes
     st = model.strategy
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     if st.history:
@@ -217,10 +214,7 @@ def plot_board(model: SupernetSearch, path: Path) -> Path:
     ax.set_title(f'{type(st).__name__}: {len(st.history)} paths')
     ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png')
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, png_bytes(fig))
     return path
 
 

@@ -179,6 +179,22 @@ class EvolutionSearch:
                                len(self.scores), self.state_dict(), self.sampler.max_paths is not None)
 
 
+def run_generations(search: 'EvolutionSearch', evaluate: Evaluate, generations: int,
+                    on_generation: Callable[[int, dict[str, Any]], None] | None = None,
+                    init_state: dict[str, Any] | None = None) -> None:
+    """Start (or resume from ``init_state``) and run ``search`` up to ``generations``, reporting each one;
+    stops early when no unseen candidate is left to propose. Shared by every population search."""
+    if init_state is not None:
+        search.load_state_dict(init_state)
+    else:
+        search.start()
+    while search.generation < generations and len(search.candidates):
+        gen = search.generation
+        search.step(evaluate)
+        if on_generation is not None:
+            on_generation(gen, search.state_dict())
+
+
 def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, num_classes: int,
                      depths: Sequence[int], macs_range: tuple[float, float], population: int = 50,
                      generations: int = 20, parents: int = 10, mutation_prob: float = 0.1, crossover_num: int = 25,
@@ -196,18 +212,10 @@ def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, nu
     search = EvolutionSearch(space, resolution, num_classes, depths, macs_range, population=population,
                              parents=parents, mutation_prob=mutation_prob, crossover_num=crossover_num,
                              mutation_num=mutation_num, seed=seed, max_paths=max_paths)
-    if init_state is not None:
-        search.load_state_dict(init_state)
-    else:
-        search.start()
-    while search.generation < generations and len(search.candidates):
-        gen = search.generation
-        search.step(evaluate)
-        if on_generation is not None:
-            on_generation(gen, search.state_dict())
+    run_generations(search, evaluate, generations, on_generation, init_state)
     if not len(search.scores):
         raise ConfigError('evolution: no path was evaluated (generations must be >= 1)')
     return search.result()
 
 
-__all__ = ['EvolutionResult', 'EvolutionSearch', 'evolution_search']
+__all__ = ['EvolutionResult', 'EvolutionSearch', 'evolution_search', 'run_generations']

@@ -24,7 +24,6 @@ object, where every search state here is plain lists that ``torch.load(weights_o
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..space import Arch, SearchSpace
-from ..utils.io import atomic_write_bytes, atomic_write_text
-from .evolution import EvolutionSearch
+from ..utils.io import atomic_write_bytes, atomic_write_text, png_bytes
+from .evolution import EvolutionSearch, run_generations
 
 Evaluate = Callable[[np.ndarray], np.ndarray]
 PARETO_FILE = 'pareto.json'
@@ -240,15 +239,7 @@ def nsga2_search(evaluate: Evaluate, space: SearchSpace, resolution: int, num_cl
     search = NSGA2Search(space, resolution, num_classes, depths, macs_range, population=population,
                          mutation_prob=mutation_prob, crossover_prob=crossover_prob, seed=seed, max_paths=max_paths,
                          pareto_range=pareto_range)
-    if init_state is not None:
-        search.load_state_dict(init_state)
-    else:
-        search.start()
-    while search.generation < generations and len(search.candidates):
-        gen = search.generation
-        search.step(evaluate)
-        if on_generation is not None:
-            on_generation(gen, search.state_dict())
+    run_generations(search, evaluate, generations, on_generation, init_state)
     return search.result()
 
 
@@ -294,10 +285,7 @@ def plot_pareto(res: ParetoResult, macs_range: tuple[float, float], path: Path,
     ax.set_title('NSGA-II: inherited top-1 vs MACs')
     ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png')
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, png_bytes(fig))
     return path
 
 

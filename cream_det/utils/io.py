@@ -45,6 +45,17 @@ def atomic_write_bytes(path: 'str | os.PathLike', data: bytes) -> None:
     _atomic(Path(path), lambda f: f.write(data), 'wb')
 
 
+def png_bytes(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes, the figure closed (plots are then written atomically)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png')
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def atomic_torch_save(obj: Any, path: 'str | os.PathLike') -> None:
     import torch
     _atomic(Path(path), lambda f: torch.save(obj, f), 'wb')
