@@ -186,6 +186,7 @@ def search_dir(imagenet_digits, tmp_path_factory):
                         '--work-dir', str(work), '--cfg-options', f'train_dataloader.dataset.root={imagenet_digits}',
                         f'search_val_dataloader.dataset.root={imagenet_digits}', 'train_cfg.max_epochs=1',
                         'param_scheduler.0.end=1', 'model.strategy.warmup_epochs=0', 'model.strategy.board_size=2',
+                        'model.strategy.meta_interval=3',      # 7 iterations: the demo's 10 would make no meta update
                         f'model.depths={list(DEPTHS)}'],
                        capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
