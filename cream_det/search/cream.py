@@ -10,6 +10,7 @@ switch below; ``docs/fidelity.md`` lists them with the authors' values, and
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import torch
@@ -301,15 +302,13 @@ class Cream(SearchStrategy):
         return line
 
     def planned_meta_updates(self, iters_per_epoch: int, max_iters: int) -> int:
-        """How many meta updates the schedule makes at most (fewer if the board is still empty)."""
-        if self.teacher != 'meta' or self.matcher_grad == 'student':
-            return 0
+        """How many meta updates the schedule makes at most (fewer if the board is still empty): the
+        training step's own rule (:meth:`_warmed_up`, :meth:`_meta_due`) asked for every iteration."""
         count = 0
         for step in range(max_iters):
             epoch, batch_idx = divmod(step, iters_per_epoch)
-            warm = epoch >= self.warmup_epochs if self.warmup_epochs is not None else step >= self.warmup_iters
-            index = step if self.meta_interval_by == 'global' else batch_idx
-            count += warm and index > 0 and index % self.meta_interval == 0
+            at = SimpleNamespace(step=step, epoch=epoch, batch_idx=batch_idx)
+            count += self._warmed_up(at) and self._meta_due(at)
         return count
 
     def check_schedule(self, iters_per_epoch: int, max_iters: int) -> list[str]:
