@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Time of one search iteration: Cream (batched teacher selection), Cream (per-entry selection, the
-authors' loop) and SPOS, at equal batch, on iterations without a meta update.
+"""Time of one search iteration: Cream (batched teacher selection: pooled BN statistics), Cream
+(per-entry selection, each entry its own BN batch as in the authors' loop, computed as one vmapped
+forward; the default) and SPOS, at equal batch, on iterations without a meta update.
 
     python benchmarks/search_step.py [--res 128] [--batch 16 64 128] [--iters 5] [--device cpu|cuda]
 
@@ -112,7 +113,7 @@ def main() -> None:
         naive = make('cream', sn, board_from=cream.board, meta_interval=10 ** 9, selection='per_entry')
         variants = {'spos step': _step_timer(make('spos', sn), sn, x, y, args.device),
                     'cream step (batched teacher selection)': _step_timer(cream, sn, x, y, args.device),
-                    'cream step (per-entry teacher selection)': _step_timer(naive, sn, x, y, args.device)}
+                    'cream step (per-entry teacher selection, vmapped)': _step_timer(naive, sn, x, y, args.device)}
         times = {k: [] for k in variants}
         for r in range(args.iters + 1):          # interleaved, so a change of machine load hits all alike
             for k, step in variants.items():
@@ -126,7 +127,7 @@ def main() -> None:
         t_spos, t_cream, t_naive = med.values()
         summary.append((batch, t_cream / t_spos, t_naive / t_cream))
     for batch, r, rn in summary:
-        print(f'batch {batch}: ratio cream/spos: {r:.2f}  ratio cream-naive/cream: {rn:.2f}')
+        print(f'batch {batch}: ratio cream/spos: {r:.2f}  ratio cream-per-entry/cream-batched: {rn:.2f}')
 
 # ---- --config: the config's search step against the stand-alone subnet of the same path ------------
 def config_main(args: argparse.Namespace) -> None:
