@@ -3,10 +3,6 @@ and the search tool killed with SIGKILL mid-search and resumed."""
 import itertools
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -125,27 +121,16 @@ def test_nsga2_resumes_exactly_from_its_state():
 
 def test_pareto_search_resumes_after_sigkill(tmp_path):
     """tools/search.py with MixPath + NSGA-II, killed with SIGKILL mid-search, resumed: same front, same arch."""
-    from test_search import MIXPATH, _cli, _search
+    from test_search import MIXPATH, _cli, _kill_and_resume
     opts = ['--cfg-options', *_cli({**MIXPATH, 'final_pick': 'pareto', 'train_cfg.max_epochs': 2,
                                     'pareto': dict(population=8, generations=8, calib_batches=2)})]
-    ref = tmp_path / 'ref'
-    r = _search([str(TOY), '--work-dir', str(ref), *opts])
-    assert r.returncode == 0, r.stderr[-3000:]
-    killed = tmp_path / 'killed'
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    p = subprocess.Popen([sys.executable, str(ROOT / 'tools/search.py'), str(TOY), '--work-dir', str(killed), *opts],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = killed / 'pareto_state.pth'
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.005)
-    p.send_signal(signal.SIGKILL)
-    assert p.wait() == -signal.SIGKILL
-    assert not (killed / 'arch.json').exists()
-    done = torch.load(state, weights_only=True)['generation']
-    assert 1 <= done < 8                                  # killed between generations
-    r = _search([str(TOY), '--work-dir', str(killed), '--resume', *opts])
-    assert r.returncode == 0, r.stderr[-3000:]
+
+    def killed_between_generations(work):
+        done = torch.load(work / 'pareto_state.pth', weights_only=True)['generation']
+        assert 1 <= done < 8
+
+    ref, killed = _kill_and_resume(TOY, tmp_path, opts, kill_at='pareto_state.pth',
+                                   check_killed=killed_between_generations)
     a, b = (json.loads((w / 'pareto.json').read_text()) for w in (ref, killed))
     assert a == b
     assert len(a['history']) == 8 and a['front'] and a['pick']['arch']['stages']

@@ -76,8 +76,12 @@ def test_spos_with_evolution(tmp_path):
     assert (tmp_path / 'evolution_state.pth').is_file()
 
 
-def _kill_and_resume(cfg, tmp_path, opts):
-    """Run ``cfg`` uninterrupted (``ref``) and killed with SIGKILL mid-run then resumed (``killed``)."""
+def _kill_and_resume(cfg, tmp_path, opts, kill_at='epoch_3.pth', check_killed=None):
+    """Run ``cfg`` uninterrupted (``ref``) and killed with SIGKILL mid-run then resumed (``killed``).
+
+    The kill comes as soon as ``kill_at`` exists in the work dir; ``check_killed(work_dir)`` may
+    inspect what the killed run left before it is resumed.
+    """
     ref = tmp_path / 'ref'
     r = _search([str(cfg), '--work-dir', str(ref), *opts])
     assert r.returncode == 0, r.stderr[-3000:]
@@ -86,11 +90,13 @@ def _kill_and_resume(cfg, tmp_path, opts):
     p = subprocess.Popen([sys.executable, str(ROOT / 'tools/search.py'), str(cfg), '--work-dir', str(killed), *opts],
                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / 'epoch_3.pth').exists() and time.time() < deadline and p.poll() is None:
+    while not (killed / kill_at).exists() and time.time() < deadline and p.poll() is None:
         time.sleep(0.005)
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL                            # really killed mid-run
     assert not (killed / 'arch.json').exists()
+    if check_killed is not None:
+        check_killed(killed)
     r = _search([str(cfg), '--work-dir', str(killed), '--resume', *opts])
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'resumed' in (r.stdout + r.stderr).lower()
