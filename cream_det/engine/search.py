@@ -120,8 +120,10 @@ class SearchStateHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_train(self, runner: Any) -> None:
+        from mmengine.runner import EpochBasedTrainLoop
         loop = runner.train_loop
-        iters_per_epoch = len(loop.dataloader) if hasattr(loop, 'max_epochs') else loop.max_iters
+        # an iteration-based loop hands before_train_iter the global iteration as its batch index
+        iters_per_epoch = len(loop.dataloader) if isinstance(loop, EpochBasedTrainLoop) else loop.max_iters
         for line in _unwrap(runner.model).strategy.check_schedule(iters_per_epoch, loop.max_iters):
             runner.logger.info(line)
 

@@ -22,7 +22,7 @@ from . import distributed as D
 from .board import TIEBREAKS, PrioritizedBoard
 from .matching import (INNER_LOSSES, MATCHER_INITS, SELECTIONS, MetaMatchingNetwork, entry_scores, meta_update,
                        student_loss)
-from .strategies import SearchStrategy, StepContext, register, top1
+from .strategies import SearchStrategy, StepContext, checked_label_smoothing, register, top1
 
 _CHOICES = {
     'teacher': ('meta', 'top1', 'random'),
@@ -95,12 +95,10 @@ class Cream(SearchStrategy):
                 raise ConfigError(f"cream {key}={value!r}: one of {', '.join(repr(c) for c in _CHOICES[key])}")
         if meta_interval < 1:
             raise ConfigError(f'cream meta_interval={meta_interval}: must be a positive number of iterations')
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ConfigError(f'cream label_smoothing={label_smoothing}: must be in [0, 1)')
         self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak)
         self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
         self.teacher, self.selection, self.board_acc, self.heldout_size = teacher, selection, board_acc, heldout_size
-        self.board_targets, self.label_smoothing = board_targets, float(label_smoothing)
+        self.board_targets, self.label_smoothing = board_targets, checked_label_smoothing('cream', label_smoothing)
         self.matcher_grad, self.meta_interval, self.meta_interval_by = matcher_grad, meta_interval, meta_interval_by
         self.meta_lr, self.meta_clip, self.meta_lr_decay = float(meta_lr), meta_clip, meta_lr_decay
         self.meta_inner_lr, self.meta_inner_loss, self.meta_student_step = meta_inner_lr, meta_inner_loss, meta_student_step

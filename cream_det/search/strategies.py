@@ -81,6 +81,13 @@ class StepContext:
     batch_idx: int | None = None        # iteration within the epoch, 0-based (None: not epoch-based)
 
 
+def checked_label_smoothing(strategy: str, value: float) -> float:
+    """A strategy's ``label_smoothing`` argument, refused outside [0, 1) with a ConfigError."""
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f'{strategy} label_smoothing={value}: must be in [0, 1)')
+    return float(value)
+
+
 def top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).float().mean() * 100)
 
@@ -174,9 +181,7 @@ class SPOS(SearchStrategy):
 
     def __init__(self, supernet: torch.nn.Module, *, label_smoothing: float = 0.1, **kw: Any) -> None:
         super().__init__(supernet, **kw)
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ConfigError(f'{self.name} label_smoothing={label_smoothing}: must be in [0, 1)')
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = checked_label_smoothing(self.name, label_smoothing)
 
     def train_step(self, ctx: StepContext) -> dict[str, float]:
         code = self.sample(ctx.inputs.device)
