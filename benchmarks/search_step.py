@@ -208,10 +208,21 @@ def config_main(args: argparse.Namespace) -> None:
                 model.train_step((x, y), wrapper)
             return step
 
+        def teacher_forward() -> None:          # what a Cream step adds: the teacher's logits of the batch
+            with torch.no_grad():
+                sn(x, cream.board[0].code)
+
+        def selection() -> None:                # ... and the matcher's scores of every board entry
+            model.strategy = cream
+            ctx = StepContext(sn, lambda a, c: sn(a, c), ow, x, y, step=1, epoch=10 ** 6)
+            cream._choose_teacher(ctx, current['code'], with_grad=cream.matcher_grad in ('both', 'student'))
+
         variants = {'standalone step': standalone(), 'spos step': search_step(spos, 1)}
         if not args.skip_cream:
             variants['cream step'] = search_step(cream, meta_interval * 1000 + 1)    # no meta update
             variants['meta step'] = search_step(cream, meta_interval * 1000)        # with the meta update
+            variants['teacher forward'] = teacher_forward
+            variants['selection'] = selection
         if ow_default is not None:
             variants['standalone step (default constructor)'] = standalone(2)
             variants['spos step (default constructor)'] = search_step(spos, 1, ow_default)
@@ -240,6 +251,11 @@ def config_main(args: argparse.Namespace) -> None:
         if 'cream step' in med:
             line += f'  ratio cream/spos: {med["cream step"] / s:.2f}  ratio meta/spos: {med["meta step"] / s:.2f}'
         print(line)
+        if 'cream step' in med:
+            # the same mathematics cannot cost less than a SPOS step plus the two gradient-free passes it adds
+            floor = s + med['teacher forward'] + med['selection']
+            print(f'batch {batch} {res}px: cream floor (spos + teacher forward + selection): {floor * 1000:.1f} ms/step'
+                  f'  ratio floor/spos: {floor / s:.2f}  ratio cream/floor: {med["cream step"] / floor:.2f}')
         if 'spos step (default constructor)' in med:
             d = med['spos step (default constructor)']
             print(f'batch {batch} {res}px, default constructor: ratio spos/standalone: '
