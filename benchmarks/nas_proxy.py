@@ -1,110 +1,534 @@
 #!/usr/bin/env python
-"""A NAS proxy task with signal: is its stand-alone ranking of archs stable across seeds?
+"""Cream and its peers on a proxy task with signal: supernet convergence, ranking and picks, with seeds.
 
-Stage 1 of the strategy comparison (the issue "Show what Cream claims on an embedded task with
-signal"): the cluttered-shapes task (``cream_det.data.shapes``, generated, never downloaded) and
-its ground truth. Archs are drawn inside one MACs range of the search supernet's depths, each is
-trained from scratch with every seed, and the script prints
+The task is the generated cluttered-shapes set (``cream_det.data.shapes``: 10 classes, 32 px,
+ImageNet folder layout, never downloaded). Two stages:
 
-    kendall tau seed-vs-seed: ...      (stability of the ground truth; the bar is >= 0.5)
-    kendall tau macs-vs-top1: ...      (how much of the ranking is just "bigger is better")
+``groundtruth``
+    16 archs drawn in one MACs range (the middle half of the MACs of a one-layer-per-stage
+    supernet), each trained from scratch with two seeds (``ranking_tool.train_standalone``: SGD,
+    cosine). Prints the stability of that ground truth and how much of it is "bigger is better"::
 
-and writes ``groundtruth.json`` / ``groundtruth.md`` to ``--out``. The supernet trainings of
-Cream, SPOS, DNA and MixPath on the same task are the next stage (not in this script yet).
+        kendall tau seed-vs-seed: ...      (the bar is >= 0.5)
+        kendall tau macs-vs-top1: ...
 
-    python benchmarks/nas_proxy.py groundtruth                 # 16 archs x 2 seeds
-    python benchmarks/nas_proxy.py groundtruth --quick         # seconds: checks the harness
+``compare``
+    The ground truth (reused when ``groundtruth.json`` has the same settings), then, on the same
+    supernet, data, MACs range and number of optimizer steps, one supernet per strategy and seed —
+    Cream with the meta matcher, with the top-1 board teacher and with a random board teacher,
+    SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
+    ``tools/search.py``'s own code (``run_search``: the Runner, the strategy's final pick, arch.json).
+    It reports
+
+    - convergence: the mean inherited top-1 (BN recalibrated) of a fixed set of random in-range
+      paths at evenly spaced epochs (DNA: its summed block rating instead: its supernet has no
+      trained classifier);
+    - ranking: Kendall tau of each supernet's scores of the ground-truth archs against their
+      stand-alone top-1 (mean of the ground truth's seeds), mean +- std over seeds;
+    - picks: each search's final arch trained stand-alone with the ground truth's recipe.
+
+    and writes ``results.json``, ``results.md`` and ``results.png`` to ``--out``.
+
+Every training is one job: ``--jobs N`` runs N at once, each in its own process; a job's result
+is a JSON file under ``--out/jobs``, so an interrupted run picks up where it stopped. The search
+held-out images (SPOS's evolution, MixPath's NSGA-II, the convergence and ranking scores) come
+from a second generated set, so no pick is chosen on the images its retraining is judged on.
+
+    python benchmarks/nas_proxy.py groundtruth [--jobs 2]       # 16 archs x 2 seeds
+    python benchmarks/nas_proxy.py compare --jobs 2             # everything (<= 3 h on 2 cores)
+    python benchmarks/nas_proxy.py compare --quick              # about a minute: checks the harness
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from cream_det.data.imagenet import CreamImageFolder  # noqa: E402
-from cream_det.data.shapes import make_imagenet_shapes  # noqa: E402
+from cream_det.data.shapes import NUM_CLASSES, make_imagenet_shapes  # noqa: E402
 from cream_det.search.evaluate import accuracy  # noqa: E402
 from cream_det.search.ranking import kendall_tau  # noqa: E402
 from cream_det.search.ranking_tool import train_standalone  # noqa: E402
-from cream_det.space import CREAM_SPACE, ArchSampler  # noqa: E402
+from cream_det.space import CREAM_SPACE, Arch, ArchSampler  # noqa: E402
+from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes  # noqa: E402
 
-FULL = dict(size=32, num_train=5000, num_val=1000, archs=16, seeds=2, epochs=8, depths=2, batch=64, lr=0.1)
-QUICK = dict(size=32, num_train=200, num_val=100, archs=4, seeds=2, epochs=1, depths=1, batch=50, lr=0.1)
+# size: px; num_train/num_val: the task; search_val: the searches' held-out set; archs: ground-truth archs;
+# paths: the convergence set; epochs: stand-alone recipe (ground truth, teacher, picks); search_epochs:
+# every supernet (a multiple of 5: DNA trains its 5 stages one after another); points: convergence epochs;
+# calib: BN-recalibration batches per scored path
+FULL = dict(size=32, num_train=20000, num_val=2000, search_val=1000, archs=16, paths=50, gt_seeds=2, seeds=3,
+            epochs=4, search_epochs=5, points=5, depths=1, batch=64, lr=0.1, search_lr=0.05, calib=2)
+QUICK = dict(size=32, num_train=200, num_val=100, search_val=100, archs=4, paths=6, gt_seeds=2, seeds=1,
+             epochs=1, search_epochs=5, points=5, depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1)
+# the recipe of the ground truth: what groundtruth.json must match to be reused
+GT_KEYS = ('size', 'num_train', 'num_val', 'archs', 'gt_seeds', 'epochs', 'depths', 'batch', 'lr')
+STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
+DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
+               'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
+LARGEST_OP = 5                      # k7e6 in the Cream space's choice order: the DNA teacher is all k7e6
 
 
-def load(root: Path, split: str, size: int, batch: int, order_seed: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+# ---- data ---------------------------------------------------------------------------------------------------
+def load(root: Path, split: str, size: int, batch: int, order_seed: int | None = None,
+         limit: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The split through the real ImageNet-folder loader (no augmentation), materialised as batches."""
     ds = CreamImageFolder(str(root), split=split, input_size=size, is_training=False, crop_pct=1.0)
-    items = [ds[i] for i in range(len(ds))]
+    order = (torch.randperm(len(ds), generator=torch.Generator().manual_seed(order_seed)).tolist()
+             if order_seed is not None else list(range(len(ds))))
+    if limit is not None:
+        order = order[:limit]
+    items = [ds[i] for i in order]
     x = torch.stack([d['inputs'] for d in items])
     y = torch.as_tensor([int(d['label']) for d in items])
-    if order_seed is not None:
-        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(order_seed))
-        x, y = x[perm], y[perm]
     return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)]
 
 
-def groundtruth(args: argparse.Namespace) -> dict:
-    p = {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if v is not None and k in FULL}}
+def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path]:
+    """The task (``--data`` or generated under ``out``) and the searches' held-out set (always generated)."""
+    root = Path(data) if data else out / f"shapes_{p['size']}px_{p['num_train']}"
+    held = out / f"shapes_{p['size']}px_search_val_{p['search_val']}"
+    for path, kw in ((root, dict(num_train=p['num_train'], num_val=p['num_val'], seed=0)),
+                     (held, dict(num_train=NUM_CLASSES, num_val=p['search_val'], seed=1))):
+        if not (path / 'val').is_dir():
+            t = time.time()
+            make_imagenet_shapes(path, size=p['size'], **kw)
+            print(f'data: {path} generated in {time.time() - t:.1f} s', flush=True)
+    return root, held
+
+
+def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
+    """The MACs range (middle half of the space's MACs), the ground-truth archs and the convergence paths."""
+    depths = (p['depths'],) * len(CREAM_SPACE.stages)
+    every = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, seed=123)
+    lo, hi = (float(v) for v in np.percentile([every.sample().macs for _ in range(400)], [25, 75]))
+    gt = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=7)
+    conv = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=11)
+    return (lo, hi), [gt.sample() for _ in range(p['archs'])], [conv.sample() for _ in range(p['paths'])]
+
+
+def teacher_arch(p: dict) -> Arch:
+    depths = (p['depths'],) * len(CREAM_SPACE.stages)
+    code = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, seed=0).sample().encode()
+    return Arch.decode(np.where(code >= 0, LARGEST_OP, code), CREAM_SPACE, p['size'], NUM_CLASSES)
+
+
+# ---- jobs ---------------------------------------------------------------------------------------------------
+def standalone_job(spec: dict) -> dict:
+    """Train one arch from scratch with the ground truth's recipe; top-1 on the task's val split."""
+    p = spec['params']
+    torch.set_num_threads(1)
+    train = load(Path(spec['data']), 'train', p['size'], p['batch'], order_seed=spec['seed'])
+    val = load(Path(spec['data']), 'val', p['size'], 256)
+    arch = Arch.from_dict(spec['arch'])
+    t = time.time()
+    net = train_standalone(arch, train, p['epochs'], lr=p['lr'], seed=spec['seed'])
+    out = {'top1': accuracy(net, val), 'seconds': round(time.time() - t, 1)}
+    if spec.get('save'):
+        from cream_det.models.checkpoint import save_subnet_checkpoint
+        save_subnet_checkpoint(spec['save'], net.state_dict(), arch, top1=out['top1'])
+    return out
+
+
+def search_config(spec: dict) -> Any:
+    """The demo config of the strategy, moved onto the proxy task, its range, budget and seed."""
+    from mmengine.config import Config
+    p, name, seed = spec['params'], spec['strategy'], spec['seed']
+    cfg = Config.fromfile(str(ROOT / 'configs/search' / DEMO_CONFIG[name]))
+    epochs = p['search_epochs']
+    iters = -(-p['num_train'] // p['batch'])
+    cfg.model.update(macs_range=tuple(spec['macs_range']), resolution=p['size'], num_classes=NUM_CLASSES,
+                     depths=(p['depths'],) * len(CREAM_SPACE.stages), seed=seed)
+    st = cfg.model.strategy
+    if name.startswith('cream'):
+        # the authors' board of 10 and warm-up of 1/6 of the search (20 of 120 epochs); about six meta updates
+        # per epoch as theirs (every 200 of ~1250 iterations); the matcher's lr scaled to the distillation steps
+        # as the demo's (lr x steps ~ 12.5 on ImageNet at 1e-4 x 125,000)
+        distill_steps = max(1, (epochs - max(1, epochs // 6)) * iters)
+        st.update(board_size=10, warmup_epochs=max(1, epochs // 6), teacher=name.split('_')[1],
+                  meta_interval=max(2, iters // 6), meta_lr=min(1e-2, 12.5 / distill_steps))
+    elif name == 'dna':
+        st.teacher = dict(checkpoint=spec['teacher'])       # replaced, not merged into the demo's hint
+        st.stage_epochs = epochs // 5
+    elif name == 'mixpath':
+        cfg.pareto.update(population=max(8, p['paths'] // 3), generations=4, calib_batches=p['calib'])
+    if name == 'spos':
+        cfg.evolution.update(population=max(8, p['paths'] // 3), generations=4, calib_batches=p['calib'])
+    for key in ('train_dataloader', 'search_val_dataloader'):
+        loader = cfg[key]
+        loader.dataset.update(root=spec['data'] if key == 'train_dataloader' else spec['held_out'],
+                              input_size=p['size'])
+        loader.batch_size = p['batch'] if key == 'train_dataloader' else 256
+    cfg.train_cfg.max_epochs = epochs
+    if name == 'dna':
+        cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=0, end=epochs)]
+    else:
+        cfg.optim_wrapper.optimizer.lr = p['search_lr']
+        cfg.param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=0,
+                                    end=epochs, convert_to_iter_based=True)]
+    cfg.randomness = dict(seed=seed, diff_rank_seed=False)
+    cfg.work_dir = spec['work_dir']
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=100)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)
+    every = max(1, epochs // p['points'])
+    cfg.custom_hooks = [dict(type='SearchStateHook'), dict(type='SearchOutputsHook', plot=False),
+                        dict(type='ProxyConvergenceHook', spec=spec, every=every)]
+    return cfg
+
+
+def scorer(spec: dict, model: Any) -> Callable[[list[Arch]], np.ndarray]:
+    """Each arch's score under the supernet, higher is better: inherited top-1 after BN recalibration on
+    the first training batches; DNA's own signal (minus its summed block rating) for DNA."""
+    from cream_det.search.dna import DNA
+    from cream_det.search.evaluate import path_scorer
+    p = spec['params']
+    held = load(Path(spec['held_out']), 'val', p['size'], 256)
+    if isinstance(model.strategy, DNA):
+        def dna(archs: list[Arch]) -> np.ndarray:
+            codes = np.stack([a.encode() for a in archs])
+            return -np.asarray(model.strategy.arch_scores(model.supernet, codes, held), dtype=np.float64)
+        return dna
+    calib = load(Path(spec['data']), 'train', p['size'], p['batch'], order_seed=1000, limit=p['calib'] * p['batch'])
+    return lambda archs: path_scorer(model.supernet, calib, held)(archs)
+
+
+def register_hook() -> None:
+    from mmengine.hooks import Hook
+    from mmengine.registry import HOOKS
+
+    @HOOKS.register_module(force=True)
+    class ProxyConvergenceHook(Hook):
+        """Scores the fixed convergence paths every ``every`` epochs into ``convergence.json``."""
+        priority = 'LOW'
+
+        def __init__(self, spec: dict, every: int) -> None:
+            self.spec, self.every = spec, every
+
+        def after_train_epoch(self, runner: Any) -> None:
+            epoch = runner.epoch + 1           # mmengine counts the epoch up after this hook
+            if epoch % self.every:
+                return
+            model = getattr(runner.model, 'module', runner.model)
+            was_training = model.training
+            archs = [Arch.from_dict(a) for a in self.spec['paths']]
+            scores = scorer(self.spec, model)(archs)
+            model.train(was_training)
+            path = Path(runner.work_dir) / 'convergence.json'
+            points = json.loads(path.read_text()) if path.is_file() else []
+            points = [q for q in points if q['epoch'] < epoch]        # a resumed run rewrites its own
+            points.append({'epoch': epoch, 'mean': float(scores.mean()), 'scores': scores.tolist()})
+            atomic_write_text(path, json.dumps(points) + '\n')
+
+
+def search_job(spec: dict) -> dict:
+    """One supernet, searched as ``tools/search.py`` does; its convergence, its scores of the ground truth, its pick."""
+    import cream_det  # noqa: F401  (registers the model, hooks and datasets)
+    from cream_det.engine.search_tool import run_search
+    torch.set_num_threads(1)
+    register_hook()
+    t = time.time()
+    work = Path(spec['work_dir'])
+    resume = (work / 'last_checkpoint').is_file()
+    runner, summary = run_search(search_config(spec), resume=resume)
+    model = getattr(runner.model, 'module', runner.model).eval()
+    scores = scorer(spec, model)([Arch.from_dict(a) for a in spec['gt_archs']])
+    conv = json.loads((work / 'convergence.json').read_text())
+    return {'pick': summary['arch'], 'final_pick': summary['final_pick'], 'gt_scores': scores.tolist(),
+            'convergence': [{'epoch': c['epoch'], 'mean': c['mean']} for c in conv],
+            'seconds': round(time.time() - t, 1)}
+
+
+JOBS = {'standalone': standalone_job, 'search': search_job}
+
+
+class Pool:
+    """Runs jobs (``--jobs`` at once, each in its own process; in this process with ``--jobs 1``), keeping
+    each result in ``jobs/<name>.json`` so that a rerun only does what is missing."""
+
+    def __init__(self, out: Path, jobs: int) -> None:
+        self.dir, self.jobs = out / 'jobs', jobs
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def run(self, named_specs: dict[str, dict]) -> dict[str, dict]:
+        todo = {n: s for n, s in named_specs.items() if not (self.dir / f'{n}.json').is_file()}
+        if todo:
+            print(f'{len(todo)} job(s) to run ({len(named_specs) - len(todo)} done before), {self.jobs} at once',
+                  flush=True)
+            t0 = time.time()
+            with ThreadPoolExecutor(self.jobs) as ex:
+                for name, _ in zip(todo, ex.map(lambda item: self._one(*item), todo.items())):
+                    pass
+            print(f'  done in {time.time() - t0:.0f} s', flush=True)
+        return {n: json.loads((self.dir / f'{n}.json').read_text()) for n in named_specs}
+
+    def _one(self, name: str, spec: dict) -> None:
+        result, spec_file = self.dir / f'{name}.json', self.dir / f'{name}.spec.json'
+        t = time.time()
+        if self.jobs == 1:
+            res = JOBS[spec['kind']](spec)
+        else:
+            atomic_write_text(spec_file, json.dumps(spec) + '\n')
+            log = self.dir / f'{name}.log'
+            env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+            with open(log, 'w') as f:
+                r = subprocess.run([sys.executable, __file__, '_job', str(spec_file), str(result)], stdout=f,
+                                   stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            if r.returncode != 0:
+                tail = log.read_text().splitlines()[-15:]
+                raise SystemExit(f'job {name} failed (exit {r.returncode}); its log {log} ends:\n' + '\n'.join(tail))
+            return self._report(name, json.loads(result.read_text()), t)
+        atomic_write_text(result, json.dumps(res) + '\n')
+        self._report(name, res, t)
+
+    @staticmethod
+    def _report(name: str, res: dict, t: float) -> None:
+        what = f"top-1 {res['top1']:.2f} %" if 'top1' in res else f"pick {Arch.from_dict(res['pick'])}"
+        print(f'  {name}: {what} ({time.time() - t:.0f} s)', flush=True)
+
+
+def run_job(spec_file: str, result_file: str) -> None:
+    spec = json.loads(Path(spec_file).read_text())
+    atomic_write_text(Path(result_file), json.dumps(JOBS[spec['kind']](spec)) + '\n')
+
+
+# ---- stages -------------------------------------------------------------------------------------------------
+def settings(args: argparse.Namespace) -> dict:
+    return {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if v is not None and k in FULL}}
+
+
+def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
+    p = p or settings(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = Path(args.data) if args.data else out / f"shapes_{p['size']}px_{p['num_train']}"
-    if not (data / 'train').is_dir():
-        t = time.time()
-        make_imagenet_shapes(data, size=p['size'], num_train=p['num_train'], num_val=p['num_val'], seed=0)
-        print(f'data: {p["num_train"]} train / {p["num_val"]} val images generated in {time.time() - t:.1f} s -> {data}')
-    depths = (p['depths'],) * 5
-    sampler = ArchSampler(CREAM_SPACE, p['size'], 10, depths=depths, seed=123)
-    lo, hi = np.percentile([sampler.sample().macs for _ in range(400)], [25, 75])    # the middle half of the space
-    archs = ArchSampler(CREAM_SPACE, p['size'], 10, depths=depths, macs_range=(lo, hi), seed=7)
-    archs = [archs.sample() for _ in range(p['archs'])]
-    val = load(data, 'val', p['size'], 256)
-    acc = np.zeros((p['seeds'], len(archs)))
+    data, _ = make_data(p, out, args.data)
+    saved = out / 'groundtruth.json'
+    if saved.is_file():
+        res = json.loads(saved.read_text())
+        if all(res['params'].get(k) == p[k] for k in GT_KEYS) and res.get('data') == str(data):
+            print(f'ground truth: reusing {saved}', flush=True)
+            return res
+    (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
-    for s in range(p['seeds']):
-        train = load(data, 'train', p['size'], p['batch'], order_seed=s)
-        for i, arch in enumerate(archs):
-            net = train_standalone(arch, train, p['epochs'], lr=p['lr'], seed=s)
-            acc[s, i] = accuracy(net, val)
-            print(f'seed {s} arch {i + 1}/{len(archs)} {arch} {arch.macs / 1e6:.2f}M: top-1 {acc[s, i]:.2f} %'
-                  f'  ({time.time() - t0:.0f} s)', flush=True)
+    specs = {f'gt_a{i:02d}_s{s}': dict(kind='standalone', params=p, data=str(data), arch=a.to_dict(), seed=s)
+             for s in range(p['gt_seeds']) for i, a in enumerate(archs)}
+    done = Pool(out, args.jobs).run(specs)
+    acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
     macs = np.array([a.macs for a in archs], dtype=float)
-    taus = [kendall_tau(acc[a], acc[b]) for a in range(p['seeds']) for b in range(a + 1, p['seeds'])]
-    res = {'params': p, 'macs_range': [float(lo), float(hi)], 'archs': [a.to_dict() for a in archs],
-           'macs': macs.tolist(), 'top1': acc.tolist(), 'tau_seed_vs_seed': taus,
-           'tau_macs_vs_top1': float(kendall_tau(macs, acc.mean(0))), 'seconds': round(time.time() - t0, 1)}
-    (out / 'groundtruth.json').write_text(json.dumps(res, indent=2) + '\n')
+    taus = [kendall_tau(acc[a], acc[b]) for a in range(p['gt_seeds']) for b in range(a + 1, p['gt_seeds'])]
+    res = {'params': {k: p[k] for k in GT_KEYS}, 'data': str(data), 'macs_range': [lo, hi],
+           'archs': [a.to_dict() for a in archs], 'macs': macs.tolist(), 'top1': acc.tolist(),
+           'tau_seed_vs_seed': taus, 'tau_macs_vs_top1': float(kendall_tau(macs, acc.mean(0))),
+           'seconds': round(time.time() - t0, 1)}
+    atomic_write_text(saved, json.dumps(res, indent=2) + '\n')
     spread = acc.mean(0)
-    (out / 'groundtruth.md').write_text(
-        f"| archs | seeds | epochs | MACs range | top-1 mean (min-max over archs) | tau seed vs seed | tau MACs vs top-1 |\n"
-        f"|---|---|---|---|---|---|---|\n| {len(archs)} | {p['seeds']} | {p['epochs']} | {lo / 1e6:.2f}-{hi / 1e6:.2f}M | "
+    atomic_write_text(out / 'groundtruth.md', (
+        '| archs | seeds | epochs | MACs range | top-1 mean (min-max over archs) | tau seed vs seed | tau MACs vs top-1 |\n'
+        '|---|---|---|---|---|---|---|\n'
+        f"| {len(archs)} | {p['gt_seeds']} | {p['epochs']} x {p['num_train']} images | {lo / 1e6:.2f}-{hi / 1e6:.2f}M | "
         f"{spread.mean():.1f} ({spread.min():.1f}-{spread.max():.1f}) | {', '.join(f'{t:.3f}' for t in taus)} | "
-        f"{res['tau_macs_vs_top1']:.3f} |\n")
+        f"{res['tau_macs_vs_top1']:.3f} |\n"))
     print(f"kendall tau seed-vs-seed: {', '.join(f'{t:.3f}' for t in taus)}")
     print(f"kendall tau macs-vs-top1: {res['tau_macs_vs_top1']:.3f}")
     print(f"top-1 over archs: mean {spread.mean():.2f} %, min {spread.min():.2f} %, max {spread.max():.2f} %")
-    print(f"wall time: {res['seconds']:.0f} s")
+    print(f"ground truth wall time: {res['seconds']:.0f} s", flush=True)
     return res
 
 
+def compare(args: argparse.Namespace) -> dict:
+    p = settings(args)
+    if p['search_epochs'] % 5:
+        raise SystemExit(f"--search-epochs {p['search_epochs']}: must be a multiple of 5 (DNA trains 5 stages in turn)")
+    out = Path(args.out)
+    t0 = time.time()
+    data, held = make_data(p, out, args.data)
+    (lo, hi), gt_archs, paths = arch_sets(p)
+    strategies = args.strategies or list(STRATEGIES)
+    teacher = out / 'dna_teacher.pth'
+    if 'dna' in strategies:
+        Pool(out, args.jobs).run({'dna_teacher': dict(kind='standalone', params=p, data=str(data), seed=0,
+                                                      arch=teacher_arch(p).to_dict(), save=str(teacher))})
+    base = dict(kind='search', params=p, data=str(data), held_out=str(held), macs_range=[lo, hi],
+                gt_archs=[a.to_dict() for a in gt_archs], paths=[a.to_dict() for a in paths], teacher=str(teacher))
+    specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}'))
+             for seed in range(p['seeds']) for s in strategies}
+    runs = Pool(out, args.jobs).run(specs)
+    picks = Pool(out, args.jobs).run({f'pick_{n}': dict(kind='standalone', params=p, data=str(data), seed=specs[n]['seed'],
+                                                        arch=r['pick']) for n, r in runs.items()})
+    gt = groundtruth(args, p)          # last: a ground truth run on its own meanwhile is then reused
+    gt_top1 = np.mean(gt['top1'], axis=0)
+    rows = []
+    for s in strategies:
+        names = [f'{s}_s{seed}' for seed in range(p['seeds'])]
+        taus = [kendall_tau(runs[n]['gt_scores'], gt_top1) for n in names]
+        curves = np.array([[c['mean'] for c in runs[n]['convergence']] for n in names])
+        top1 = [picks[f'pick_{n}']['top1'] for n in names]
+        macs = [Arch.from_dict(runs[n]['pick']).macs for n in names]
+        rows.append({'strategy': s, 'tau': taus, 'convergence_epochs': [c['epoch'] for c in runs[names[0]]['convergence']],
+                     'convergence': curves.tolist(), 'pick_top1': top1, 'pick_macs': macs,
+                     'picks': [runs[n]['pick'] for n in names], 'search_seconds': [runs[n]['seconds'] for n in names]})
+    res = {'params': p, 'macs_range': [lo, hi], 'groundtruth': {k: gt[k] for k in
+           ('top1', 'macs', 'tau_seed_vs_seed', 'tau_macs_vs_top1')}, 'rows': rows,
+           'seconds': round(time.time() - t0, 1)}
+    atomic_write_text(out / 'results.json', json.dumps(res, indent=2) + '\n')
+    table = results_table(res)
+    atomic_write_text(out / 'results.md', table)
+    atomic_write_bytes(out / 'results.png', results_plot(res))
+    print(table)
+    print(f'wall time (this invocation): {res["seconds"]:.0f} s -> {out / "results.md"}, {out / "results.png"}')
+    return res
+
+
+def learnability(args: argparse.Namespace) -> dict:
+    """How fast a single-path supernet learns the task, by how paths are drawn (the bare step, no engine).
+
+    ``fixed``: one path throughout (what a stand-alone net sees); ``same_op``: every layer runs the same
+    op, drawn per step from all ops (only as many paths as ops); ``per_layer``: each layer draws its own op
+    (SPOS's uniform sampling). Prints the running training top-1 every ``--every`` steps."""
+    import torch.nn.functional as F
+    from cream_det.models.supernet import Supernet
+    p = settings(args)
+    out = Path(args.out)
+    data, _ = make_data(p, out, args.data)
+    torch.set_num_threads(1)
+    train = load(data, 'train', p['size'], p['batch'], order_seed=0)
+    depths = (p['depths'],) * len(CREAM_SPACE.stages)
+    template = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, seed=0).sample().encode()
+    n_ops = len(CREAM_SPACE.ops)
+    res = {}
+    for mode in args.modes:
+        torch.manual_seed(0)
+        rng = np.random.default_rng(0)
+        sn = Supernet(CREAM_SPACE, depths, NUM_CLASSES, resolution=p['size'], init=args.init).train()
+        opt = torch.optim.SGD(sn.parameters(), lr=p['search_lr'], momentum=0.9, nesterov=True, weight_decay=1e-4)
+        fixed = tuple(int(v) for v in template)
+        hits = seen = 0
+        curve = []
+        for step in range(args.steps):
+            x, y = train[step % len(train)]
+            if mode == 'fixed':
+                code = fixed
+            elif mode == 'same_op':
+                op = int(rng.integers(n_ops))
+                code = tuple(op if v >= 0 else -1 for v in template)
+            else:
+                code = tuple(int(rng.integers(n_ops)) if v >= 0 else -1 for v in template)
+            logits = sn(x, code)
+            loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            hits, seen = hits + int((logits.argmax(1) == y).sum()), seen + len(y)
+            if (step + 1) % args.every == 0:
+                curve.append(round(100.0 * hits / seen, 1))
+                print(f'{mode} step {step + 1}: training top-1 of the last {args.every} steps {curve[-1]:.1f} %',
+                      flush=True)
+                hits = seen = 0
+        res[mode] = curve
+    atomic_write_text(out / 'learnability.json', json.dumps({'params': p, 'init': args.init, 'every': args.every,
+                                                              'curves': res}, indent=2) + '\n')
+    return res
+
+
+LABELS = {'cream_meta': 'Cream (meta matcher)', 'cream_top1': 'Cream (top-1 teacher)',
+          'cream_random': 'Cream (random board teacher)', 'spos': 'SPOS', 'dna': 'DNA', 'mixpath': 'MixPath'}
+
+
+def _ms(v: Any, digits: int = 2) -> str:
+    v = np.asarray(v, dtype=float)
+    return f'{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}'
+
+
+def results_table(res: dict) -> str:
+    p, gt = res['params'], res['groundtruth']
+    epochs = res['rows'][0]['convergence_epochs']
+    head = ('| strategy | mean inherited top-1 of the paths at epoch ' + ' / '.join(str(e) for e in epochs)
+            + ' | Kendall tau vs stand-alone | pick: MACs | pick: stand-alone top-1 |')
+    lines = [head, '|---|---|---|---|---|']
+    for r in res['rows']:
+        curve = np.asarray(r['convergence']).mean(0)
+        conv = ' / '.join(f'{v:.1f}' if r['strategy'] != 'dna' else f'{v:.2f}' for v in curve)
+        if r['strategy'] == 'dna':
+            conv = f'(minus summed block rating) {conv}'
+        lines.append(f"| {LABELS[r['strategy']]} | {conv} | {_ms(r['tau'])} | {np.mean(r['pick_macs']) / 1e6:.2f}M | "
+                     f"{_ms(r['pick_top1'])} % |")
+    gtop = np.mean(gt['top1'], axis=0)
+    lines += ['', f"{len(gtop)} ground-truth archs in {res['macs_range'][0] / 1e6:.2f}-{res['macs_range'][1] / 1e6:.2f}M "
+              f"MACs, stand-alone {p['epochs']} epochs x {p['num_train']} images, top-1 {gtop.min():.1f}-{gtop.max():.1f} %; "
+              f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])}, tau MACs vs top-1 "
+              f"{gt['tau_macs_vs_top1']:.2f}. {p['paths']} convergence paths; {p['seeds']} seed(s) per strategy, "
+              f"mean ± std; supernets {p['search_epochs']} epochs.", '']
+    return '\n'.join(lines)
+
+
+def results_plot(res: dict) -> bytes:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 3.8), dpi=110)
+    rows = [r for r in res['rows'] if r['strategy'] != 'dna']
+    for r in rows:
+        curve = np.asarray(r['convergence'])
+        a.errorbar(r['convergence_epochs'], curve.mean(0), yerr=curve.std(0), capsize=2, label=LABELS[r['strategy']])
+    a.set(xlabel='supernet epoch', ylabel='mean inherited top-1 of the paths (%)', title='convergence')
+    a.legend(fontsize=7)
+    short = {'cream_meta': 'Cream\nmeta', 'cream_top1': 'Cream\ntop-1', 'cream_random': 'Cream\nrandom',
+             'spos': 'SPOS', 'dna': 'DNA', 'mixpath': 'MixPath'}
+    names = [short[r['strategy']] for r in res['rows']]
+    for ax, key, title in ((b, 'tau', 'Kendall tau vs stand-alone'), (c, 'pick_top1', 'pick, stand-alone top-1 (%)')):
+        for i, r in enumerate(res['rows']):
+            v = np.asarray(r[key], dtype=float)
+            ax.bar(i, v.mean(), color='tab:blue', alpha=0.35)
+            ax.scatter([i] * len(v), v, color='tab:blue', s=14, zorder=3)
+        ax.set_xticks(range(len(names)), names, fontsize=7.5)
+        ax.set_title(title, fontsize=10)
+    b.axhline(float(np.mean(res['groundtruth']['tau_seed_vs_seed'])), color='grey', ls='--', lw=1)
+    b.text(0, float(np.mean(res['groundtruth']['tau_seed_vs_seed'])), 'ground truth seed vs seed', fontsize=6,
+           va='bottom', color='grey')
+    lo = min(min(r['pick_top1']) for r in res['rows'])
+    c.set_ylim(max(0.0, lo - 5), None)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ['_job']:                   # one job, in its own process (Pool)
+        return run_job(*argv[1:3])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='stage', required=True)
-    g = sub.add_parser('groundtruth', help='stand-alone accuracy of archs with several seeds')
-    g.add_argument('--quick', action='store_true', help='tiny setting that checks the harness in seconds')
-    g.add_argument('--out', default='work_dirs/nas_proxy')
-    g.add_argument('--data', help='existing shapes set (default: generated under --out)')
-    for key in FULL:
-        g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=type(FULL[key]))
+    for name, text in (('groundtruth', 'stand-alone accuracy of archs with several seeds'),
+                       ('compare', 'the ground truth, then every strategy x seed, scored against it'),
+                       ('learnability', 'how fast a supernet learns the task, by how its paths are drawn')):
+        g = sub.add_parser(name, help=text)
+        g.add_argument('--quick', action='store_true', help='a tiny setting that checks the harness in about a minute')
+        g.add_argument('--out', default='work_dirs/nas_proxy')
+        g.add_argument('--data', help='an existing shapes set (default: generated under --out)')
+        g.add_argument('--jobs', type=int, default=1, help='trainings at once, each in its own process')
+        if name == 'compare':
+            g.add_argument('--strategies', nargs='+', choices=STRATEGIES)
+        if name == 'learnability':
+            g.add_argument('--modes', nargs='+', choices=('fixed', 'same_op', 'per_layer'),
+                           default=['fixed', 'same_op', 'per_layer'])
+            g.add_argument('--steps', type=int, default=1200)
+            g.add_argument('--every', type=int, default=150)
+            g.add_argument('--init', choices=('aligned', 'independent'), default='aligned')
+        for key in FULL:
+            g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=type(FULL[key]))
     args = ap.parse_args(argv)
-    groundtruth(args)
+    if args.jobs < 1:
+        ap.error('--jobs must be >= 1')
+    {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,7 @@
 """The cluttered-shapes proxy task (generated, ImageNet layout) and the ground-truth harness."""
 import hashlib
+import importlib.util
+import os
 import json
 import subprocess
 import sys
@@ -52,15 +54,73 @@ def test_bad_arguments_are_config_errors(tmp_path):
         make_imagenet_shapes(tmp_path / 'x', num_train=3)
 
 
+def _harness():
+    spec = importlib.util.spec_from_file_location('nas_proxy', ROOT / 'benchmarks/nas_proxy.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
+    """The comparison is only fair when every strategy's config trains the same supernet on the same data
+    for the same number of steps; the demo configs it starts from differ (MixPath's range, DNA's depths)."""
+    np_ = _harness()
+    p = dict(np_.QUICK)
+    (lo, hi), gt, paths = np_.arch_sets(p)
+    base = dict(kind='search', params=p, data=str(tmp_path / 'd'), held_out=str(tmp_path / 'h'), macs_range=[lo, hi],
+                gt_archs=[a.to_dict() for a in gt], paths=[a.to_dict() for a in paths], teacher=str(tmp_path / 't.pth'))
+    cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s))) for s in np_.STRATEGIES}
+    same = {(tuple(c.model.macs_range), tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
+             c.train_cfg.max_epochs, c.train_dataloader.batch_size, c.train_dataloader.dataset.root,
+             c.search_val_dataloader.dataset.root, c.train_dataloader.dataset.input_size, c.randomness['seed'])
+            for c in cfgs.values()}
+    assert same == {((lo, hi), (1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3)}
+    assert [cfgs[s].model.strategy.teacher for s in ('cream_meta', 'cream_top1', 'cream_random')] == ['meta', 'top1', 'random']
+    assert {cfgs[s].model.strategy.board_size for s in ('cream_meta', 'cream_top1', 'cream_random')} == {10}
+    dna = cfgs['dna'].model.strategy
+    assert dna.stage_epochs * 5 == cfgs['dna'].train_cfg.max_epochs and dna.teacher == {'checkpoint': base['teacher']}
+    lrs = {s: c.optim_wrapper.optimizer.lr for s, c in cfgs.items() if s != 'dna'}
+    assert set(lrs.values()) == {p['search_lr']}
+    hooks = {s: [h['type'] for h in c.custom_hooks] for s, c in cfgs.items()}
+    assert all('ProxyConvergenceHook' in h for h in hooks.values())
+    teacher = np_.teacher_arch(p)
+    assert all(op.name == 'k7e6' for st in teacher.stages for op in st) and teacher.depths == (1,) * 5
+
+
+def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
+    np_ = _harness()
+    calls = []
+    monkeypatch.setitem(np_.JOBS, 'count', lambda spec: calls.append(spec['i']) or {'top1': float(spec['i'])})
+    pool = np_.Pool(tmp_path, jobs=1)
+    first = pool.run({f'j{i}': {'kind': 'count', 'i': i} for i in range(3)})
+    again = pool.run({f'j{i}': {'kind': 'count', 'i': i} for i in range(4)})
+    assert calls == [0, 1, 2, 3] and first == {f'j{i}': {'top1': float(i)} for i in range(3)}
+    assert again['j3'] == {'top1': 3.0}
+
+
 @pytest.mark.slow
-def test_groundtruth_harness_quick(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / 'benchmarks/nas_proxy.py'), 'groundtruth', '--quick', '--out',
-                        str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
-                       env={'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin'}, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads((tmp_path / 'groundtruth.json').read_text())
-    top1 = np.array(res['top1'])
-    assert top1.shape == (2, 4) and ((0 <= top1) & (top1 <= 100)).all()
+def test_compare_harness_quick(tmp_path):
+    """The whole comparison on a tiny setting, each job in its own process (--jobs 2, as a full run), then
+    once more: every result is reused, nothing retrains."""
+    cmd = [sys.executable, str(ROOT / 'benchmarks/nas_proxy.py'), 'compare', '--quick', '--jobs', '2', '--out',
+           str(tmp_path)]
+    env = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    gt = json.loads((tmp_path / 'groundtruth.json').read_text())
+    assert np.array(gt['top1']).shape == (2, 4) and len(gt['tau_seed_vs_seed']) == 1
+    assert 'kendall tau seed-vs-seed:' in r.stdout
+    res = json.loads((tmp_path / 'results.json').read_text())
     lo, hi = res['macs_range']
-    assert all(lo <= m <= hi for m in res['macs']) and len(res['tau_seed_vs_seed']) == 1
-    assert 'kendall tau seed-vs-seed:' in r.stdout and (tmp_path / 'groundtruth.md').is_file()
+    assert [row['strategy'] for row in res['rows']] == list(_harness().STRATEGIES)
+    for row in res['rows']:
+        assert row['convergence_epochs'] == [1, 2, 3, 4, 5] and np.array(row['convergence']).shape == (1, 5)
+        assert all(-1 <= t <= 1 for t in row['tau']) and all(0 <= t <= 100 for t in row['pick_top1'])
+        assert all(lo <= m <= hi for m in row['pick_macs']), row
+    mixpath = next(row for row in res['rows'] if row['strategy'] == 'mixpath')
+    assert (tmp_path / 'runs/mixpath_s0/pareto.json').is_file() and mixpath['picks'][0]['stages']
+    table = (tmp_path / 'results.md').read_text()
+    assert 'Cream (meta matcher)' in table and 'DNA' in table and (tmp_path / 'results.png').stat().st_size > 10_000
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert again.returncode == 0 and 'job(s) to run' not in again.stdout and 'reusing' in again.stdout
+    assert json.loads((tmp_path / 'results.json').read_text())['rows'] == res['rows']
