@@ -36,11 +36,9 @@ def main(argv=None) -> None:
         if not torch.cuda.is_available():
             raise ConfigError('--amp needs a CUDA device; none is available here')
 
-    from mmengine.runner import load_checkpoint
-
     from cream_det.engine import load_config
     from cream_det.engine.run import build_runner
-    from cream_det.engine.search import _unwrap, unpack_batch
+    from cream_det.engine.search import load_search_checkpoint, search_model, unpack_batch
     from cream_det.errors import ConfigError
     from cream_det.search.evaluate import take_batches
     from cream_det.search.ranking_tool import rank_correlation
@@ -51,10 +49,8 @@ def main(argv=None) -> None:
     if cfg.get('search_val_dataloader') is None:
         raise ConfigError(f'{args.config}: needs search_val_dataloader (held-out images)')
     runner = build_runner(cfg)
-    model = _unwrap(runner.model)
-    from cream_det.models.checkpoint import read_checkpoint
-    read_checkpoint(args.checkpoint)                        # a clear error for a missing/corrupt file
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model = search_model(runner.model)
+    load_search_checkpoint(model, args.checkpoint, strategy_state=False)
     sn = model.supernet
 
     def unpack(data):

@@ -15,7 +15,8 @@ from ..search.evaluate import path_scorer, take_batches
 from ..search.evolution import evolution_search
 from ..utils.io import atomic_torch_save
 from .run import build_runner
-from .search import SupernetSearch, _unwrap, plot_board, unpack_batch, write_summary
+from ..search.finished import write_summary
+from .search import SupernetSearch, plot_board, search_model, unpack_batch
 
 
 def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tuple[Any, dict[str, Any]]:
@@ -28,7 +29,7 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     cfg.custom_hooks = hooks
     runner = build_runner(cfg, resume=resume, amp=amp)
     runner.train()
-    model = _unwrap(runner.model)
+    model = search_model(runner.model)
     work = Path(runner.work_dir)
     cands = model.strategy.ranked_candidates()
     own = model.strategy.final_pick        # a strategy's own final search (DNA's), its default when it has one
