@@ -164,9 +164,9 @@ def load_search_checkpoint(model: 'SupernetSearch', path: 'str | Path', strategy
 class SearchOutputsHook(Hook):
     """Keeps the search's human-readable outputs in the work dir, rewritten atomically (rank 0).
 
-    ``board.json`` whenever the board changes; at the end ``arch.json`` (the strategy's best
-    candidate, when it ranks its own) and ``board.png`` (accuracy vs MACs of every trained path,
-    board members highlighted).
+    ``board.json`` whenever the board changes; at the end ``board.png`` (accuracy vs MACs of every
+    trained path, board members highlighted). The final pick and ``arch.json`` are
+    :func:`cream_det.engine.search_tool.run_search`'s.
     """
 
     priority = 'LOW'
@@ -191,11 +191,6 @@ class SearchOutputsHook(Hook):
         model = self._model(runner)
         if hasattr(model.strategy, 'board'):
             self.write_board(runner)
-        cands = model.strategy.ranked_candidates()
-        if cands:
-            arch = model.supernet.arch_of(cands[0])
-            arch.save(Path(runner.work_dir) / 'arch.json')
-            runner.logger.info(f'final arch (best board path): {arch}, {arch.macs / 1e6:.1f}M MACs -> arch.json')
         if self.plot:
             plot_board(model, Path(runner.work_dir) / 'board.png')
 
