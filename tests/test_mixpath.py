@@ -16,11 +16,11 @@ import torch
 
 import cream_det  # noqa: F401
 from cream_det.errors import ArchError, ConfigError, SpaceError
-from cream_det.models import build_subnet, get_arch
+from cream_det.models import build_subnet
 from cream_det.models.mixed_op import MixedOpBlock, ShadowBatchNorm
-from cream_det.models.mixpath import MixPathSupernet
+from cream_det.models.mixpath_supernet import MixPathSupernet
 from cream_det.models.supernet import Supernet
-from cream_det.space import CREAM_SPACE, Arch, ArchSampler, Op, SearchSpace, StageSpec, cost_table
+from cream_det.space import CREAM_SPACE, Arch, ArchSampler, Op, SearchSpace, StageSpec, cost_table, get_arch
 from cream_det.space.arch import FORMAT, FORMAT_MULTIPATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_multipath_file_roundtrip_and_cost_check(tmp_path, suffix):
 
 def test_single_path_files_are_written_exactly_as_before(tmp_path):
     for name in ('cream_14', 'cream_481'):
-        shipped = ROOT / 'cream_det/models/archs' / f'{name}.json'
+        shipped = ROOT / 'cream_det/space/archs' / f'{name}.json'
         again = Arch.load(shipped).save(tmp_path / f'{name}.json')
         assert again.read_bytes() == shipped.read_bytes()
         assert json.loads(again.read_text())['format'] == FORMAT
@@ -312,7 +312,7 @@ def test_single_path_consumers_refuse_a_multipath_arch(tmp_path, monkeypatch):
                         str(tmp_path / 'y.pth'), '--arch', str(p)], capture_output=True, text=True, cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1'))
     assert r.returncode != 0 and 'is a multi-path (MixPath) arch' in r.stderr and 'Traceback' not in r.stderr
-    from cream_det.models import zoo
+    from cream_det.space import zoo
     monkeypatch.setattr(zoo, 'ARCH_DIR', tmp_path)
     a.save(tmp_path / 'cream_14.json')
     zoo.get_arch.cache_clear()

@@ -21,9 +21,10 @@ import cream_det  # noqa: F401  (registers the mmengine components)
 from cream_det.data.imagenet import CreamImageFolder
 from cream_det.engine import load_config
 from cream_det.engine.classification import CreamAccuracy, CreamClassifier
-from cream_det.engine.evaluate import evaluate_checkpoint
+from cream_det.engine.checkpoint_eval import evaluate_checkpoint
 from cream_det.errors import ArchError, CheckpointError, ConfigError, DatasetError
-from cream_det.models import ZOO, build_subnet, get_arch
+from cream_det.models import build_subnet
+from cream_det.space import ZOO, get_arch
 from cream_det.models.checkpoint import embedded_arch, read_checkpoint, save_subnet_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

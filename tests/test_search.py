@@ -13,7 +13,7 @@ import torch
 
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
-from cream_det.engine.search_tool import run_search
+from cream_det.engine.search_run import run_search
 from cream_det.errors import ArchError, CreamDetError, SpaceError
 from cream_det.space import Arch
 

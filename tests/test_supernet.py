@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from cream_det.errors import ArchError, SpaceError
-from cream_det.models import build_subnet, get_arch
-from cream_det.models.supernet import AUTHORS_CAPS, AUTHORS_GROW_ORDER, Supernet, supernet_depths
-from cream_det.space import Arch, ArchSampler, CREAM_SPACE, cost_table
+from cream_det.models import build_subnet
+from cream_det.models.supernet import Supernet
+from cream_det.space.sizing import AUTHORS_CAPS, AUTHORS_GROW_ORDER, supernet_depths
+from cream_det.space import Arch, ArchSampler, CREAM_SPACE, cost_table, get_arch
 from cream_det.space.spec import Op, SearchSpace, StageSpec
 
 DEPTHS = (4, 4, 4, 4, 4)

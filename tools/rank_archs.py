@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cream_det.utils.cli import _KeyValue, run_cli  # noqa: E402
+from cream_det.utils.cli import KeyValue, run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     p.add_argument('--train-batches', type=int, default=None, help='cap on training batches per epoch')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the result as JSON here')
-    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE')
+    p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE')
     p.add_argument('--amp', action='store_true',
                    help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
     args = p.parse_args(argv)
@@ -38,7 +38,7 @@ def main(argv=None) -> None:
 
     from cream_det.engine import load_config
     from cream_det.engine.run import build_runner
-    from cream_det.engine.search import load_search_checkpoint, search_model, unpack_batch
+    from cream_det.engine.supernet_search import load_search_checkpoint, search_model, unpack_batch
     from cream_det.errors import ConfigError
     from cream_det.search.evaluate import take_batches
     from cream_det.search.ranking_tool import rank_correlation

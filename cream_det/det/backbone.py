@@ -16,37 +16,11 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ConfigError
-from ..models.checkpoint import check_fits, checkpoint_arch, load_subnet
+from ..models.checkpoint import check_fits, load_subnet
 from ..models.subnet import FEATURE_STRIDES, build_subnet, feature_channels
-from ..space import Arch, as_arch
+from ..space import Arch
+from .backbone_arch import pretrained_path, resolve_arch
 from .neck import announce_channels
-
-def _pretrained_path(init_cfg: Any) -> str | None:
-    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-    for c in cfgs:
-        if isinstance(c, dict) and c.get('type') == 'Pretrained':
-            return c.get('checkpoint')
-    return None
-
-
-def resolve_arch(arch: 'Arch | str | dict | None', init_cfg: Any = None) -> Arch:
-    """The backbone's arch: given explicitly, or embedded in the ``Pretrained`` checkpoint.
-
-    Only the arch is read here (the file mapped, its tensors left on disk, one answer for the
-    backbone and the ``CreamFPN`` that asks after it); the weights are read once, in ``init_weights``.
-    """
-    ckpt_path = _pretrained_path(init_cfg)
-    if arch is None:
-        if ckpt_path is None:
-            raise ConfigError('CreamBackbone needs arch= (a published name such as cream_287 or an arch file) '
-                              'or init_cfg=dict(type="Pretrained", checkpoint=...) pointing at a checkpoint '
-                              'that embeds its arch (tools/retrain.py and tools/convert_official.py write those)')
-        found = checkpoint_arch(ckpt_path)
-        if found is None:
-            raise ConfigError(f'{ckpt_path} embeds no arch; pass arch= to CreamBackbone')
-        return found
-    return as_arch(arch)
-
 
 @MODELS.register_module()
 class CreamBackbone(BaseModule):
@@ -132,7 +106,7 @@ class CreamBackbone(BaseModule):
         mmengine's generic loader only logs missing keys; a backbone silently half-initialised
         from the wrong checkpoint is the failure we refuse here.
         """
-        path = _pretrained_path(self.init_cfg)
+        path = pretrained_path(self.init_cfg)
         if path is None:
             super().init_weights()
             return

@@ -33,7 +33,6 @@ def build_detector(cfg: Any, checkpoint_arch: Any = None) -> nn.Module:
     no arch (it reads it from that ImageNet file) takes ``checkpoint_arch``, the arch the exported
     checkpoint embeds, when there is one.
     """
-    import cream_det  # noqa: F401  (registers CreamBackbone / CreamFPN)
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
     model_cfg = cfg.get('model')

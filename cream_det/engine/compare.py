@@ -29,7 +29,7 @@ from ..search.ranking_tool import dna_path_scores, standalone_top1
 from ..space import Arch, ArchSampler
 from ..utils.io import atomic_write_bytes, atomic_write_text, png_bytes
 from .run import load_config
-from .search import load_search_checkpoint, unpack_batch
+from .supernet_search import load_search_checkpoint, unpack_batch
 
 
 @dataclass

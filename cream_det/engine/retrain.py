@@ -37,8 +37,7 @@ from mmengine.runner import ValLoop
 from ..data.imagenet import CreamImageFolder
 from ..errors import CheckpointError, ConfigError, CreamDetError
 from ..models.checkpoint import ARCH_KEY, embedded_arch, read_checkpoint, same_network
-from ..models.zoo import ZOO
-from ..space import Arch, as_arch
+from ..space import ZOO, Arch, as_arch
 from ..utils.io import atomic_write_text
 from .classification import CreamAccuracy, CreamClassifier, classifier_arch
 

@@ -162,8 +162,9 @@ def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
 
 
 def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
-    """The Runner for ``cfg``: registries imported, data checked, launcher chosen from the environment."""
-    import cream_det  # noqa: F401  (registers timm models, mmdet backbone, our mmengine components)
+    """The Runner for ``cfg``: data checked, launcher chosen from the environment. (Our registry
+    entries are in place already: importing any ``cream_det`` module runs the package's
+    ``__init__`` first, which registers them.)"""
     if amp:
         _apply_amp(cfg)
     if resume:

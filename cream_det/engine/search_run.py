@@ -10,13 +10,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..search import distributed as D
+from ..utils import distributed as D
 from ..search.evaluate import path_scorer, take_batches
 from ..search.evolution import evolution_search
 from ..utils.io import atomic_torch_save
 from .run import build_runner
 from ..search.finished import write_summary
-from .search import SupernetSearch, plot_board, search_model, unpack_batch
+from .supernet_search import SupernetSearch, plot_board, search_model, unpack_batch
 
 
 def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tuple[Any, dict[str, Any]]:

@@ -18,9 +18,10 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS
 
 from ..errors import CheckpointError, ConfigError
-from ..models.mixpath import MixPathSupernet
-from ..models.supernet import Supernet, supernet_depths
-from ..search import distributed as D
+from ..models.mixpath_supernet import MixPathSupernet
+from ..models.supernet import Supernet
+from ..space.sizing import supernet_depths
+from ..utils import distributed as D
 from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import ArchSampler, get_space
 from ..utils.io import atomic_write_bytes, png_bytes
@@ -44,7 +45,7 @@ class SupernetSearch(BaseModel):
     Args:
         strategy: ``dict(type='cream'|'spos'|'mixpath', ...)`` (see ``cream_det.search.strategies``);
             it also decides the supernet: ``mixpath`` (``max_paths=m``) trains a
-            :class:`~cream_det.models.mixpath.MixPathSupernet`, the others the single-path one.
+            :class:`~cream_det.models.mixpath_supernet.MixPathSupernet`, the others the single-path one.
         space: search-space name (or spec dict).
         macs_range: ``(min, max)`` MACs of the archs searched for.
         resolution, num_classes: of the search data.
@@ -166,7 +167,7 @@ class SearchOutputsHook(Hook):
 
     ``board.json`` whenever the board changes; at the end ``board.png`` (accuracy vs MACs of every
     trained path, board members highlighted). The final pick and ``arch.json`` are
-    :func:`cream_det.engine.search_tool.run_search`'s.
+    :func:`cream_det.engine.search_run.run_search`'s.
     """
 
     priority = 'LOW'
