@@ -23,6 +23,8 @@ from cream_det.models.supernet import Supernet
 from cream_det.space import CREAM_SPACE, Arch, ArchSampler, Op, SearchSpace, StageSpec, cost_table, get_arch
 from cream_det.space.arch import FORMAT, FORMAT_MULTIPATH
 
+from bn_stats import randomize_bn_stats
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPTHS = (2, 2, 2, 2, 2)
 K3E4, K3E6, K5E4, K5E6, K7E4, K7E6 = CREAM_SPACE.ops
@@ -191,21 +193,8 @@ TINY = SearchSpace('tiny_mixpath', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 
 def tiny_net() -> MixPathSupernet:
     torch.manual_seed(0)
     net = MixPathSupernet(TINY, (2, 2), num_classes=5, max_paths=3, resolution=32)
-    _random_bn_stats(net)
+    randomize_bn_stats(net, biases=True)
     return net.eval()
-
-
-def _random_bn_stats(net):
-    """Non-trivial BN statistics and affine parameters, so a mis-mapped buffer shows in eval mode."""
-    with torch.no_grad():
-        for name, b in net.named_buffers():
-            if name.endswith('running_mean'):
-                b.normal_(0, 0.1)
-            elif name.endswith('running_var'):
-                b.uniform_(0.5, 1.5)
-        for name, p in net.named_parameters():
-            if '.bn' in name and name.endswith('bias'):
-                p.normal_(0, 0.1)
 
 
 def test_summed_output_is_the_sum_of_single_path_outputs_before_bn(tiny_net):
@@ -245,7 +234,7 @@ def test_only_the_path_gets_gradients(tiny_net):
 def cream_net() -> MixPathSupernet:
     torch.manual_seed(0)
     net = MixPathSupernet(CREAM_SPACE, DEPTHS, num_classes=10, max_paths=3, resolution=64)
-    _random_bn_stats(net)
+    randomize_bn_stats(net, biases=True)
     return net.eval()
 
 
