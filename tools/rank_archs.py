@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cream_det.engine.cli import add_standalone_amp, check_amp  # noqa: E402
 from cream_det.utils.cli import KeyValue, run_cli  # noqa: E402
 
 
@@ -27,14 +28,9 @@ def main(argv=None) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the result as JSON here')
     p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE')
-    p.add_argument('--amp', action='store_true',
-                   help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
+    add_standalone_amp(p)
     args = p.parse_args(argv)
-    if args.amp:
-        import torch
-        from cream_det.errors import ConfigError
-        if not torch.cuda.is_available():
-            raise ConfigError('--amp needs a CUDA device; none is available here')
+    check_amp(args)
 
     from cream_det.engine import load_config
     from cream_det.engine.run import build_runner

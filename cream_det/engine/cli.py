@@ -38,4 +38,21 @@ def parse_and_load(p: argparse.ArgumentParser, argv: Any = None) -> tuple[argpar
     return args, cfg
 
 
-__all__ = ['parse_and_load', 'train_parser']
+
+def add_standalone_amp(p: argparse.ArgumentParser) -> None:
+    """``--amp`` of the tools that train archs stand-alone for a ranking (checked by :func:`check_amp`)."""
+    p.add_argument('--amp', action='store_true',
+                   help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
+
+
+def check_amp(args: argparse.Namespace) -> None:
+    """Refuse ``--amp`` up front where there is no CUDA device, before any data or model is built."""
+    if getattr(args, 'amp', False):
+        import torch
+
+        from ..errors import ConfigError
+        if not torch.cuda.is_available():
+            raise ConfigError('--amp needs a CUDA device; none is available here')
+
+
+__all__ = ['add_standalone_amp', 'check_amp', 'parse_and_load', 'train_parser']
