@@ -167,7 +167,7 @@ def test_bad_input_is_one_clear_error(tmp_path):
     from cream_det.engine.run import build_runner
     model = build_runner(cfg).model
     with pytest.raises(ArchError, match="search space 'cream_mbv3'"):
-        model.supernet.parse_path(cream_det.models.get_arch('cream_14'))
+        model.supernet.parse_path(cream_det.space.get_arch('cream_14'))
     r = _search([str(tmp_path / 'missing.py')])
     assert r.returncode == 2 and 'config file not found' in r.stderr and 'Traceback' not in r.stderr
     # MixPath: more ops at once than a layer has
