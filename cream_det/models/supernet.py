@@ -31,6 +31,7 @@ from timm.models.mobilenetv3 import MobileNetV3
 
 from ..errors import ArchError, SpaceError
 from ..space import Arch, SearchSpace
+from ..space.codes import PathCodes
 from ..space.spec import CREAM_SPACE
 from .subnet import build_block as _build_block
 from .subnet import build_subnet, model_kwargs
@@ -61,6 +62,11 @@ class Supernet(nn.Module):
 
     #: ``None``: single-path codes (:meth:`Arch.encode`); MixPath supernets: the most ops per layer
     max_paths: int | None = None
+
+    @property
+    def codes(self) -> PathCodes:
+        """The kind of this supernet's encoded paths: what a sampler draws for it and a search breeds."""
+        return PathCodes(self.space, self.max_paths)
 
     def __init__(self, space: SearchSpace = CREAM_SPACE, depths: Sequence[int] | None = None,
                  num_classes: int = 1000, *, drop_rate: float = 0.0, resolution: int = 224,
