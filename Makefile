@@ -1,8 +1,8 @@
-# The two commands of the README. Each first runs the (idempotent, cached) environment step.
+# The commands of the README. Each first runs the (idempotent, cached) environment step.
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env demo test
+.PHONY: env demo test test-fast
 env:
 	@tools/setup_env.sh
 
@@ -11,3 +11,7 @@ demo: env
 
 test: env
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the edit loop: everything but the `slow` and `dist` tests
+test-fast: env
+	$(PY) -m pytest -m "not slow and not dist" $(PYTEST_ARGS)

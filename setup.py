@@ -26,7 +26,7 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.10,<3.13',
     packages=find_packages(include=['cream_det', 'cream_det.*']),
-    package_data={'cream_det': ['models/archs/*.json']},
+    package_data={'cream_det': ['space/archs/*.json']},
     install_requires=[
         'torch>=2.4',
         'torchvision',

@@ -180,7 +180,7 @@ def main() -> None:
         retime(args)
         return
     import torch
-    from cream_det.models import get_arch
+    from cream_det.space import get_arch
     print(f'torch {torch.__version__}, {args.threads} thread(s), {args.runs} timed runs after 1 warm-up, '
           f'image {W}x{H}')
     models = [(f'{d}_{n}', ROOT / DETECTORS[d].format(n=n.split('_')[1]), d, n)

@@ -10,7 +10,7 @@ from .version import __version__
 from . import models  # noqa: F401,E402  (registers cream_14 … cream_604 in timm)
 
 if find_spec('mmengine') is not None:    # the mmengine components of search and retraining
-    from .engine import search as _search  # noqa: F401
+    from .engine import supernet_search as _search  # noqa: F401
     from .engine import retrain as _retrain  # noqa: F401  (retraining model, dataset, metric, hooks)
 if find_spec('mmdet') is not None:       # search/retrain users need not install mmdet
     from . import det  # noqa: F401

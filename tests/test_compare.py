@@ -10,7 +10,7 @@ import pytest
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
 from cream_det.engine.compare import compare_searches, load_search, path_scores, write_comparison
-from cream_det.engine.search_tool import run_search
+from cream_det.engine.search_run import run_search
 from cream_det.errors import CheckpointError, ConfigError
 from cream_det.search.evaluate import path_scorer
 from cream_det.space import Arch

@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
-from cream_det.engine.search_tool import run_search
+from cream_det.engine.search_run import run_search
 from cream_det.errors import ConfigError
 from cream_det.models.supernet import Supernet
 from cream_det.search.cream import Cream

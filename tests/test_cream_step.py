@@ -211,7 +211,7 @@ def test_bad_switch_values_are_config_errors(key):
 
 
 def test_no_board_pick_error_says_which_case():
-    from cream_det.engine.search_tool import no_board_pick_error
+    from cream_det.engine.search_run import no_board_pick_error
     net, cream, opt, x, y = _setup(warmup_iters=100)
     assert 'board is empty' in str(no_board_pick_error(cream, (0, 1e9)))
     cream.warmup_iters = 0

@@ -63,7 +63,7 @@ def _check_runner(runner, mode: dict) -> None:
 @pytest.mark.parametrize('strategy', list(STRATEGIES))
 def test_search_steps_on_cuda(strategy, mode, tmp_path):
     """Two epochs of the toy search (Cream: warm-up, board, meta updates) and the final pick, on the GPU."""
-    from cream_det.engine.search_tool import run_search
+    from cream_det.engine.search_run import run_search
     m = MODES[mode]
     cfg = _speed(load_config(TOY, {**STRATEGIES[strategy], 'train_cfg.max_epochs': 2}, str(tmp_path)), m)
     runner, summary = run_search(cfg, amp=m.get('amp', False))

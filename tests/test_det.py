@@ -12,7 +12,8 @@ import cream_det  # noqa: F401
 from cream_det.det import CreamBackbone
 from cream_det.engine import load_config, train
 from cream_det.errors import ArchError, CheckpointError, ConfigError, DatasetError
-from cream_det.models import ZOO, build, get_arch
+from cream_det.models import build
+from cream_det.space import ZOO, get_arch
 from cream_det.models.checkpoint import save_subnet_checkpoint
 from cream_det.models.convert import convert_official
 

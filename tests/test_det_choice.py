@@ -20,10 +20,10 @@ from cream_det.det.board_choice import Candidate, find_search_checkpoint, rank_r
 from cream_det.engine import load_config
 from cream_det.engine.det_choice import CandidateStartHook, bbox_metrics, candidate_config
 from cream_det.errors import CheckpointError, ConfigError
-from cream_det.models import build, get_arch
+from cream_det.models import build
 from cream_det.models.checkpoint import save_subnet_checkpoint
 from cream_det.search.board import FORMAT as BOARD_FORMAT
-from cream_det.space import Arch, get_space
+from cream_det.space import Arch, get_space, get_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPTHS = (1, 1, 1, 1, 1)        # the search the tests run (inside cream_demo.py's MACs range)

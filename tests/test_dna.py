@@ -113,7 +113,7 @@ def teachers(tmp_path_factory, one_thread):
 
 
 def _model(teacher, **strategy):
-    from cream_det.engine.search import SupernetSearch
+    from cream_det.engine.supernet_search import SupernetSearch
     return SupernetSearch(strategy=dict(type='dna', teacher=teacher, **strategy), macs_range=(0, 10e6),
                           space=_tiny_space(), resolution=32, num_classes=5, depths=(2, 2), seed=0)
 

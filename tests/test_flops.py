@@ -5,8 +5,8 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from timm.layers import make_divisible as timm_make_divisible
 
-from cream_det.models import build_subnet, get_arch
-from cream_det.space import CREAM_SPACE, Arch, ArchSampler
+from cream_det.models import build_subnet
+from cream_det.space import CREAM_SPACE, Arch, ArchSampler, get_arch
 from cream_det.space.flops import make_divisible
 
 # params and fvcore MACs measured on the authors' own networks (shared/reference/cream_official.md)

@@ -16,12 +16,14 @@ import torch
 
 import cream_det  # noqa: F401
 from cream_det.errors import ArchError, ConfigError, SpaceError
-from cream_det.models import build_subnet, get_arch
+from cream_det.models import build_subnet
 from cream_det.models.mixed_op import MixedOpBlock, ShadowBatchNorm
-from cream_det.models.mixpath import MixPathSupernet
+from cream_det.models.mixpath_supernet import MixPathSupernet
 from cream_det.models.supernet import Supernet
-from cream_det.space import CREAM_SPACE, Arch, ArchSampler, Op, SearchSpace, StageSpec, cost_table
+from cream_det.space import CREAM_SPACE, Arch, ArchSampler, Op, SearchSpace, StageSpec, cost_table, get_arch
 from cream_det.space.arch import FORMAT, FORMAT_MULTIPATH
+
+from bn_stats import randomize_bn_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPTHS = (2, 2, 2, 2, 2)
@@ -75,7 +77,7 @@ def test_multipath_file_roundtrip_and_cost_check(tmp_path, suffix):
 
 def test_single_path_files_are_written_exactly_as_before(tmp_path):
     for name in ('cream_14', 'cream_481'):
-        shipped = ROOT / 'cream_det/models/archs' / f'{name}.json'
+        shipped = ROOT / 'cream_det/space/archs' / f'{name}.json'
         again = Arch.load(shipped).save(tmp_path / f'{name}.json')
         assert again.read_bytes() == shipped.read_bytes()
         assert json.loads(again.read_text())['format'] == FORMAT
@@ -191,21 +193,8 @@ TINY = SearchSpace('tiny_mixpath', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 
 def tiny_net() -> MixPathSupernet:
     torch.manual_seed(0)
     net = MixPathSupernet(TINY, (2, 2), num_classes=5, max_paths=3, resolution=32)
-    _random_bn_stats(net)
+    randomize_bn_stats(net, biases=True)
     return net.eval()
-
-
-def _random_bn_stats(net):
-    """Non-trivial BN statistics and affine parameters, so a mis-mapped buffer shows in eval mode."""
-    with torch.no_grad():
-        for name, b in net.named_buffers():
-            if name.endswith('running_mean'):
-                b.normal_(0, 0.1)
-            elif name.endswith('running_var'):
-                b.uniform_(0.5, 1.5)
-        for name, p in net.named_parameters():
-            if '.bn' in name and name.endswith('bias'):
-                p.normal_(0, 0.1)
 
 
 def test_summed_output_is_the_sum_of_single_path_outputs_before_bn(tiny_net):
@@ -245,7 +234,7 @@ def test_only_the_path_gets_gradients(tiny_net):
 def cream_net() -> MixPathSupernet:
     torch.manual_seed(0)
     net = MixPathSupernet(CREAM_SPACE, DEPTHS, num_classes=10, max_paths=3, resolution=64)
-    _random_bn_stats(net)
+    randomize_bn_stats(net, biases=True)
     return net.eval()
 
 
@@ -312,7 +301,7 @@ def test_single_path_consumers_refuse_a_multipath_arch(tmp_path, monkeypatch):
                         str(tmp_path / 'y.pth'), '--arch', str(p)], capture_output=True, text=True, cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1'))
     assert r.returncode != 0 and 'is a multi-path (MixPath) arch' in r.stderr and 'Traceback' not in r.stderr
-    from cream_det.models import zoo
+    from cream_det.space import zoo
     monkeypatch.setattr(zoo, 'ARCH_DIR', tmp_path)
     a.save(tmp_path / 'cream_14.json')
     zoo.get_arch.cache_clear()

@@ -9,10 +9,10 @@ import torch
 
 import cream_det  # noqa: F401  (registers the zoo in timm)
 from cream_det.errors import ArchError, CheckpointError
-from cream_det.models import ZOO, build, build_subnet, feature_channels, get_arch
+from cream_det.models import build, build_subnet, feature_channels
 from cream_det.models.checkpoint import load_weights, read_checkpoint
 from cream_det.models.convert import convert_official
-from cream_det.space import Arch
+from cream_det.space import Arch, ZOO, get_arch
 
 FIX = Path(__file__).parent / 'fixtures' / 'official_cream_14'
 ROOT = Path(__file__).resolve().parents[1]

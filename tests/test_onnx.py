@@ -15,9 +15,9 @@ import torch
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
 from cream_det.errors import CheckpointError, ConfigError
-from cream_det.models import build, get_arch
+from cream_det.models import build
 from cream_det.models.checkpoint import save_subnet_checkpoint
-from cream_det.space import Arch
+from cream_det.space import Arch, get_arch
 
 
 ROOT = Path(__file__).resolve().parents[1]

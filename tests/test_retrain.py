@@ -21,11 +21,11 @@ import cream_det  # noqa: F401  (registers the mmengine components)
 from cream_det.data.imagenet import CreamImageFolder
 from cream_det.engine import load_config
 from cream_det.engine.classification import CreamAccuracy, CreamClassifier
-from cream_det.engine.evaluate import evaluate_checkpoint
-from cream_det.engine.retrain import read_runner_checkpoint
+from cream_det.engine.checkpoint_eval import evaluate_checkpoint
 from cream_det.errors import ArchError, CheckpointError, ConfigError, DatasetError
-from cream_det.models import ZOO, build_subnet, get_arch
-from cream_det.models.checkpoint import embedded_arch, save_subnet_checkpoint
+from cream_det.models import build_subnet
+from cream_det.space import ZOO, get_arch
+from cream_det.models.checkpoint import embedded_arch, read_checkpoint, save_subnet_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG_DIR = ROOT / 'configs/retrain'
@@ -247,7 +247,7 @@ def trained_demo(imagenet_digits, tmp_path_factory):
 def test_demo_retraining_learns_and_embeds_its_arch(trained_demo):
     top1, ema_top1 = _logged(trained_demo, 'top1'), _logged(trained_demo, 'ema/top1')
     assert top1 > 30.0 and ema_top1 > 30.0, (top1, ema_top1)        # chance is 10%
-    ckpt = read_runner_checkpoint(trained_demo / f'epoch_{EPOCHS}.pth')
+    ckpt = read_checkpoint(trained_demo / f'epoch_{EPOCHS}.pth')
     arch = embedded_arch(ckpt)
     assert arch.stages == get_arch('cream_14').stages and (arch.resolution, arch.num_classes) == (64, 10)
     assert ckpt['meta']['cream_weights'] == 'ema'
@@ -323,7 +323,7 @@ def test_resume_after_sigkill_continues_step_and_lr(trained_demo, imagenet_digit
         retrain.main([str(DEMO), '--work-dir', str(work), '--resume', '--arch', 'cream_43', *_cli_opts(opts)])
     opts['train_cfg.max_epochs'] = k + 1
     retrain.main([str(DEMO), '--work-dir', str(work), '--resume', '--arch', 'cream_14', *_cli_opts(opts)])
-    ckpt = read_runner_checkpoint(work / f'epoch_{k + 1}.pth')
+    ckpt = read_checkpoint(work / f'epoch_{k + 1}.pth')
     step = (k + 1) * ITERS_PER_EPOCH
     assert ckpt['meta']['iter'] == step and ckpt['meta']['epoch'] == k + 1
     assert int(ckpt['ema_state_dict']['steps']) == step                 # the EMA resumed too
@@ -365,7 +365,7 @@ def test_two_process_retraining_ranks_agree(imagenet_digits, tmp_path):
     digests = [json.loads((work / f'digest_rank{i}.json').read_text()) for i in range(2)]
     assert [d['world'] for d in digests] == [2, 2]
     assert digests[0]['params'] == digests[1]['params'] and digests[0]['ema'] == digests[1]['ema']
-    assert embedded_arch(read_runner_checkpoint(work / 'epoch_1.pth')).stages == get_arch('cream_14').stages
+    assert embedded_arch(read_checkpoint(work / 'epoch_1.pth')).stages == get_arch('cream_14').stages
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import torch
 
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
-from cream_det.engine.search_tool import run_search
+from cream_det.engine.search_run import run_search
 from cream_det.errors import ArchError, CreamDetError, SpaceError
 from cream_det.space import Arch
 
@@ -167,7 +167,7 @@ def test_bad_input_is_one_clear_error(tmp_path):
     from cream_det.engine.run import build_runner
     model = build_runner(cfg).model
     with pytest.raises(ArchError, match="search space 'cream_mbv3'"):
-        model.supernet.parse_path(cream_det.models.get_arch('cream_14'))
+        model.supernet.parse_path(cream_det.space.get_arch('cream_14'))
     r = _search([str(tmp_path / 'missing.py')])
     assert r.returncode == 2 and 'config file not found' in r.stderr and 'Traceback' not in r.stderr
     # MixPath: more ops at once than a layer has

@@ -11,13 +11,13 @@ from mmengine.optim import OptimWrapper
 
 import cream_det  # noqa: F401
 from cream_det.engine.run import apply_speed_options, load_config
-from cream_det.engine.search import SupernetSearch
+from cream_det.engine.supernet_search import SupernetSearch
 from cream_det.models.supernet import Supernet
 from cream_det.search.board import PrioritizedBoard
 from cream_det.search.matching import MetaMatchingNetwork, meta_update
 from cream_det.space import ArchSampler
 from cream_det.space.spec import Op, SearchSpace, StageSpec
-from cream_det.utils.cli import parse_and_load, train_parser
+from cream_det.engine.cli import parse_and_load, train_parser
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from mmengine.optim import build_optim_wrapper
 
 import cream_det  # noqa: F401
-from cream_det.engine.search import SupernetSearch
+from cream_det.engine.supernet_search import SupernetSearch
 from cream_det.space import ArchSampler
 from cream_det.space.spec import Op, SearchSpace, StageSpec
 

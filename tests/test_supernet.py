@@ -4,10 +4,13 @@ import pytest
 import torch
 
 from cream_det.errors import ArchError, SpaceError
-from cream_det.models import build_subnet, get_arch
-from cream_det.models.supernet import AUTHORS_CAPS, AUTHORS_GROW_ORDER, Supernet, supernet_depths
-from cream_det.space import Arch, ArchSampler, CREAM_SPACE, cost_table
+from cream_det.models import build_subnet
+from cream_det.models.supernet import Supernet
+from cream_det.space.sizing import AUTHORS_CAPS, AUTHORS_GROW_ORDER, supernet_depths
+from cream_det.space import Arch, ArchSampler, CREAM_SPACE, cost_table, get_arch
 from cream_det.space.spec import Op, SearchSpace, StageSpec
+
+from bn_stats import randomize_bn_stats
 
 DEPTHS = (4, 4, 4, 4, 4)
 
@@ -18,14 +21,7 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 def net() -> Supernet:
     torch.manual_seed(0)
     n = Supernet(CREAM_SPACE, DEPTHS, num_classes=10, resolution=64)
-    # non-trivial BN statistics, so a mis-mapped buffer would show in eval mode
-    with torch.no_grad():
-        for name, b in n.named_buffers():
-            if name.endswith('running_mean'):
-                b.normal_(0, 0.1)
-            elif name.endswith('running_var'):
-                b.uniform_(0.5, 1.5)
-    return n.eval()
+    return randomize_bn_stats(n).eval()
 
 
 def _paths():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cream_det.utils.cli import _KeyValue, run_cli  # noqa: E402
+from cream_det.utils.cli import KeyValue, run_cli  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     p.add_argument('--ignore-macs-range', action='store_true',
                    help='also fine-tune board paths outside the search\'s MACs range')
     p.add_argument('--resume', action='store_true', help='continue the choice in --work-dir, skipping finished paths')
-    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE',
+    p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE',
                    help='override detection-config entries, e.g. train_dataloader.batch_size=4')
     p.add_argument('--amp', action='store_true', help="mixed precision fine-tuning (CUDA only; AmpOptimWrapper)")
     p.add_argument('--channels-last', action='store_true', help='channels_last weights')

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cream_det.engine.cli import add_standalone_amp, check_amp  # noqa: E402
 from cream_det.utils.cli import run_cli  # noqa: E402
 
 
@@ -30,14 +31,9 @@ def main(argv=None) -> None:
     p.add_argument('--calib-batches', type=int, default=4, help='batches for BN recalibration')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out-dir', required=True)
-    p.add_argument('--amp', action='store_true',
-                   help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
+    add_standalone_amp(p)
     args = p.parse_args(argv)
-    if args.amp:
-        import torch
-        from cream_det.errors import ConfigError
-        if not torch.cuda.is_available():
-            raise ConfigError('--amp needs a CUDA device; none is available here')
+    check_amp(args)
 
     from cream_det.engine.compare import compare_searches, load_search, write_comparison
     runs = [load_search(w) for w in args.work_dirs]

@@ -55,10 +55,11 @@ def _logged(work: Path, key: str) -> float | None:
 
 
 def _last_checkpoint(work: Path) -> Path:
-    marker = work / 'last_checkpoint'
-    if not marker.is_file():
+    from cream_det.models.checkpoint import latest_checkpoint
+    found = latest_checkpoint(work)
+    if found is None:
         raise ConfigError(f'{work} holds no checkpoint (no last_checkpoint marker)')
-    return Path(marker.read_text().strip())
+    return found
 
 
 def main(argv=None) -> None:

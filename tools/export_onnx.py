@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cream_det.utils.cli import _KeyValue, run_cli  # noqa: E402
+from cream_det.utils.cli import KeyValue, run_cli  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
                    help='static input size, multiples of 32 (default 800 1344)')
     p.add_argument('--opset', type=int, default=17)
     p.add_argument('--no-check', action='store_true', help='skip the onnxruntime-vs-PyTorch check')
-    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE')
+    p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE')
     return p
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cream_det.utils.cli import _KeyValue, run_cli  # noqa: E402
+from cream_det.engine.cli import add_standalone_amp, check_amp  # noqa: E402
+from cream_det.utils.cli import KeyValue, run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -26,21 +27,14 @@ def main(argv=None) -> None:
     p.add_argument('--train-batches', type=int, default=None, help='cap on training batches per epoch')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the result as JSON here')
-    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE')
-    p.add_argument('--amp', action='store_true',
-                   help='stand-alone trainings in mixed precision (fp16 autocast, dynamic loss scale; CUDA only)')
+    p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE')
+    add_standalone_amp(p)
     args = p.parse_args(argv)
-    if args.amp:
-        import torch
-        from cream_det.errors import ConfigError
-        if not torch.cuda.is_available():
-            raise ConfigError('--amp needs a CUDA device; none is available here')
-
-    from mmengine.runner import load_checkpoint
+    check_amp(args)
 
     from cream_det.engine import load_config
     from cream_det.engine.run import build_runner
-    from cream_det.engine.search import _unwrap, unpack_batch
+    from cream_det.engine.supernet_search import load_search_checkpoint, search_model, unpack_batch
     from cream_det.errors import ConfigError
     from cream_det.search.evaluate import take_batches
     from cream_det.search.ranking_tool import rank_correlation
@@ -51,10 +45,8 @@ def main(argv=None) -> None:
     if cfg.get('search_val_dataloader') is None:
         raise ConfigError(f'{args.config}: needs search_val_dataloader (held-out images)')
     runner = build_runner(cfg)
-    model = _unwrap(runner.model)
-    from cream_det.models.checkpoint import read_checkpoint
-    read_checkpoint(args.checkpoint)                        # a clear error for a missing/corrupt file
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model = search_model(runner.model)
+    load_search_checkpoint(model, args.checkpoint, strategy_state=False)
     sn = model.supernet
 
     def unpack(data):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cream_det.utils.cli import parse_and_load, run_cli, train_parser  # noqa: E402
+from cream_det.engine.cli import parse_and_load, train_parser  # noqa: E402
+from cream_det.utils.cli import run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cream_det.utils.cli import parse_and_load, run_cli, train_parser  # noqa: E402
+from cream_det.engine.cli import parse_and_load, train_parser  # noqa: E402
+from cream_det.utils.cli import run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:
-    from cream_det.engine.search_tool import run_search
+    from cream_det.engine.search_run import run_search
     args, cfg = parse_and_load(train_parser(__doc__), argv)
     run_search(cfg, resume=args.resume, amp=args.amp)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cream_det.errors import ConfigError  # noqa: E402
-from cream_det.utils.cli import _KeyValue, run_cli  # noqa: E402
+from cream_det.utils.cli import KeyValue, run_cli  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                    help='an mmengine config and a checkpoint, or a classification checkpoint alone (with --data-root)')
     p.add_argument('--work-dir', help='where the test log goes (default work_dirs/<config name>)')
     p.add_argument('--out', help='also write the metrics as JSON to this file')
-    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE')
+    p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE')
     g = p.add_argument_group('checkpoint-only (classification) mode')
     g.add_argument('--data-root', help='ImageNet-layout folder: <root>/<split>/<class>/*.JPEG')
     g.add_argument('--split', default='val', help='sub-folder to evaluate (default val)')
@@ -61,7 +61,7 @@ def _with_config(args: argparse.Namespace) -> dict:
 
 
 def _checkpoint_only(args: argparse.Namespace) -> dict:
-    from cream_det.engine.evaluate import evaluate_checkpoint
+    from cream_det.engine.checkpoint_eval import evaluate_checkpoint
     (checkpoint,) = args.paths
     if checkpoint.endswith('.py'):
         raise ConfigError(f'{checkpoint} looks like a config: pass CONFIG CHECKPOINT, or a checkpoint with --data-root')

@@ -16,37 +16,11 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import ConfigError
-from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint, same_network
+from ..models.checkpoint import check_fits, load_subnet
 from ..models.subnet import FEATURE_STRIDES, build_subnet, feature_channels
-from ..space import Arch, as_arch
+from ..space import Arch
+from .backbone_arch import pretrained_path, resolve_arch
 from .neck import announce_channels
-
-# keys of the classification head a checkpoint may carry; a backbone has no use for them
-_HEAD_KEYS = ('conv_head.', 'classifier.', 'norm_head.')
-
-
-def _pretrained_path(init_cfg: Any) -> str | None:
-    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-    for c in cfgs:
-        if isinstance(c, dict) and c.get('type') == 'Pretrained':
-            return c.get('checkpoint')
-    return None
-
-
-def resolve_arch(arch: 'Arch | str | dict | None', init_cfg: Any = None) -> Arch:
-    """The backbone's arch: given explicitly, or embedded in the ``Pretrained`` checkpoint."""
-    ckpt_path = _pretrained_path(init_cfg)
-    if arch is None:
-        if ckpt_path is None:
-            raise ConfigError('CreamBackbone needs arch= (a published name such as cream_287 or an arch file) '
-                              'or init_cfg=dict(type="Pretrained", checkpoint=...) pointing at a checkpoint '
-                              'that embeds its arch (tools/retrain.py and tools/convert_official.py write those)')
-        found = embedded_arch(read_checkpoint(ckpt_path), ckpt_path)
-        if found is None:
-            raise ConfigError(f'{ckpt_path} embeds no arch; pass arch= to CreamBackbone')
-        return found
-    return as_arch(arch)
-
 
 @MODELS.register_module()
 class CreamBackbone(BaseModule):
@@ -132,23 +106,12 @@ class CreamBackbone(BaseModule):
         mmengine's generic loader only logs missing keys; a backbone silently half-initialised
         from the wrong checkpoint is the failure we refuse here.
         """
-        path = _pretrained_path(self.init_cfg)
+        path = pretrained_path(self.init_cfg)
         if path is None:
             super().init_weights()
             return
-        ckpt = read_checkpoint(path)
-        found = embedded_arch(ckpt, path)
-        if not same_network(found, self.arch):
-            from ..errors import CheckpointError
-            raise CheckpointError(f'{path}: embeds arch {found}, but the backbone was configured with {self.arch}')
-        sd = _strip_prefix(extract_state_dict(ckpt, source=path))
-        sd = {k: v for k, v in sd.items() if not k.startswith(_HEAD_KEYS)}
+        _, sd = load_subnet(path, self.arch, drop_head=True, given_as='the backbone was configured with')
         check_fits(self.net, sd, path)
         self.net.load_state_dict(sd, strict=True)
         self._is_init = True
 
-
-def _strip_prefix(sd: dict) -> dict:
-    """Drop the prefix under which the subnet's weights sit (``''``, ``net.``, ``backbone.net.`` …)."""
-    prefix = next((k[:-len('conv_stem.weight')] for k in sd if k.endswith('conv_stem.weight')), '')
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}

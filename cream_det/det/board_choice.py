@@ -5,9 +5,9 @@ to detection need not be that one. ``tools/choose_det_arch.py`` (driven by
 :mod:`cream_det.engine.det_choice`) therefore fine-tunes RetinaNet briefly for each board path,
 starting from the path's supernet-inherited weights, and ranks the paths by COCO bbox mAP.
 
-This module reads what a search leaves in its work dir — ``board.json``, the latest supernet
-checkpoint (via mmengine's ``last_checkpoint`` marker) and ``search_summary.json`` for the MACs
-range — checks that board and checkpoint belong to the same search space, exports one path's
+This module reads what a search leaves in its work dir — ``board.json``, and through
+:mod:`cream_det.search.finished` the latest supernet checkpoint and ``search_summary.json`` (MACs
+range, depths) — checks that board and checkpoint belong to the same search space, exports one path's
 inherited weights as a retrain-style checkpoint (arch embedded, so ``CreamBackbone`` needs only
 the path), and ranks and tabulates the fine-tuned results.
 """
@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..errors import ArchError, CheckpointError, ConfigError, CreamDetError
 from ..models.checkpoint import check_fits, read_checkpoint, save_subnet_checkpoint
 from ..search.board import FORMAT as BOARD_FORMAT
+from ..search.finished import read_search
 from ..space import Arch
 
 #: Where a search keeps its supernet under the mmengine model (``SupernetSearch.supernet``).
@@ -81,51 +82,22 @@ def read_board(path: 'str | os.PathLike') -> list[Candidate]:
 
 
 def find_search_checkpoint(search_dir: 'str | os.PathLike', checkpoint: 'str | os.PathLike | None' = None) -> Path:
-    """The supernet checkpoint to inherit from: ``checkpoint`` if given, else the search's latest.
-
-    The latest is the one mmengine's ``last_checkpoint`` marker names; a marker holding an absolute
-    path from before the work dir was moved is resolved inside the work dir by file name.
-    """
-    search_dir = Path(search_dir)
-    if checkpoint is not None:
-        if not Path(checkpoint).is_file():
-            raise CheckpointError(f'{checkpoint}: supernet checkpoint not found')
-        return Path(checkpoint)
-    marker = search_dir / 'last_checkpoint'
-    if marker.is_file():
-        named = Path(marker.read_text().strip())
-        for p in (named, search_dir / named.name):
-            if named.name and p.is_file():
-                return p
-        raise CheckpointError(f'{marker} names {str(named)!r}, which does not exist (nor in {search_dir}); '
-                              'pass --checkpoint with a search checkpoint (epoch_N.pth)')
-    found = [(int(m.group(2)), p) for p in search_dir.glob('*.pth')
-             if (m := re.fullmatch(r'(epoch|iter)_(\d+)\.pth', p.name))]
-    if not found:
+    """The supernet checkpoint to inherit from: ``checkpoint`` if given, else the search's latest."""
+    found = read_search(search_dir, checkpoint).checkpoint
+    if found is None:
         raise CheckpointError(f'{search_dir}: no supernet checkpoint (no last_checkpoint marker, no epoch_N.pth); '
                               'pass --checkpoint, or point at the work dir tools/search.py wrote')
-    return max(found, key=lambda t: t[0])[1]
+    return found
 
 
-def read_macs_range(search_dir: 'str | os.PathLike') -> tuple[float, float] | None:
-    """The search's MACs range from ``search_summary.json`` (written when a search finishes), else None."""
-    path = Path(search_dir) / 'search_summary.json'
-    if not path.is_file():
-        return None
-    try:
-        lo, hi = json.loads(path.read_text(encoding='utf-8'))['macs_range']
-        return float(lo), float(hi)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f'{path}: unreadable macs_range ({type(e).__name__}: {e}); delete the file to use every '
-                          'board path') from None
-
-
-def load_supernet(checkpoint: 'str | os.PathLike', board: Sequence[Candidate], board_file: str = 'board.json') -> Any:
+def load_supernet(checkpoint: 'str | os.PathLike', board: Sequence[Candidate], board_file: str = 'board.json',
+                  depths: Sequence[int] | None = None) -> Any:
     """The search's trained supernet, rebuilt for the board's space and loaded strictly.
 
-    The depths are read off the checkpoint's keys (``supernet.blocks.<stage>.<layer>.<op>.``), so
-    any search's checkpoint loads without its config. A checkpoint whose supernet does not have
-    the board's space (other stages, ops or widths) is refused, naming both files.
+    ``depths`` are the ones the search recorded (``search_summary.json``); a search that did not
+    finish recorded none, and then they are read off the checkpoint's keys
+    (``supernet.blocks.<stage>.<layer>.<op>.``). A checkpoint whose supernet does not have the
+    board's space (other stages, ops or widths) is refused, naming both files.
     """
     from ..models.supernet import Supernet
     ckpt_path = str(checkpoint)
@@ -139,7 +111,7 @@ def load_supernet(checkpoint: 'str | os.PathLike', board: Sequence[Candidate], b
     space = ref.space
     mismatch = (f'{ckpt_path}: its supernet does not fit the search space {space.name!r} of {board_file}; '
                 'the board and the checkpoint come from different searches (pass the matching --checkpoint)')
-    depths = _depths_from_keys(sd)
+    depths = tuple(depths) if depths is not None else _depths_from_keys(sd)
     if len(depths) != space.num_stages:
         raise CheckpointError(f'{mismatch}: {len(depths)} searchable stages in the checkpoint, '
                               f'{space.num_stages} in the space')
@@ -229,5 +201,5 @@ def ranking_markdown(rows: Sequence[Mapping[str, Any]], title: str = '') -> str:
     return '\n'.join(([title, ''] if title else []) + head + body) + '\n'
 
 
-__all__ = ['Candidate', 'read_board', 'find_search_checkpoint', 'read_macs_range', 'load_supernet',
+__all__ = ['Candidate', 'read_board', 'find_search_checkpoint', 'load_supernet',
            'select_candidates', 'export_inherited', 'candidate_record', 'rank_records', 'ranking_markdown']

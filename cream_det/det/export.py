@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError, ConfigError
-from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint, same_network
+from ..models.checkpoint import STEM_KEY, check_fits, extract_state_dict, load_subnet, read_checkpoint
 
 #: default export size (H, W): mmdet's 1333x800 test scale, padded to the size divisor 32
 DEFAULT_SHAPE = (800, 1344)
@@ -33,7 +33,6 @@ def build_detector(cfg: Any, checkpoint_arch: Any = None) -> nn.Module:
     no arch (it reads it from that ImageNet file) takes ``checkpoint_arch``, the arch the exported
     checkpoint embeds, when there is one.
     """
-    import cream_det  # noqa: F401  (registers CreamBackbone / CreamFPN)
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
     model_cfg = cfg.get('model')
@@ -58,14 +57,11 @@ def load_checkpoint(model: nn.Module, path: 'str | os.PathLike', backbone_only: 
     detector. With ``backbone_only`` a classification checkpoint (retrain, converted official)
     also works. A checkpoint of another arch — by its embedded arch or by its shapes — is refused.
     """
-    from .backbone import _HEAD_KEYS, _strip_prefix
     src = str(path)
     ckpt = read_checkpoint(path)
     arch = model.backbone.arch
-    found = embedded_arch(ckpt, src)
-    if not same_network(found, arch):
-        raise CheckpointError(f'{src}: embeds arch {found}, but the config builds {arch}; '
-                              'export with the config the checkpoint was trained with')
+    _, bare = load_subnet(src, arch, ckpt=ckpt, drop_head=True, missing=None, given_as='the config builds',
+                          fix='export with the config the checkpoint was trained with')
     sd = extract_state_dict(ckpt, source=src)
     if any(k.startswith('backbone.') for k in sd):
         if backbone_only:
@@ -74,14 +70,13 @@ def load_checkpoint(model: nn.Module, path: 'str | os.PathLike', backbone_only: 
         else:
             _load(model, sd, src, arch)
         return 'detector'
-    if not any(k.endswith('conv_stem.weight') for k in sd):
+    if not any(k.endswith(STEM_KEY) for k in sd):
         raise CheckpointError(f'{src}: neither a detector checkpoint (backbone.* keys) nor a Cream '
                               'classification checkpoint (conv_stem.* keys)')
     if not backbone_only:
         raise CheckpointError(f'{src}: a classification checkpoint holds no neck or head; export it with '
                               '--backbone-only, or pass a detector checkpoint (tools/train.py writes those)')
-    sub = {k: v for k, v in _strip_prefix(sd).items() if not k.startswith(_HEAD_KEYS)}
-    _load(model.backbone.net, sub, src, arch)
+    _load(model.backbone.net, bare, src, arch)
     return 'classification'
 
 

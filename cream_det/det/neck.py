@@ -25,6 +25,7 @@ from mmdet.registry import MODELS
 
 from ..errors import ConfigError
 from ..models.subnet import feature_channels
+from .backbone_arch import resolve_arch
 
 _pending = threading.local()
 
@@ -79,7 +80,6 @@ def backbone_widths(cfg: Any) -> list[int] | None:
     backbone = (cfg.get('model') or {}).get('backbone') or {}
     if backbone.get('type') != 'CreamBackbone':
         return None
-    from .backbone import resolve_arch
     arch = resolve_arch(backbone.get('arch'), backbone.get('init_cfg'))
     # timm's builder rounds every width to a multiple of 8 (round_channels); feature_channels gives
     # the space's nominal widths, so round them as the built net does

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError
-from ..models.checkpoint import extract_state_dict, read_checkpoint
-from ..search.evaluate import Batch, accuracy, path_scorer, take_batches
+from ..search.finished import read_search
+from ..search.evaluate import Batch, path_scorer, take_batches
 from ..search.ranking import kendall_tau
-from ..search.ranking_tool import dna_path_scores, train_standalone
+from ..search.ranking_tool import dna_path_scores, standalone_top1
 from ..space import Arch, ArchSampler
 from ..utils.io import atomic_write_bytes, atomic_write_text, png_bytes
 from .run import load_config
-from .search import unpack_batch
+from .supernet_search import load_search_checkpoint, unpack_batch
 
 
 @dataclass
@@ -46,24 +46,17 @@ class SearchRun:
 
 
 def load_search(work_dir: 'str | Path') -> SearchRun:
-    """The search in ``work_dir`` (the config mmengine dumped there and its ``last_checkpoint``)."""
+    """The search in ``work_dir`` (the config mmengine dumped there and its latest checkpoint)."""
     from mmengine.registry import MODELS
     wd = Path(work_dir)
     if not wd.is_dir():
         raise ConfigError(f'{wd}: no such search work dir')
-    marker = wd / 'last_checkpoint'
-    if not marker.is_file():
+    search = read_search(wd)
+    if search.checkpoint is None:
         raise CheckpointError(f'{wd}: no last_checkpoint, so not a finished search work dir (run tools/search.py)')
-    configs = sorted(wd.glob('*.py'))
-    if len(configs) != 1:
-        raise ConfigError(f'{wd}: expected the one config a search dumps into its work dir, found '
-                          f'{[c.name for c in configs] or "none"}')
-    cfg = load_config(configs[0], work_dir=str(wd))
+    cfg = load_config(search.config(), work_dir=str(wd))
     model = MODELS.build(cfg.model)
-    ckpt = read_checkpoint(marker.read_text().strip())
-    model.load_state_dict(extract_state_dict(ckpt, source=str(marker)), strict=True)
-    if 'search_state' in ckpt:
-        model.strategy.load_state_dict(ckpt['search_state'])
+    load_search_checkpoint(model, search.checkpoint)
     return SearchRun(wd, cfg, model.eval())
 
 
@@ -125,9 +118,9 @@ def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int 
                           seed=seed)
     archs = [Arch.decode(c, sn.space, sn.resolution, sn.num_classes) for c in sampler.sample_codes(num_archs)]
     print(f'training {len(archs)} archs stand-alone for {epochs} epochs each ...', flush=True)
-    standalone = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed, amp=amp), val) for a in archs])
+    standalone = standalone_top1(archs, train, val, epochs, seed=seed, amp=amp)
     # how far the ground truth itself moves: the first arch again, with another seed
-    noise = abs(accuracy(train_standalone(archs[0], train, epochs, seed=seed + 1, amp=amp), val) - standalone[0])
+    noise = abs(standalone_top1(archs[:1], train, val, epochs, seed=seed + 1, amp=amp)[0] - standalone[0])
     multi = [r for r in runs if getattr(r.model.supernet, 'max_paths', None)]
     multipath = None
     if multi:                              # MixPath's own archs: k ~ U{1..m} ops per layer, in its range
@@ -136,7 +129,7 @@ def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int 
                          macs_range=multi[0].model.macs_range, seed=seed, max_paths=m)
         marchs = [Arch.decode_mask(c, sn.space, sn.resolution, sn.num_classes) for c in ms.sample_codes(num_archs)]
         print(f'training {len(marchs)} multi-path archs (up to {m} ops per layer) stand-alone ...', flush=True)
-        m_top1 = np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed, amp=amp), val) for a in marchs])
+        m_top1 = standalone_top1(marchs, train, val, epochs, seed=seed, amp=amp)
         multipath = {'max_paths': m, 'macs_range': list(multi[0].model.macs_range),
                      'archs': [a.to_dict() for a in marchs], 'macs': [a.macs for a in marchs],
                      'standalone_top1': m_top1.tolist()}

@@ -45,16 +45,16 @@ from typing import Any, Mapping
 import torch
 from mmengine.hooks import Hook
 
-from ..det.board_choice import (Candidate, candidate_record, export_inherited, find_search_checkpoint,
-                                load_supernet, rank_records, ranking_markdown, read_board, read_macs_range,
+from ..det.board_choice import (candidate_record, export_inherited, find_search_checkpoint,
+                                load_supernet, rank_records, ranking_markdown, read_board,
                                 select_candidates)
 from ..errors import CheckpointError, ConfigError
+from ..search.finished import read_search
 from ..utils.io import atomic_write_text
 from .run import build_runner, check_data, load_config
 
 FORMAT = 'cream_det.det_choice/1'
 RESULTS = 'results.json'
-_HEAD_KEYS = ('conv_head.', 'classifier.', 'norm_head.')
 
 
 # ---- the detection config per candidate -------------------------------------------------------------
@@ -250,8 +250,9 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
         cfg.model.backbone.norm_eval = False
     board_file = search_dir / 'board.json'
     board = read_board(board_file)
+    search = read_search(search_dir, checkpoint)
     ckpt = find_search_checkpoint(search_dir, checkpoint)
-    macs_range = None if ignore_macs_range else read_macs_range(search_dir)
+    macs_range = None if ignore_macs_range else search.macs_range
     selected, skipped = select_candidates(board, macs_range, top)
     check_data(cfg)
     seed = int(seed if seed is not None else (cfg.get('randomness') or {}).get('seed') or 0)
@@ -264,7 +265,9 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
     done = state['candidates']
     todo = [c for c in selected if c.arch.hash not in done]
     # a board that does not fit the checkpoint fails here, still before anything is written
-    supernet = load_supernet(ckpt, board, str(board_file)) if todo else None
+    # the recorded depths belong to the search's own checkpoint; another one given is read by its keys
+    depths = search.depths if checkpoint is None else None
+    supernet = load_supernet(ckpt, board, str(board_file), depths) if todo else None
 
     work.mkdir(parents=True, exist_ok=True)
     log = _logger(work)

@@ -36,9 +36,8 @@ from mmengine.runner import ValLoop
 
 from ..data.imagenet import CreamImageFolder
 from ..errors import CheckpointError, ConfigError, CreamDetError
-from ..models.checkpoint import ARCH_KEY, embedded_arch, read_checkpoint
-from ..models.zoo import ZOO
-from ..space import Arch, as_arch
+from ..models.checkpoint import ARCH_KEY, embedded_arch, read_checkpoint, same_network
+from ..space import ZOO, Arch, as_arch
 from ..utils.io import atomic_write_text
 from .classification import CreamAccuracy, CreamClassifier, classifier_arch
 
@@ -46,10 +45,6 @@ EMA_PREFIX = 'ema/'
 
 
 # ---- checkpoints -------------------------------------------------------------------------------
-# Runner checkpoints carry mmengine's message hub; models.checkpoint.read_checkpoint allows its types
-read_runner_checkpoint = read_checkpoint
-
-
 def _unwrap(model: Any) -> Any:
     return model.module if is_model_wrapper(model) else model
 
@@ -238,10 +233,9 @@ def fill_input_size(cfg: Any) -> None:
 
 def check_checkpoint_arch(cfg: Any, path: 'str | os.PathLike', fix: str, ckpt: dict | None = None) -> None:
     """Refuse a checkpoint that embeds another network than the one the config builds."""
-    found = embedded_arch(read_runner_checkpoint(path) if ckpt is None else ckpt, str(path))
+    found = embedded_arch(read_checkpoint(path) if ckpt is None else ckpt, str(path))
     want = config_arch(cfg)
-    if found is not None and (found.space, found.stages, found.num_classes) != (want.space, want.stages,
-                                                                                 want.num_classes):
+    if not same_network(found, want, head=True):        # the Runner loads the head into the config's
         raise CheckpointError(f'{path} was trained for arch {found} ({found.num_classes} classes) but the config '
                               f'asks for {want} ({want.num_classes} classes); {fix}')
 
@@ -256,12 +250,11 @@ def check_resume_arch(cfg: Any, resume: 'bool | str') -> None:
     path = resume_checkpoint(cfg, resume)
     if not path:
         return
-    ckpt = read_runner_checkpoint(path)
+    ckpt = read_checkpoint(path)
     check_checkpoint_arch(cfg, path, 'resume with the same --arch (or none, to use the config\'s), '
                                      'or start a new --work-dir', ckpt)
 
 
 __all__ = ['CreamAccuracy', 'CreamCheckpointHook', 'CreamClassifier',
            'CreamImageFolder', 'EMAValLoop', 'EmbedArchHook', 'FractionalEpochStepLR', 'apply_arch',
-           'check_checkpoint_arch', 'check_resume_arch', 'config_arch', 'fill_input_size', 'is_classification',
-           'read_runner_checkpoint']
+           'check_checkpoint_arch', 'check_resume_arch', 'config_arch', 'fill_input_size', 'is_classification']

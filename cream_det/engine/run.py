@@ -129,6 +129,7 @@ def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
     call on the same config gives the same answer.
     """
     from ..errors import CheckpointError
+    from ..models.checkpoint import LAST_CHECKPOINT, is_intact, latest_checkpoint
     if isinstance(resume, str):
         if not Path(resume).is_file():
             raise ConfigError(f'--resume {resume}: checkpoint not found')
@@ -136,13 +137,13 @@ def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
     cfg.resume = True
     path = cfg.get('load_from')
     if not path:
-        marker = Path(cfg.work_dir) / 'last_checkpoint'
+        marker = Path(cfg.work_dir) / LAST_CHECKPOINT
         if not marker.is_file():
             return None                             # nothing to resume: mmengine starts fresh and says so
         path = marker.read_text().strip()
-        if not path or not _intact(path):
+        if not path or not is_intact(path):
             # mmengine writes this marker non-atomically: killed at that instant, it can be empty
-            newest = _newest_intact_checkpoint(Path(cfg.work_dir))
+            newest = latest_checkpoint(cfg.work_dir, intact=True)
             if newest is None:
                 raise CheckpointError(f'{marker} names {path!r}, which is not an intact checkpoint, and the work dir '
                                       'holds no other; start afresh without --resume')
@@ -154,32 +155,16 @@ def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
         return path
     if not Path(path).is_file():
         raise CheckpointError(f'{path}: checkpoint to resume from not found')
-    if not _intact(path):
+    if not is_intact(path):
         raise CheckpointError(f'{path}: not a readable PyTorch checkpoint (truncated or corrupt); delete it to '
                               'resume from an earlier one')
     return str(path)
 
 
-def _intact(path: 'str | os.PathLike') -> bool:
-    """torch's zip container opens and every member passes its CRC."""
-    import zipfile
-    try:
-        with zipfile.ZipFile(path) as z:
-            return z.testzip() is None
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def _newest_intact_checkpoint(work_dir: Path) -> Path | None:
-    import re
-    found = [(int(m.group(2)), p) for p in work_dir.glob('*.pth')
-             if (m := re.fullmatch(r'(epoch|iter)_(\d+)\.pth', p.name))]
-    return next((p for _, p in sorted(found, reverse=True) if _intact(p)), None)
-
-
 def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
-    """The Runner for ``cfg``: registries imported, data checked, launcher chosen from the environment."""
-    import cream_det  # noqa: F401  (registers timm models, mmdet backbone, our mmengine components)
+    """The Runner for ``cfg``: data checked, launcher chosen from the environment. (Our registry
+    entries are in place already: importing any ``cream_det`` module runs the package's
+    ``__init__`` first, which registers them.)"""
     if amp:
         _apply_amp(cfg)
     if resume:

@@ -1,6 +1,6 @@
-"""Networks: timm-built subnets, the published zoo, checkpoint loading and the supernet."""
+"""Networks: timm-built subnets, the published zoo in timm, checkpoint loading and the supernet."""
+from . import zoo  # noqa: F401  (registers the published nets in timm)
 from .subnet import build_subnet, feature_channels
-from .zoo import ZOO, get_arch
 
 
 def build(arch, **kwargs):
@@ -8,4 +8,4 @@ def build(arch, **kwargs):
     return build_subnet(arch, **kwargs)
 
 
-__all__ = ['build', 'build_subnet', 'feature_channels', 'ZOO', 'get_arch']
+__all__ = ['build', 'build_subnet', 'feature_channels']

@@ -9,28 +9,35 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError
-from ..space import Arch
+from ..space import Arch, as_arch
 from ..utils.io import atomic_torch_save
 
 ARCH_KEY = 'cream_arch'
+#: keys of the classification head a checkpoint may carry; a backbone has no use for them
+HEAD_KEYS = ('conv_head.', 'classifier.', 'norm_head.')
+#: the one key every subnet has, under whatever prefix holds the subnet
+STEM_KEY = 'conv_stem.weight'
 
 
-def read_checkpoint(path: 'str | os.PathLike') -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with one clear error for a missing or unreadable file."""
+def read_checkpoint(path: 'str | os.PathLike', mmap: bool = False) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with one clear error for a missing or unreadable file;
+    ``mmap`` leaves the tensors on disk (for a reader that wants only the metadata)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'{path}: checkpoint file not found')
     try:
         with torch.serialization.safe_globals(_runner_safe_globals()):
-            obj = torch.load(path, map_location='cpu', weights_only=True)
+            obj = torch.load(path, map_location='cpu', weights_only=True, mmap=mmap or None)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f'{path}: not a readable PyTorch checkpoint ({first})') from None
@@ -97,10 +104,103 @@ def embedded_arch(ckpt: Mapping[str, Any], source: str = 'checkpoint') -> Arch |
         raise CheckpointError(f'{source}: the embedded arch is invalid: {e}') from None
 
 
-def same_network(a: Arch | None, b: Arch | None) -> bool:
-    """Whether two archs describe the same weights layout (ops and space; resolution may differ).
-    ``None`` (nothing embedded / nothing known) agrees with anything."""
-    return a is None or b is None or (a.stages, a.space) == (b.stages, b.space)
+def same_network(a: Arch | None, b: Arch | None, head: bool = False) -> bool:
+    """The one identity rule for saved nets: the same space and ops give the same weights layout
+    (the resolution may differ). The class count is the classifier's shape, so it counts only for
+    a caller that loads the head into a head it has already sized (``head=True``: resuming or
+    testing a classifier); a backbone, a teacher that takes the checkpoint's head, or an evaluation
+    that sizes the head from the checkpoint compare without it. ``None`` (nothing embedded /
+    nothing known) agrees with anything."""
+    if a is None or b is None:
+        return True
+    return (a.stages, a.space) == (b.stages, b.space) and (not head or a.num_classes == b.num_classes)
+
+
+def strip_to_subnet(sd: Mapping[str, torch.Tensor], drop_head: bool = False) -> dict[str, torch.Tensor]:
+    """The subnet's weights with bare timm keys, whatever holds them: ``''`` (converted/official),
+    ``net.`` (a retrain Runner), ``backbone.net.`` (a detector). The prefix is read off the stem,
+    which every subnet has; ``drop_head`` leaves out the classification head a backbone has no use for."""
+    prefix = next((k[:-len(STEM_KEY)] for k in sd if k.endswith(STEM_KEY)), '')
+    out = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    if drop_head:
+        out = {k: v for k, v in out.items() if not k.startswith(HEAD_KEYS)}
+    return out
+
+
+def load_subnet(path: 'str | os.PathLike', arch: 'Arch | str | Mapping | None' = None, *, use_ema: bool = False,
+                prefix: str = '', drop_head: bool = False, head: bool = False, given_as: str = 'the given arch is',
+                missing: str | None = 'pass the arch it holds', fix: str = '',
+                ckpt: Mapping[str, Any] | None = None) -> tuple[Arch | None, dict[str, torch.Tensor]]:
+    """The one reader of a saved subnet: ``(its arch, its weights with bare timm keys)``.
+
+    The arch is the embedded one when there is one (it carries the resolution and class count the
+    weights were trained with), else ``arch``; with both, they must be :func:`same_network`
+    (``head`` as there); ``given_as`` words the other side in the refusal (e.g. ``'--arch names'``),
+    ``fix`` the way out it suggests.
+    With neither, ``missing`` is the fix the error names (``None``: return ``(None, weights)``, for
+    a plain net whose shapes alone decide). ``ckpt`` is the file's content when a caller has it.
+    """
+    src = str(path)
+    ckpt = read_checkpoint(path) if ckpt is None else ckpt
+    found = embedded_arch(ckpt, src)
+    given = None if arch is None else as_arch(arch)
+    if found is None and given is None and missing is not None:
+        raise CheckpointError(f'{src} embeds no arch; {missing}')
+    if not same_network(found, given, head):
+        raise CheckpointError(f'{src} embeds arch {found}, but {given_as} {given}' + (f'; {fix}' if fix else ''))
+    sd = strip_to_subnet(extract_state_dict(ckpt, use_ema, prefix, src), drop_head)
+    return (found if found is not None else given), sd
+
+
+def checkpoint_arch(path: 'str | os.PathLike') -> Arch | None:
+    """The arch a checkpoint embeds, for a builder that must know the network before its weights
+    are due (``CreamBackbone(arch=None)`` and its ``CreamFPN``): the file is mapped, not read (its
+    tensors stay on disk), and one answer per file version serves every asker of one build."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f'{p}: checkpoint file not found')
+    st = p.stat()
+    return _checkpoint_arch(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _checkpoint_arch(path: str, mtime_ns: int, size: int) -> Arch | None:
+    try:
+        ckpt = read_checkpoint(path, mmap=True)
+    except CheckpointError:             # torch's legacy (non-zip) format cannot be mapped: read it
+        ckpt = read_checkpoint(path)
+    return embedded_arch(ckpt, path)
+
+
+#: the file in which mmengine's Runner names a work dir's newest checkpoint
+LAST_CHECKPOINT = 'last_checkpoint'
+
+
+def latest_checkpoint(work_dir: 'str | os.PathLike', intact: bool = False) -> Path | None:
+    """A work dir's newest checkpoint: the one mmengine's ``last_checkpoint`` marker names (a path
+    from before the dir was moved is found inside it by file name), else the highest
+    ``epoch_N.pth``/``iter_N.pth``; ``None`` when there is none. With ``intact``, damaged files
+    (a run killed while writing; mmengine writes neither file atomically) are passed over."""
+    work_dir = Path(work_dir)
+    ok = is_intact if intact else Path.is_file
+    marker = work_dir / LAST_CHECKPOINT
+    if marker.is_file():
+        named = Path(marker.read_text().strip())
+        for p in (named, work_dir / named.name):
+            if named.name and p.is_file() and ok(p):
+                return p
+    found = [(int(m.group(2)), p) for p in work_dir.glob('*.pth')
+             if (m := re.fullmatch(r'(epoch|iter)_(\d+)\.pth', p.name))]
+    return next((p for _, p in sorted(found, reverse=True) if ok(p)), None)
+
+
+def is_intact(path: 'str | os.PathLike') -> bool:
+    """torch's zip container opens and every member passes its CRC (the content is not loaded)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def check_fits(model: nn.Module, sd: Mapping[str, torch.Tensor], source: str = 'checkpoint',
@@ -134,12 +234,8 @@ def save_subnet_checkpoint(path: 'str | os.PathLike', state_dict: Mapping[str, t
 def load_weights(model: nn.Module, path: 'str | os.PathLike', use_ema: bool = False, prefix: str = '',
                  strict: bool = True) -> nn.Module:
     """Load a cream_det / mmengine / official checkpoint into a subnet, checking its embedded arch."""
-    ckpt = read_checkpoint(path)
-    arch = embedded_arch(ckpt, str(path))
-    own = getattr(model, 'cream_arch', None)
-    if not same_network(arch, own):
-        raise CheckpointError(f'{path}: embedded arch {arch} differs from the model\'s arch {own}')
-    sd = extract_state_dict(ckpt, use_ema, prefix, str(path))
+    _, sd = load_subnet(path, getattr(model, 'cream_arch', None), use_ema=use_ema, prefix=prefix, missing=None,
+                        given_as="it differs from the model's arch")
     if strict:
         check_fits(model, sd, str(path))
     model.load_state_dict(sd, strict=strict)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from ..errors import ConfigError
-from . import distributed as D
+from ..utils import distributed as D
 from .board import TIEBREAKS, PrioritizedBoard
 from .matching import (INNER_LOSSES, MATCHER_INITS, SELECTIONS, MetaMatchingNetwork, entry_scores, meta_update,
                        student_loss)

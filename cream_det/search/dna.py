@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..space import Arch, cost_table
 from ..utils.io import atomic_write_text
-from . import distributed as D
+from ..utils import distributed as D
 from .combination import Combination, best_combination
 from .strategies import SearchStrategy, StepContext, register
 from .teacher import TeacherFeatures, build_teacher

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..space import Arch, ArchSampler, SearchSpace
+from ..space.codes import PathCodes
 
 Evaluate = Callable[[np.ndarray], np.ndarray]
 #: trials drawn per wanted child before a generation settles for fewer
@@ -43,8 +44,8 @@ class EvolutionResult:
     multipath: bool = False         # codes are op-set bitmasks
 
     def best_arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
-        decode = Arch.decode_mask if self.multipath else Arch.decode
-        return decode(self.best_code, space, resolution, num_classes)
+        codes = PathCodes(space, len(space.ops) if self.multipath else None)
+        return codes.decode(self.best_code, resolution, num_classes)
 
 
 class EvolutionSearch:
@@ -176,7 +177,7 @@ class EvolutionSearch:
         best = self.codes[top[0]]
         return EvolutionResult(best.copy(), float(self.scores[top[0]]), int(self.table.macs_of(best)),
                                self.codes[top].copy(), self.scores[top].copy(), list(self.history),
-                               len(self.scores), self.state_dict(), self.sampler.max_paths is not None)
+                               len(self.scores), self.state_dict(), self.sampler.codes.multipath)
 
 
 def run_generations(search: 'EvolutionSearch', evaluate: Evaluate, generations: int,

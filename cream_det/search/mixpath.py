@@ -2,7 +2,7 @@
 
 Each step every layer runs k ~ U{1..m} distinct ops at once, drawn on rank 0 and broadcast (the
 base class's ``sample``); their outputs are summed and normalised by the shadow BN of k
-(:class:`~cream_det.models.mixpath.MixPathSupernet`), and the path is trained with cross-entropy.
+(:class:`~cream_det.models.mixpath_supernet.MixPathSupernet`), and the path is trained with cross-entropy.
 An optional MACs constraint (``constrain_macs=True``; the authors train on every path) keeps each
 draw's widths k and redraws only its op sets until the multi-path MACs fit, so k stays uniform
 (:meth:`~cream_det.space.ArchSampler.sample_codes`, ``keep_widths``).
@@ -38,7 +38,7 @@ class MixPath(SPOS):
     """
 
     name = 'mixpath'
-    #: the engine runs NSGA-II (``cream_det.engine.search_tool``) when the config names no final_pick
+    #: the engine runs NSGA-II (``cream_det.engine.search_run``) when the config names no final_pick
     final_pick = 'pareto'
 
     def __init__(self, supernet: torch.nn.Module, *, max_paths: int = 2, label_smoothing: float = 0.0,

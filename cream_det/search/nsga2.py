@@ -222,7 +222,7 @@ class NSGA2Search(EvolutionSearch):
             best_in = int(rows[np.argmax(self.scores[rows])])
         return ParetoResult(self.codes[front].copy(), self.scores[front].copy(), macs[front].copy(), pick,
                             self.codes.copy(), self.scores.copy(), macs, best_in, list(self.history),
-                            self.state_dict(), self.sampler.max_paths is not None)
+                            self.state_dict(), self.sampler.codes.multipath)
 
 
 def nsga2_search(evaluate: Evaluate, space: SearchSpace, resolution: int, num_classes: int, depths: Sequence[int],

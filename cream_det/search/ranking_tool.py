@@ -46,11 +46,17 @@ def train_standalone(arch: Any, batches: Sequence[Batch], epochs: int, lr: float
     return net.eval()
 
 
+def standalone_top1(archs: Sequence[Any], train: Sequence[Batch], val: Sequence[Batch], epochs: int, seed: int = 0,
+                    amp: bool = False) -> np.ndarray:
+    """The ground truth of a ranking: each arch's top-1 on ``val`` after :func:`train_standalone`."""
+    return np.asarray([accuracy(train_standalone(a, train, epochs, seed=seed, amp=amp), val) for a in archs])
+
+
 def rank_correlation(supernet: Any, codes: np.ndarray, train: Sequence[Batch], val: Sequence[Batch],
                      epochs: int = 2, calib_batches: int = 4, amp: bool = False) -> dict[str, Any]:
+    """Kendall tau of the supernet's inherited top-1 of ``codes`` against their stand-alone top-1."""
     inherited = path_scorer(supernet, list(train[:calib_batches]), val)(codes)
-    standalone = np.asarray([accuracy(train_standalone(supernet.arch_of(c), train, epochs, amp=amp), val)
-                             for c in codes])
+    standalone = standalone_top1([supernet.arch_of(c) for c in codes], train, val, epochs, amp=amp)
     return {'kendall_tau': kendall_tau(inherited, standalone), 'inherited_top1': inherited.tolist(),
             'standalone_top1': standalone.tolist(),
             'archs': [supernet.arch_of(c).to_dict() for c in codes]}

@@ -1,6 +1,6 @@
 """Search strategies: what one training iteration of a weight-sharing supernet does.
 
-Every strategy implements the same small interface, so the engine (``cream_det.engine.search``)
+Every strategy implements the same small interface, so the engine (``cream_det.engine.supernet_search``)
 runs any of them with the same data pipeline, logging, checkpoints, resume and distributed launch:
 
 - ``train_step(ctx) -> log dict``: one iteration, given a :class:`StepContext`;
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..space import ArchSampler
-from . import distributed as D
+from ..utils import distributed as D
 
 STRATEGIES: dict[str, type['SearchStrategy']] = {}
 

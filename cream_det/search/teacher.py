@@ -241,8 +241,7 @@ def build_teacher(cfg: Mapping[str, Any], space: SearchSpace, resolution: int) -
         hint = cfg.get('how_to_make') or ('train one with tools/retrain.py (its checkpoints embed the arch), or give '
                                           'teacher.timm=NAME with a local checkpoint of that timm model')
         raise CheckpointError(f'{path}: DNA teacher checkpoint not found; {hint}')
-    from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, read_checkpoint, same_network
-    ckpt = read_checkpoint(path)
+    from ..models.checkpoint import check_fits, extract_state_dict, load_subnet, read_checkpoint
     if cfg.get('timm') is not None:
         import timm
         try:
@@ -250,31 +249,21 @@ def build_teacher(cfg: Mapping[str, Any], space: SearchSpace, resolution: int) -
         except RuntimeError as e:       # unknown model name
             raise ConfigError(f'model.strategy.teacher.timm={cfg["timm"]!r}: {e}') from None
         name = f'teacher {cfg["timm"]} ({path})'
-        sd = extract_state_dict(ckpt, source=str(path))
+        sd = extract_state_dict(read_checkpoint(path), source=str(path))
     else:
         from ..models.subnet import build_subnet
-        found = embedded_arch(ckpt, str(path))
-        arch = as_arch(cfg['arch']) if cfg.get('arch') is not None else found
-        if arch is None:
-            raise ConfigError(f'{path} embeds no arch: give teacher.arch (a zoo name or arch file) or teacher.timm')
-        if not same_network(found, arch):
-            raise CheckpointError(f'{path}: embeds arch {found}, but teacher.arch is {arch}')
-        if found is not None:
-            arch = arch.with_(num_classes=found.num_classes)
+        given = cfg.get('arch')
+        arch, sd = load_subnet(path, given, given_as='teacher.arch is',
+                               missing='give teacher.arch (a zoo name or arch file) or teacher.timm')
+        if given is not None:       # the given net (its resolution) with the checkpoint's head
+            arch = as_arch(given).with_(num_classes=arch.num_classes)
         model = build_subnet(arch)
         name = f'teacher {arch.name or arch.hash} ({path})'
-        sd = _strip_to_net(extract_state_dict(ckpt, source=str(path)))
     check_fits(model, sd, str(path))
     model.load_state_dict(sd, strict=True)
     teacher = TeacherFeatures(model, [], name)
     match_taps(teacher, space, resolution, cfg.get('modules'))
     return teacher
-
-
-def _strip_to_net(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A retrain checkpoint keeps the subnet under ``net.``; keep that subnet's keys without the prefix."""
-    prefix = next((k[:-len('conv_stem.weight')] for k in sd if k.endswith('conv_stem.weight')), '')
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
 __all__ = ['TeacherFeatures', 'build_teacher', 'match_taps', 'stage_sizes']

@@ -19,20 +19,19 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
 from ..errors import ArchError, CreamDetError
-from .spec import CREAM_SPACE, Op, SearchSpace, get_space, is_registered
+from .flops import arch_cost
+from .spec import CREAM_SPACE, MAX_MASK_OPS, Op, SearchSpace, get_space, is_registered
 
 FORMAT = 'cream_det.arch/1'
 #: the format of files with at least one multi-path layer (read by this version alongside FORMAT)
 FORMAT_MULTIPATH = 'cream_det.arch/2'
 #: a layer: one op, or (multi-path) several distinct ops in the space's choice order
 Layer = Union[Op, tuple[Op, ...]]
-#: the most ops a multi-path layer's bitmask code may address (codes are int32)
-MAX_MASK_OPS = 16
 
 
 @dataclass(frozen=True)
@@ -216,17 +215,14 @@ class Arch:
     # ---- cost -------------------------------------------------------------------------------------
     @property
     def macs(self) -> int:
-        from .flops import arch_cost
         return arch_cost(self).macs
 
     @property
     def params(self) -> int:
-        from .flops import arch_cost
         return arch_cost(self).params
 
     # ---- (de)serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from .flops import arch_cost
         cost = arch_cost(self)
         d: dict[str, Any] = {'format': FORMAT_MULTIPATH if self.is_multipath else FORMAT}
         if self.name:
@@ -368,27 +364,3 @@ def _as_op(o: Any, where: str) -> Op:
     if isinstance(o, (list, tuple)) and len(o) == 2 and all(isinstance(v, int) for v in o):
         return Op(*o)
     raise ArchError(f"{where}: {o!r} is not an op; write 'k<kernel>e<expansion>', e.g. 'k5e6'")
-
-
-def as_arch(arch: 'Arch | str | os.PathLike | Mapping[str, Any]') -> Arch:
-    """Accept an Arch, a zoo name (``cream_287``), an arch file path, or an arch dict."""
-    if isinstance(arch, Arch):
-        return arch
-    if isinstance(arch, Mapping):
-        return Arch.from_dict(arch)
-    if isinstance(arch, (str, os.PathLike)):
-        from ..models.zoo import ZOO, get_arch
-        s = str(arch)
-        if s in ZOO:
-            return get_arch(s)
-        p = Path(s)
-        if p.suffix.lower() in ('.json', '.yaml', '.yml') or p.exists():
-            return Arch.load(p)
-        raise ArchError(f"'{s}' is neither a published net ({', '.join(ZOO)}) nor an arch file")
-    raise ArchError(f'cannot make an arch from {type(arch).__name__}')
-
-
-def iter_stage_layers(arch: Arch) -> Iterable[tuple[int, int, Layer]]:
-    for s, ops in enumerate(arch.stages):
-        for i, op in enumerate(ops):
-            yield s, i, op

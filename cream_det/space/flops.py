@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .arch import Arch
-from .spec import Op, SearchSpace
+from .spec import MAX_MASK_OPS, Op, SearchSpace
+
+if TYPE_CHECKING:
+    from .arch import Arch
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -174,7 +177,6 @@ class MaskCostTable:
 
     def __init__(self, table: CostTable, max_paths: int | None = None) -> None:
         from ..errors import SpaceError
-        from .arch import MAX_MASK_OPS
         sp = table.space
         n_ops = len(sp.ops)
         if n_ops > MAX_MASK_OPS:
@@ -212,7 +214,7 @@ def cost_table(space: SearchSpace, resolution: int, num_classes: int = 1000) -> 
     return CostTable(space, resolution, num_classes)
 
 
-def arch_cost(arch: Arch) -> Cost:
+def arch_cost(arch: 'Arch') -> Cost:
     t = cost_table(arch.space, arch.resolution, arch.num_classes)
     if arch.is_multipath:
         t, code = t.masks(), arch.encode_mask()

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SpaceError
 from .arch import Arch
-from .flops import cost_table
+from .codes import PathCodes
 from .spec import CREAM_SPACE, SearchSpace
 
 
@@ -42,12 +42,12 @@ class ArchSampler:
                  max_draws: int = 2_000_000, max_paths: int | None = None, keep_widths: bool = True,
                  redraw_rounds: int = 50) -> None:
         self.space, self.resolution, self.num_classes = space, resolution, num_classes
-        self.max_paths = check_max_paths(space, max_paths)
-        self.table = cost_table(space, resolution, num_classes)
-        if self.max_paths is not None:
-            self.table = self.table.masks(self.max_paths)
+        #: the kind of codes drawn (single-path op indices or MixPath op-set masks): asked, not branched on
+        self.codes = PathCodes(space, max_paths)
+        self.max_paths = self.codes.max_paths
+        self.table = self.codes.cost_table(resolution, num_classes)
         #: what an absent layer is in a code, and the codes' dtype
-        self.absent, self.code_dtype = (-1, np.int8) if self.max_paths is None else (0, np.int32)
+        self.absent, self.code_dtype = self.codes.absent, self.codes.dtype
         if depths is not None:
             depths = tuple(int(d) for d in depths)
             if len(depths) != space.num_stages or any(
@@ -59,9 +59,7 @@ class ArchSampler:
             if p.shape != (len(space.ops),) or (p < 0).any() or p.sum() <= 0:
                 raise SpaceError(f'op_probs must be {len(space.ops)} non-negative numbers, got {list(op_probs)}')
             op_probs = p / p.sum()
-            if self.max_paths is not None and self.max_paths > int((p > 0).sum()):
-                raise SpaceError(f'max_paths={self.max_paths} but op_probs gives only {int((p > 0).sum())} ops a '
-                                 f'non-zero probability: a layer could not draw that many distinct ops')
+            self.codes.check_probs(p)
         self.op_probs = op_probs
         self.macs_range = None
         if macs_range is not None:
@@ -83,10 +81,7 @@ class ArchSampler:
         codes = np.full((n, sp.max_layers), self.absent, dtype=self.code_dtype)
         off = 0
         for s, st in enumerate(sp.stages):
-            if self.max_paths is None:
-                ops = rng.choice(len(sp.ops), size=(n, st.max_depth), p=self.op_probs).astype(np.int8)
-            else:
-                ops = self._draw_masks((n, st.max_depth), self.op_probs)
+            ops = self.codes.draw_layers(rng, (n, st.max_depth), self.op_probs)
             if self.depths is not None:
                 d = np.full(n, self.depths[s])
             else:
@@ -96,43 +91,19 @@ class ArchSampler:
             off += st.max_depth
         return codes
 
-    def _draw_masks(self, shape: tuple[int, ...], probs: np.ndarray | None) -> np.ndarray:
-        """Op-set bitmasks: width k ~ U{1..max_paths}, then k distinct ops.
-
-        The k ops are the k largest of one random key per op: uniform keys give a uniform k-subset;
-        keys ``u ** (1 / p)`` give weighted sampling without replacement (Efraimidis–Spirakis).
-        """
-        k = self.rng.integers(1, self.max_paths + 1, size=shape)
-        return self._masks_of_width(k, probs)
-
-    def _masks_of_width(self, k: np.ndarray, probs: np.ndarray | None) -> np.ndarray:
-        """Op-set bitmasks of ``k`` distinct ops each (``k`` an int array; see :meth:`_draw_masks`)."""
-        n_ops, rng, shape = len(self.space.ops), self.rng, k.shape
-        keys = rng.random(shape + (n_ops,))
-        if probs is not None:
-            with np.errstate(divide='ignore'):
-                keys = keys ** (1.0 / probs)            # p = 0: key 0, never among the k largest
-        rank = np.argsort(np.argsort(-keys, axis=-1), axis=-1)     # 0 = largest key
-        chosen = rank < k[..., None]
-        bits = chosen.astype(np.int32) << np.arange(n_ops, dtype=np.int32)
-        return bits.sum(-1, dtype=np.int32)
-
     def random_layers(self, n: int) -> np.ndarray:
         """``n`` uniformly drawn layer values (op indices or op-set masks), e.g. for mutations."""
-        if self.max_paths is None:
-            return self.rng.integers(len(self.space.ops), size=n)
-        return self._draw_masks((n,), None)
+        return self.codes.random_layers(self.rng, n)
 
     def decode(self, code: Sequence[int]) -> Arch:
         """The :class:`Arch` of one code of this sampler's kind."""
-        dec = Arch.decode if self.max_paths is None else Arch.decode_mask
-        return dec(code, self.space, self.resolution, self.num_classes)
+        return self.codes.decode(code, self.resolution, self.num_classes)
 
     def sample_codes(self, n: int, block: int = 8192) -> np.ndarray:
         """``n`` encoded archs (rows of :meth:`Arch.encode`) inside the MACs range."""
         if self.macs_range is None:
             return self._draw(n)
-        if self.max_paths is not None and self.keep_widths:
+        if self.codes.multipath and self.keep_widths:
             return self._sample_keep_widths(n, block)
         lo, hi = self.macs_range
         out, have, drawn = [], 0, 0
@@ -168,9 +139,7 @@ class ArchSampler:
             size = min(block, max(256, 8 * (n - have)))       # a training step needs one arch, not thousands
             codes = self._draw(size)
             drawn += size
-            width = np.zeros(codes.shape, dtype=np.int64)
-            for j in range(len(self.space.ops)):
-                width += (codes >> j) & 1
+            width = self.codes.widths(codes)
             present = codes != self.absent
             for _ in range(self.redraw_rounds):
                 macs = self.table.macs_of(codes)
@@ -178,7 +147,7 @@ class ArchSampler:
                 if not bad.any():          # no early exit once enough fit: that would favour easily fitting k
                     break
                 redo = bad[:, None] & present
-                codes[redo] = self._masks_of_width(width[redo], self.op_probs)
+                codes[redo] = self.codes.masks_of_width(self.rng, width[redo], self.op_probs)
                 drawn += int(bad.sum())
             macs = self.table.macs_of(codes)
             ok = codes[(macs >= lo) & (macs <= hi)]
@@ -189,16 +158,3 @@ class ArchSampler:
     def sample(self) -> Arch:
         return self.decode(self.sample_codes(1)[0])
 
-
-def check_max_paths(space: SearchSpace, max_paths: int | None) -> int | None:
-    """``None`` (single path) or a layer width ``1 <= m <= len(space.ops)``; else one clear error."""
-    if max_paths is None:
-        return None
-    n = len(space.ops)
-    if isinstance(max_paths, bool) or not isinstance(max_paths, (int, np.integer)) or max_paths < 1:
-        raise SpaceError(f'max_paths={max_paths!r}: the most ops a layer runs at once must be an integer >= 1')
-    if max_paths > n:
-        raise SpaceError(f'max_paths={max_paths} is larger than the {n} ops of search space {space.name} '
-                         f'({", ".join(o.name for o in space.ops)}): a layer cannot run more distinct ops '
-                         f'than it has; use max_paths <= {n}')
-    return int(max_paths)

@@ -110,6 +110,9 @@ class SearchSpace:
             raise SpaceError(f'malformed search-space spec: {e}') from None
 
 
+#: the most ops a multi-path layer's bitmask code may address (codes are int32)
+MAX_MASK_OPS = 16
+
 #: The six ops of the paper, in the official choice-index order (0..5).
 CREAM_OPS = (Op(3, 4), Op(3, 6), Op(5, 4), Op(5, 6), Op(7, 4), Op(7, 6))
 

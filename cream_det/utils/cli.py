@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import CreamDetError
 
@@ -19,7 +19,7 @@ def run_cli(main: Callable[[], None]) -> None:
         sys.exit(130)
 
 
-class _KeyValue(argparse.Action):
+class KeyValue(argparse.Action):
     """``--cfg-options a.b=1 c='x'``: values parsed as Python literals where possible, as mmengine does."""
 
     def __call__(self, parser, namespace, values, option_string=None):
@@ -36,32 +36,4 @@ class _KeyValue(argparse.Action):
         setattr(namespace, self.dest, out)
 
 
-def train_parser(description: str) -> argparse.ArgumentParser:
-    """The arguments every training tool shares (mmdet's ``tools/train.py`` conventions)."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('config', help='mmengine config file')
-    p.add_argument('--work-dir', help='where logs, checkpoints and outputs go (default work_dirs/<config name>)')
-    p.add_argument('--resume', nargs='?', const=True, default=False, metavar='CKPT',
-                   help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
-    p.add_argument('--amp', action='store_true',
-                   help="mixed precision (CUDA only): mmengine's AmpOptimWrapper, fp16 autocast, dynamic loss scale")
-    p.add_argument('--channels-last', action='store_true',
-                   help='channels_last weights (and so activations): config key channels_last=True')
-    p.add_argument('--cudnn-benchmark', action='store_true',
-                   help="let cuDNN pick the fastest kernels per input shape: env_cfg.cudnn_benchmark=True")
-    p.add_argument('--cfg-options', nargs='+', action=_KeyValue, default={}, metavar='KEY=VALUE',
-                   help='override config entries, e.g. train_cfg.max_epochs=1')
-    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default=None,
-                   help='accepted for mmdet compatibility; the launcher is chosen from the environment')
-    p.add_argument('--local-rank', '--local_rank', type=int, default=0, help=argparse.SUPPRESS)
-    return p
-
-
-def parse_and_load(p: argparse.ArgumentParser, argv: Any = None) -> tuple[argparse.Namespace, Any]:
-    from ..engine import load_config
-    from ..engine.run import apply_speed_options
-    args = p.parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    apply_speed_options(cfg, channels_last=getattr(args, 'channels_last', False),
-                        cudnn_benchmark=getattr(args, 'cudnn_benchmark', False))
-    return args, cfg
+__all__ = ['KeyValue', 'run_cli']

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 from cream_det.engine import load_config
-from cream_det.engine.search_tool import run_search
+from cream_det.engine.search_run import run_search
 
 cfg_path, work_dir = sys.argv[1], sys.argv[2]
 cfg = load_config(cfg_path, json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}, work_dir)

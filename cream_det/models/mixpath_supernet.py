@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from ..space import Arch, SearchSpace
-from ..space.sampler import check_max_paths
+from ..space.codes import check_max_paths
 from ..space.spec import CREAM_SPACE
 from .mixed_op import MixedOpBlock
 from .supernet import PathLike, Supernet, code_vector

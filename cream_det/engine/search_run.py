@@ -10,16 +10,21 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..search import distributed as D
+from ..utils import distributed as D
 from ..search.evaluate import path_scorer, take_batches
 from ..search.evolution import evolution_search
 from ..utils.io import atomic_torch_save
 from .run import build_runner
-from .search import SupernetSearch, _unwrap, plot_board, unpack_batch, write_summary
+from ..search.finished import write_summary
+from .supernet_search import SupernetSearch, plot_board, search_model, unpack_batch
 
 
 def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tuple[Any, dict[str, Any]]:
-    """Train the supernet, pick the arch, write arch.json and search_summary.json; returns (runner, summary)."""
+    """Train the supernet, pick the arch, write arch.json and search_summary.json; returns (runner, summary).
+
+    The final pick is made here and only here (the board's best path, the evolution's or NSGA-II's
+    pick, or the strategy's own final search), and this is the one writer of ``arch.json``.
+    """
     t0 = time.time()
     hooks = list(cfg.get('custom_hooks') or [])
     for needed in ('SearchStateHook', 'SearchOutputsHook'):       # resume and outputs depend on them
@@ -28,24 +33,27 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     cfg.custom_hooks = hooks
     runner = build_runner(cfg, resume=resume, amp=amp)
     runner.train()
-    model = _unwrap(runner.model)
+    model = search_model(runner.model)
     work = Path(runner.work_dir)
     cands = model.strategy.ranked_candidates()
     own = model.strategy.final_pick        # a strategy's own final search (DNA's), its default when it has one
     pick = cfg.get('final_pick') or ('board' if cands else own or 'evolution')
     summary: dict[str, Any] = {}
+    arch = None
     if pick in ('evolution', 'pareto'):
         if D.rank() == 0:
-            summary[pick] = (_evolve if pick == 'evolution' else _pareto)(runner, cfg, model, work, resume)
+            arch, summary[pick] = (_evolve if pick == 'evolution' else _pareto)(runner, cfg, model, work, resume)
         if D.is_dist():
             dist.barrier()
     elif own is not None and pick == own:      # every rank, on its share of the held-out data
-        summary[pick] = _strategy_final_search(runner, cfg, model, work, pick)
+        arch, summary[pick] = _strategy_final_search(runner, cfg, model, work, pick)
     elif not cands:
         raise no_board_pick_error(model.strategy, model.macs_range)
-    if D.rank() == 0:
-        from ..space import Arch
-        arch = Arch.load(work / 'arch.json')
+    else:
+        arch = model.supernet.arch_of(cands[0])
+        runner.logger.info(f'final arch (best board path): {arch}, {arch.macs / 1e6:.1f}M MACs')
+    if D.rank() == 0:               # the one writer of arch.json
+        arch.save(work / 'arch.json')
         summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(),
                        supernet_depths=list(model.supernet.depths), macs_range=list(model.macs_range),
                        iterations=runner.iter, seconds=round(time.time() - t0, 1))
@@ -116,8 +124,8 @@ def _held_out(runner: Any, cfg: Any, model: SupernetSearch, ev: dict, pick: str)
     return calib, val
 
 
-def _pareto(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> dict[str, Any]:
-    """NSGA-II over (inherited top-1, MACs) on rank 0: pareto.json, pareto.png, arch.json; resumable."""
+def _pareto(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> tuple[Any, dict[str, Any]]:
+    """NSGA-II over (inherited top-1, MACs) on rank 0: pareto.json, pareto.png; resumable. Returns (pick, summary)."""
     from ..search.nsga2 import nsga2_search, write_pareto
     ev = dict(cfg.get('pareto') or {})
     known = {'population', 'generations', 'mutation_prob', 'crossover_prob', 'pareto_range', 'calib_batches',
@@ -141,16 +149,16 @@ def _pareto(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
                        seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
     data = write_pareto(res, sn.arch_of, model.macs_range, work)
     arch = sn.arch_of(res.best_code)
-    arch.save(work / 'arch.json')
     runner.logger.info(f"NSGA-II: {len(res.front_scores)} archs on the front of {len(res.scores)} evaluated; pick "
                        f"{arch} ({data['pick']['score']:.2f} top-1, {arch.macs / 1e6:.2f}M MACs"
                        f"{'' if data['pick']['on_front'] else ', best in range, off the front'}) -> pareto.json")
-    return {'best_top1': data['pick']['score'], 'on_front': data['pick']['on_front'],
-            'front': [[f['macs'], f['score']] for f in data['front']], 'evaluated': len(res.scores)}
+    return arch, {'best_top1': data['pick']['score'], 'on_front': data['pick']['on_front'],
+                  'front': [[f['macs'], f['score']] for f in data['front']], 'evaluated': len(res.scores)}
 
 
-def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> dict[str, Any]:
-    """Evolutionary search over the trained supernet (rank 0), resumable from evolution_state.pth."""
+def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: Any) -> tuple[Any, dict[str, Any]]:
+    """Evolutionary search over the trained supernet (rank 0), resumable from evolution_state.pth.
+    Returns (pick, summary)."""
     ev = dict(cfg.get('evolution') or {})
     calib_n, val_n = ev.pop('calib_batches', 8), ev.pop('val_batches', None)
     loader_cfg = cfg.get('search_val_dataloader')
@@ -179,13 +187,13 @@ def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
                            model.macs_range, on_generation=on_generation, init_state=init_state,
                            seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
     arch = sn.arch_of(res.best_code)
-    arch.save(work / 'arch.json')
     plot_board(model, work / 'board.png')
-    return {'best_top1': res.best_score, 'evaluated': res.num_evaluated}
+    return arch, {'best_top1': res.best_score, 'evaluated': res.num_evaluated}
 
 
-def _strategy_final_search(runner: Any, cfg: Any, model: SupernetSearch, work: Path, pick: str) -> dict[str, Any]:
-    """The strategy's own final pick on the held-out images; rank 0 writes arch.json.
+def _strategy_final_search(runner: Any, cfg: Any, model: SupernetSearch, work: Path,
+                           pick: str) -> tuple[Any, dict[str, Any]]:
+    """The strategy's own final pick on the held-out images: (pick, summary).
 
     Runs on every rank: the loader is built on all of them (mmengine's sampler synchronises its
     seed) and shards the held-out set; the strategy reduces its measurements across ranks.
@@ -205,7 +213,4 @@ def _strategy_final_search(runner: Any, cfg: Any, model: SupernetSearch, work: P
             x, y = unpack_batch(model.data_preprocessor(data, False))
             yield x.to(device), y.to(device)
 
-    arch, info = model.strategy.final_search(model.supernet, batches(), work, runner.logger.info)
-    if D.rank() == 0:
-        arch.save(work / 'arch.json')
-    return info
+    return model.strategy.final_search(model.supernet, batches(), work, runner.logger.info)

@@ -20,35 +20,9 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, DatasetError
-from ..models.checkpoint import check_fits, embedded_arch, extract_state_dict, same_network
-from ..space import Arch, as_arch
-from .classification import NET, CreamClassifier
-from .retrain import read_runner_checkpoint
-
-
-def checkpoint_arch(ckpt: dict, arch: 'Arch | str | None', source: str) -> Arch:
-    """The embedded arch, or ``arch`` for a checkpoint without one; both must agree when given."""
-    found = embedded_arch(ckpt, source)
-    if arch is None:
-        if found is None:
-            raise CheckpointError(f'{source} embeds no arch; pass --arch NAME|FILE (the network it holds)')
-        return found
-    given = as_arch(arch)
-    if not same_network(found, given):
-        raise CheckpointError(f'{source} embeds arch {found}, but --arch names {given}; drop --arch '
-                              f'(the embedded one is used) or pick the right checkpoint')
-    return found if found is not None else given
-
-
-def subnet_state_dict(ckpt: dict, raw: bool = False, source: str = 'checkpoint') -> dict[str, torch.Tensor]:
-    """The subnet's weights with bare timm keys, from a Runner (``net.*``) or converted checkpoint."""
-    if raw and 'ema_state_dict' not in ckpt:
-        raise CheckpointError(f'{source}: no raw training weights (ema_state_dict); it was not written by '
-                              f'a Runner with EMAHook — evaluate its state_dict instead')
-    sd = extract_state_dict(ckpt, use_ema=raw, source=source)
-    if any(k.startswith(NET) for k in sd):
-        sd = {k[len(NET):]: v for k, v in sd.items() if k.startswith(NET)}
-    return sd
+from ..models.checkpoint import check_fits, embedded_arch, load_subnet, read_checkpoint
+from ..space import Arch
+from .classification import CreamClassifier
 
 
 def build_eval_loader(data_root: 'str | os.PathLike', input_size: int, split: str = 'val', batch_size: int = 64,
@@ -71,9 +45,13 @@ def evaluate_checkpoint(checkpoint: 'str | os.PathLike', data_root: 'str | os.Pa
     """
     from mmengine.evaluator import Evaluator
     source = str(checkpoint)
-    ckpt = read_runner_checkpoint(checkpoint)
-    net_arch = checkpoint_arch(ckpt, arch, source)
-    sd = subnet_state_dict(ckpt, raw, source)
+    ckpt = read_checkpoint(checkpoint)
+    if raw and 'ema_state_dict' not in ckpt:
+        raise CheckpointError(f'{source}: no raw training weights (ema_state_dict); it was not written by '
+                              f'a Runner with EMAHook — evaluate its state_dict instead')
+    net_arch, sd = load_subnet(source, arch, use_ema=raw, ckpt=ckpt, given_as='--arch names',
+                               missing='pass --arch NAME|FILE (the network it holds)',
+                               fix='drop --arch (the embedded one is used) or pick the right checkpoint')
     if embedded_arch(ckpt, source) is None and 'classifier.weight' in sd:     # bare weights: trust their head
         net_arch = net_arch.with_(num_classes=int(sd['classifier.weight'].shape[0]))
     model = CreamClassifier(net_arch, drop_rate=0.0)
@@ -96,4 +74,4 @@ def evaluate_checkpoint(checkpoint: 'str | os.PathLike', data_root: 'str | os.Pa
             'arch': str(net_arch), 'weights': weights}
 
 
-__all__ = ['build_eval_loader', 'checkpoint_arch', 'evaluate_checkpoint', 'subnet_state_dict']
+__all__ = ['build_eval_loader', 'evaluate_checkpoint']

@@ -8,7 +8,6 @@ written into every checkpoint by :class:`SearchStateHook`, so a resumed search c
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,12 +18,13 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS
 
 from ..errors import CheckpointError, ConfigError
-from ..models.mixpath import MixPathSupernet
-from ..models.supernet import Supernet, supernet_depths
-from ..search import distributed as D
+from ..models.mixpath_supernet import MixPathSupernet
+from ..models.supernet import Supernet
+from ..space.sizing import supernet_depths
+from ..utils import distributed as D
 from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import ArchSampler, get_space
-from ..utils.io import atomic_write_bytes, atomic_write_text, png_bytes
+from ..utils.io import atomic_write_bytes, png_bytes
 
 
 def unpack_batch(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +45,7 @@ class SupernetSearch(BaseModel):
     Args:
         strategy: ``dict(type='cream'|'spos'|'mixpath', ...)`` (see ``cream_det.search.strategies``);
             it also decides the supernet: ``mixpath`` (``max_paths=m``) trains a
-            :class:`~cream_det.models.mixpath.MixPathSupernet`, the others the single-path one.
+            :class:`~cream_det.models.mixpath_supernet.MixPathSupernet`, the others the single-path one.
         space: search-space name (or spec dict).
         macs_range: ``(min, max)`` MACs of the archs searched for.
         resolution, num_classes: of the search data.
@@ -124,38 +124,50 @@ class SearchStateHook(Hook):
         loop = runner.train_loop
         # an iteration-based loop hands before_train_iter the global iteration as its batch index
         iters_per_epoch = len(loop.dataloader) if isinstance(loop, EpochBasedTrainLoop) else loop.max_iters
-        for line in _unwrap(runner.model).strategy.check_schedule(iters_per_epoch, loop.max_iters):
+        for line in search_model(runner.model).strategy.check_schedule(iters_per_epoch, loop.max_iters):
             runner.logger.info(line)
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
-        _unwrap(runner.model).batch_idx = batch_idx
+        search_model(runner.model).batch_idx = batch_idx
 
     def after_train_epoch(self, runner: Any) -> None:
-        line = _unwrap(runner.model).strategy.epoch_report()
+        line = search_model(runner.model).strategy.epoch_report()
         if line:
             runner.logger.info(f"epoch {runner.epoch + 1}: {line}")
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        checkpoint['search_state'] = _unwrap(runner.model).strategy.state_dict()
+        checkpoint['search_state'] = search_model(runner.model).strategy.state_dict()
 
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         if 'search_state' not in checkpoint:
             raise CheckpointError('the checkpoint has no search_state: it was not written by a search '
                                   '(or by one without SearchStateHook), so the board cannot be restored')
-        _unwrap(runner.model).strategy.load_state_dict(checkpoint['search_state'])
+        search_model(runner.model).strategy.load_state_dict(checkpoint['search_state'])
 
 
-def _unwrap(model: Any) -> 'SupernetSearch':
+def search_model(model: Any) -> 'SupernetSearch':
+    """The :class:`SupernetSearch` inside a Runner's model (DDP-wrapped or not)."""
     return model.module if hasattr(model, 'module') else model
+
+
+def load_search_checkpoint(model: 'SupernetSearch', path: 'str | Path', strategy_state: bool = True) -> dict:
+    """Load a search checkpoint into ``model`` strictly (the supernet and the strategy's modules), and
+    the strategy's state (board, sampler, ...) unless ``strategy_state`` is off; returns the checkpoint."""
+    from ..models.checkpoint import extract_state_dict, read_checkpoint
+    ckpt = read_checkpoint(path)
+    model.load_state_dict(extract_state_dict(ckpt, source=str(path)), strict=True)
+    if strategy_state and 'search_state' in ckpt:
+        model.strategy.load_state_dict(ckpt['search_state'])
+    return ckpt
 
 
 @HOOKS.register_module()
 class SearchOutputsHook(Hook):
     """Keeps the search's human-readable outputs in the work dir, rewritten atomically (rank 0).
 
-    ``board.json`` whenever the board changes; at the end ``arch.json`` (the strategy's best
-    candidate, when it ranks its own) and ``board.png`` (accuracy vs MACs of every trained path,
-    board members highlighted).
+    ``board.json`` whenever the board changes; at the end ``board.png`` (accuracy vs MACs of every
+    trained path, board members highlighted). The final pick and ``arch.json`` are
+    :func:`cream_det.engine.search_run.run_search`'s.
     """
 
     priority = 'LOW'
@@ -165,7 +177,7 @@ class SearchOutputsHook(Hook):
         self._version = -1
 
     def _model(self, runner: Any) -> SupernetSearch:
-        return _unwrap(runner.model)
+        return search_model(runner.model)
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         st = self._model(runner).strategy
@@ -180,11 +192,6 @@ class SearchOutputsHook(Hook):
         model = self._model(runner)
         if hasattr(model.strategy, 'board'):
             self.write_board(runner)
-        cands = model.strategy.ranked_candidates()
-        if cands:
-            arch = model.supernet.arch_of(cands[0])
-            arch.save(Path(runner.work_dir) / 'arch.json')
-            runner.logger.info(f'final arch (best board path): {arch}, {arch.macs / 1e6:.1f}M MACs -> arch.json')
         if self.plot:
             plot_board(model, Path(runner.work_dir) / 'board.png')
 
@@ -220,8 +227,5 @@ def plot_board(model: SupernetSearch, path: Path) -> Path:
     return path
 
 
-def write_summary(work_dir: str | Path, data: dict[str, Any]) -> None:
-    atomic_write_text(Path(work_dir) / 'search_summary.json', json.dumps(data, indent=2) + '\n')
-
-
-__all__ = ['SupernetSearch', 'SearchDDP', 'SearchStateHook', 'SearchOutputsHook', 'plot_board', 'unpack_batch']
+__all__ = ['SupernetSearch', 'SearchDDP', 'SearchStateHook', 'SearchOutputsHook', 'load_search_checkpoint',
+           'plot_board', 'search_model', 'unpack_batch']
