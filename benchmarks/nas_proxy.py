@@ -234,7 +234,7 @@ def register_hook() -> None:
 def search_job(spec: dict) -> dict:
     """One supernet, searched as ``tools/search.py`` does; its convergence, its scores of the ground truth, its pick."""
     import cream_det  # noqa: F401  (registers the model, hooks and datasets)
-    from cream_det.engine.search_tool import run_search
+    from cream_det.engine.search_run import run_search
     torch.set_num_threads(1)
     register_hook()
     t = time.time()

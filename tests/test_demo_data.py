@@ -305,7 +305,7 @@ def test_interrupted_run_leaves_old_dataset_and_no_partial(tmp_path, monkeypatch
     make_coco_digits(out, num_train=2, num_val=1)
     before = _hashes(out)
     calls = []
-    real = digits._save_jpeg
+    real = digits.save_jpeg
 
     def interrupt_on_third(image, path):
         calls.append(path)
@@ -313,7 +313,7 @@ def test_interrupted_run_leaves_old_dataset_and_no_partial(tmp_path, monkeypatch
             raise KeyboardInterrupt
         real(image, path)
 
-    monkeypatch.setattr(digits, '_save_jpeg', interrupt_on_third)
+    monkeypatch.setattr(digits, 'save_jpeg', interrupt_on_third)
     with pytest.raises(KeyboardInterrupt):
         make_coco_digits(out, num_train=5, num_val=2, seed=1, force=True)
     assert _hashes(out) == before

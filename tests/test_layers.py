@@ -16,12 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / 'cream_det'
 LAYERS = ('errors', 'utils', 'data', 'space', 'models', 'search', 'det', 'engine')
 #: private names imported across modules that stay for now, with the reason (keep this list short)
-KNOWN_PRIVATE = {
-    # the lead's file in the consolidation branch's "hands off" list; to be made public on merge
-    ('cream_det.data.shapes', 'cream_det.data.digits', '_require'),
-    ('cream_det.data.shapes', 'cream_det.data.digits', '_require_seed'),
-    ('cream_det.data.shapes', 'cream_det.data.digits', '_save_jpeg'),
-}
+KNOWN_PRIVATE: set[tuple[str, str, str]] = set()     # (importer, module, name) allowed to cross; none
 
 
 def _module_name(path: Path) -> str:

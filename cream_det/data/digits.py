@@ -40,11 +40,11 @@ def make_imagenet_digits(out_dir: str | os.PathLike, *, size: int = 64, seed: in
     Each image's colours depend only on ``seed`` and the scan's index, so a subset made with
     ``max_per_class`` holds the same bytes as the full set for the images they share.
     """
-    _require(isinstance(size, int) and size >= 8, f'size must be an int >= 8, got {size!r}')
-    _require(0.0 < val_fraction < 1.0, f'val_fraction must be in (0, 1), got {val_fraction!r}')
-    _require(max_per_class is None or (isinstance(max_per_class, int) and max_per_class >= 2),
+    require(isinstance(size, int) and size >= 8, f'size must be an int >= 8, got {size!r}')
+    require(0.0 < val_fraction < 1.0, f'val_fraction must be in (0, 1), got {val_fraction!r}')
+    require(max_per_class is None or (isinstance(max_per_class, int) and max_per_class >= 2),
              f'max_per_class must be None or an int >= 2, got {max_per_class!r}')
-    _require_seed(seed)
+    require_seed(seed)
     scans, labels = _load_digits()
     splits = _stratified_split(labels, val_fraction, max_per_class, np.random.default_rng(seed))
     with atomic_dir(out_dir, force) as tmp:
@@ -53,7 +53,7 @@ def make_imagenet_digits(out_dir: str | os.PathLike, *, size: int = 64, seed: in
                 folder = tmp / split / wnid(labels[i])
                 folder.mkdir(parents=True, exist_ok=True)
                 image = _render_class_image(scans[i], size, np.random.default_rng((seed, int(i))))
-                _save_jpeg(image, folder / f'{wnid(labels[i])}_{i:05d}.JPEG')
+                save_jpeg(image, folder / f'{wnid(labels[i])}_{i:05d}.JPEG')
         _write_class_index(tmp)
     return Path(out_dir)
 
@@ -66,11 +66,11 @@ def make_coco_digits(out_dir: str | os.PathLike, *, num_train: int = 200, num_va
     of handwriting the model has not seen rather than memorised strokes.
     """
     for name, value in (('num_train', num_train), ('num_val', num_val)):
-        _require(isinstance(value, int) and value >= 1,
+        require(isinstance(value, int) and value >= 1,
                  f'{name} must be an int >= 1, got {value!r}')
-    _require(isinstance(canvas_size, int) and canvas_size >= 32,
+    require(isinstance(canvas_size, int) and canvas_size >= 32,
              f'canvas_size must be an int >= 32, got {canvas_size!r}')
-    _require_seed(seed)
+    require_seed(seed)
     scans, labels = _load_digits()
     train_pool, val_pool = _detection_pools(len(labels), seed)
     plan = [('train', num_train, train_pool), ('val', num_val, val_pool)]
@@ -86,7 +86,7 @@ def make_coco_digits(out_dir: str | os.PathLike, *, num_train: int = 200, num_va
                 image_id = next_ids[0]
                 next_ids[0] += 1
                 file_name = f'{image_id:012d}.jpg'
-                _save_jpeg(canvas, tmp / split / file_name)
+                save_jpeg(canvas, tmp / split / file_name)
                 images.append({'id': image_id, 'file_name': file_name, 'height': canvas_size,
                                'width': canvas_size, 'license': 1, 'date_captured': ''})
                 for box, label in placed:
@@ -121,19 +121,19 @@ def _blend(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray, x: int, y:
     region += alpha[..., None] * (colour[None, None, :] - region)
 
 
-def _save_jpeg(image: np.ndarray, path: Path) -> None:
+def save_jpeg(image: np.ndarray, path: Path) -> None:
     """Fixed quality and no metadata, so the bytes depend only on the pixels."""
     pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     Image.fromarray(pixels).save(path, format='JPEG', quality=92)
 
 
-def _require(ok: bool, message: str) -> None:
+def require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
 
 
-def _require_seed(seed: int) -> None:
-    _require(isinstance(seed, int) and seed >= 0, f'seed must be an int >= 0, got {seed!r}')
+def require_seed(seed: int) -> None:
+    require(isinstance(seed, int) and seed >= 0, f'seed must be an int >= 0, got {seed!r}')
 
 
 # ---- classification ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_dir
-from .digits import _require, _require_seed, _save_jpeg, wnid
+from .digits import require, require_seed, save_jpeg, wnid
 
 CLASSES = ('disc', 'ring', 'square', 'hollow_square', 'triangle', 'plus', 'cross', 'diamond', 'bars', 'half_disc')
 NUM_CLASSES = len(CLASSES)
@@ -36,12 +36,12 @@ def make_imagenet_shapes(out_dir: str | os.PathLike, *, size: int = 32, num_trai
         distractors: small shapes of other classes scattered behind the main one.
         noise: standard deviation of the per-pixel Gaussian noise (0-255 scale).
     """
-    _require(isinstance(size, int) and size >= 16, f'size must be an int >= 16, got {size!r}')
+    require(isinstance(size, int) and size >= 16, f'size must be an int >= 16, got {size!r}')
     for name, n in (('num_train', num_train), ('num_val', num_val)):
-        _require(isinstance(n, int) and n >= NUM_CLASSES, f'{name} must be an int >= {NUM_CLASSES}, got {n!r}')
-    _require(isinstance(distractors, int) and distractors >= 0, f'distractors must be an int >= 0, got {distractors!r}')
-    _require(noise >= 0, f'noise must be >= 0, got {noise!r}')
-    _require_seed(seed)
+        require(isinstance(n, int) and n >= NUM_CLASSES, f'{name} must be an int >= {NUM_CLASSES}, got {n!r}')
+    require(isinstance(distractors, int) and distractors >= 0, f'distractors must be an int >= 0, got {distractors!r}')
+    require(noise >= 0, f'noise must be >= 0, got {noise!r}')
+    require_seed(seed)
     with atomic_dir(out_dir, force) as tmp:
         for split, count, split_seed in (('train', num_train, 0), ('val', num_val, 1)):
             for i in range(count):
@@ -49,7 +49,7 @@ def make_imagenet_shapes(out_dir: str | os.PathLike, *, size: int = 32, num_trai
                 rng = np.random.default_rng((seed, split_seed, i))
                 folder = tmp / split / wnid(label)
                 folder.mkdir(parents=True, exist_ok=True)
-                _save_jpeg(render(label, size, rng, distractors, noise), folder / f'{wnid(label)}_{i:06d}.JPEG')
+                save_jpeg(render(label, size, rng, distractors, noise), folder / f'{wnid(label)}_{i:06d}.JPEG')
         names = {wnid(k): name for k, name in enumerate(CLASSES)}
         (tmp / 'labels.txt').write_text(''.join(f'{k} {v}\n' for k, v in names.items()))
     return Path(out_dir)
