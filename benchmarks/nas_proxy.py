@@ -65,15 +65,17 @@ from cream_det.space import CREAM_SPACE, Arch, ArchSampler  # noqa: E402
 from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes  # noqa: E402
 
 # size: px; num_train/num_val: the task; search_val: the searches' held-out set; archs: ground-truth archs;
-# paths: the convergence set; epochs: stand-alone recipe (ground truth, teacher, picks); search_epochs:
-# every supernet (a multiple of 5: DNA trains its 5 stages one after another); points: convergence epochs;
-# calib: BN-recalibration batches per scored path
+# paths: the convergence set; epochs, warmup (epochs of linear lr ramp), lr: the stand-alone recipe (ground
+# truth, teacher, picks; without the ramp one seed in five ended ~10 points low); search_epochs: every
+# supernet (a multiple of 5: DNA trains its 5 stages one after another; 15 because a supernet whose layers
+# draw their ops independently stays near chance for ~2000 steps on this task: `learnability`);
+# points: convergence epochs; calib: BN-recalibration batches per scored path
 FULL = dict(size=32, num_train=20000, num_val=2000, search_val=1000, archs=16, paths=50, gt_seeds=2, seeds=3,
-            epochs=4, search_epochs=5, points=5, depths=1, batch=64, lr=0.1, search_lr=0.05, calib=2)
+            epochs=4, warmup=1.0, search_epochs=15, points=5, depths=1, batch=64, lr=0.1, search_lr=0.05, calib=2)
 QUICK = dict(size=32, num_train=200, num_val=100, search_val=100, archs=4, paths=6, gt_seeds=2, seeds=1,
-             epochs=1, search_epochs=5, points=5, depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1)
+             epochs=1, warmup=0.5, search_epochs=5, points=5, depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1)
 # the recipe of the ground truth: what groundtruth.json must match to be reused
-GT_KEYS = ('size', 'num_train', 'num_val', 'archs', 'gt_seeds', 'epochs', 'depths', 'batch', 'lr')
+GT_KEYS = ('size', 'num_train', 'num_val', 'archs', 'gt_seeds', 'epochs', 'warmup', 'depths', 'batch', 'lr')
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -133,7 +135,7 @@ def standalone_job(spec: dict) -> dict:
     val = load(Path(spec['data']), 'val', p['size'], 256)
     arch = Arch.from_dict(spec['arch'])
     t = time.time()
-    net = train_standalone(arch, train, p['epochs'], lr=p['lr'], seed=spec['seed'])
+    net = train_standalone(arch, train, p['epochs'], lr=p['lr'], seed=spec['seed'], warmup_epochs=p.get('warmup', 0.0))
     out = {'top1': accuracy(net, val), 'seconds': round(time.time() - t, 1)}
     if spec.get('save'):
         from cream_det.models.checkpoint import save_subnet_checkpoint

@@ -124,3 +124,29 @@ def test_compare_harness_quick(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert again.returncode == 0 and 'job(s) to run' not in again.stdout and 'reusing' in again.stdout
     assert json.loads((tmp_path / 'results.json').read_text())['rows'] == res['rows']
+
+
+def test_standalone_warmup_ramps_then_follows_the_cosine():
+    import math
+    from cream_det.search.ranking_tool import warmup_cosine
+    total, ramp = 100, 10
+    factors = [warmup_cosine(t, total, ramp) for t in range(total + 1)]
+    assert factors[0] == pytest.approx(0.1 * 0.5 * (1 + math.cos(0)))          # 1/ramp of the peak at the start
+    assert all(a < b for a, b in zip(factors[:ramp - 1], factors[1:ramp]))       # rising through the ramp
+    assert factors[ramp] == pytest.approx(0.5 * (1 + math.cos(math.pi * ramp / total)))   # the plain cosine after it
+    assert factors[total] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_standalone_warmup_changes_the_training_and_zero_keeps_it(tmp_path):
+    """warmup_epochs=0 is the cosine schedule as before (same weights); a ramp trains differently."""
+    import torch
+    from cream_det.search.ranking_tool import train_standalone
+    from cream_det.space import CREAM_SPACE, ArchSampler
+    arch = ArchSampler(CREAM_SPACE, 32, 10, depths=(1,) * 5, seed=0).sample()
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(3)]
+    plain = train_standalone(arch, batches, 1, lr=0.1, seed=0).state_dict()
+    again = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=0.0).state_dict()
+    ramped = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0).state_dict()
+    key = 'conv_stem.weight'
+    assert torch.equal(plain[key], again[key]) and not torch.allclose(plain[key], ramped[key])
