@@ -41,6 +41,7 @@ from a second generated set, so no pick is chosen on the images its retraining i
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -263,7 +264,7 @@ class Pool:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def run(self, named_specs: dict[str, dict]) -> dict[str, dict]:
-        todo = {n: s for n, s in named_specs.items() if not (self.dir / f'{n}.json').is_file()}
+        todo = {n: s for n, s in named_specs.items() if self._stored(n, s) is None}
         if todo:
             print(f'{len(todo)} job(s) to run ({len(named_specs) - len(todo)} done before), {self.jobs} at once',
                   flush=True)
@@ -272,7 +273,15 @@ class Pool:
                 for name, _ in zip(todo, ex.map(lambda item: self._one(*item), todo.items())):
                     pass
             print(f'  done in {time.time() - t0:.0f} s', flush=True)
-        return {n: json.loads((self.dir / f'{n}.json').read_text()) for n in named_specs}
+        return {n: self._stored(n, s) for n, s in named_specs.items()}
+
+    def _stored(self, name: str, spec: dict) -> dict | None:
+        """The job's stored result, if one was made from this very spec (other settings: run it again)."""
+        path = self.dir / f'{name}.json'
+        if not path.is_file():
+            return None
+        res = json.loads(path.read_text())
+        return res['result'] if res.get('spec_digest') == spec_digest(spec) else None
 
     def _one(self, name: str, spec: dict) -> None:
         result, spec_file = self.dir / f'{name}.json', self.dir / f'{name}.spec.json'
@@ -289,8 +298,8 @@ class Pool:
             if r.returncode != 0:
                 tail = log.read_text().splitlines()[-15:]
                 raise SystemExit(f'job {name} failed (exit {r.returncode}); its log {log} ends:\n' + '\n'.join(tail))
-            return self._report(name, json.loads(result.read_text()), t)
-        atomic_write_text(result, json.dumps(res) + '\n')
+            return self._report(name, json.loads(result.read_text())['result'], t)
+        atomic_write_text(result, json.dumps({'spec_digest': spec_digest(spec), 'result': res}) + '\n')
         self._report(name, res, t)
 
     @staticmethod
@@ -301,7 +310,13 @@ class Pool:
 
 def run_job(spec_file: str, result_file: str) -> None:
     spec = json.loads(Path(spec_file).read_text())
-    atomic_write_text(Path(result_file), json.dumps(JOBS[spec['kind']](spec)) + '\n')
+    res = JOBS[spec['kind']](spec)
+    atomic_write_text(Path(result_file), json.dumps({'spec_digest': spec_digest(spec), 'result': res}) + '\n')
+
+
+def spec_digest(spec: dict) -> str:
+    """What a stored result was made from: a job is reused only for the same spec (data, recipe, arch, seed)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ---- stages -------------------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
     again = pool.run({f'j{i}': {'kind': 'count', 'i': i} for i in range(4)})
     assert calls == [0, 1, 2, 3] and first == {f'j{i}': {'top1': float(i)} for i in range(3)}
     assert again['j3'] == {'top1': 3.0}
+    changed = pool.run({'j0': {'kind': 'count', 'i': 0, 'recipe': 'other'}})     # same name, other settings
+    assert calls == [0, 1, 2, 3, 0] and changed == {'j0': {'top1': 0.0}}
 
 
 @pytest.mark.slow
