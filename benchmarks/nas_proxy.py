@@ -44,6 +44,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -234,6 +235,18 @@ def register_hook() -> None:
             atomic_write_text(path, json.dumps(points) + '\n')
 
 
+def claim_work_dir(work: Path, digest: str) -> bool:
+    """Make ``work`` this spec's; True when it holds an interrupted run of the same spec to resume.
+
+    A work dir left by another recipe is removed: resuming it would train on under other settings."""
+    marker = work / 'spec_digest'
+    if work.is_dir() and (not marker.is_file() or marker.read_text().strip() != digest):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, digest + '\n')
+    return (work / 'last_checkpoint').is_file()
+
+
 def search_job(spec: dict) -> dict:
     """One supernet, searched as ``tools/search.py`` does; its convergence, its scores of the ground truth, its pick."""
     import cream_det  # noqa: F401  (registers the model, hooks and datasets)
@@ -242,7 +255,7 @@ def search_job(spec: dict) -> dict:
     register_hook()
     t = time.time()
     work = Path(spec['work_dir'])
-    resume = (work / 'last_checkpoint').is_file()
+    resume = claim_work_dir(work, spec_digest(spec))
     runner, summary = run_search(search_config(spec), resume=resume)
     model = getattr(runner.model, 'module', runner.model).eval()
     scores = scorer(spec, model)([Arch.from_dict(a) for a in spec['gt_archs']])

@@ -100,6 +100,16 @@ def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
     assert calls == [0, 1, 2, 3, 0] and changed == {'j0': {'top1': 0.0}}
 
 
+def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
+    np_ = _harness()
+    work = tmp_path / 'run'
+    assert np_.claim_work_dir(work, 'aaa') is False
+    (work / 'last_checkpoint').write_text('epoch_3.pth')
+    assert np_.claim_work_dir(work, 'aaa') is True and (work / 'last_checkpoint').is_file()
+    assert np_.claim_work_dir(work, 'bbb') is False and not (work / 'last_checkpoint').exists()
+    assert (work / 'spec_digest').read_text().strip() == 'bbb'
+
+
 @pytest.mark.slow
 def test_compare_harness_quick(tmp_path):
     """The whole comparison on a tiny setting, each job in its own process (--jobs 2, as a full run), then
