@@ -282,9 +282,8 @@ class Pool:
             print(f'{len(todo)} job(s) to run ({len(named_specs) - len(todo)} done before), {self.jobs} at once',
                   flush=True)
             t0 = time.time()
-            with ThreadPoolExecutor(self.jobs) as ex:
-                for name, _ in zip(todo, ex.map(lambda item: self._one(*item), todo.items())):
-                    pass
+            with ThreadPoolExecutor(self.jobs) as ex:      # a failed job raises here, once the others finish
+                list(ex.map(lambda item: self._one(*item), todo.items()))
             print(f'  done in {time.time() - t0:.0f} s', flush=True)
         return {n: self._stored(n, s) for n, s in named_specs.items()}
 
