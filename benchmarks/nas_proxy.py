@@ -192,19 +192,15 @@ def search_config(spec: dict) -> Any:
 
 
 def scorer(spec: dict, model: Any) -> Callable[[list[Arch]], np.ndarray]:
-    """Each arch's score under the supernet, higher is better: inherited top-1 after BN recalibration on
-    the first training batches; DNA's own signal (minus its summed block rating) for DNA."""
-    from cream_det.search.dna import DNA
-    from cream_det.search.evaluate import path_scorer
+    """Each arch's score under the supernet as ``tools/compare_strategies.py`` scores it (``path_scores``:
+    inherited top-1 after BN recalibration on fixed training batches; minus DNA's summed block rating for
+    DNA), on the searches' held-out set, which is read once here."""
+    from cream_det.engine.compare import SearchRun, path_scores
     p = spec['params']
     held = load(Path(spec['held_out']), 'val', p['size'], 256)
-    if isinstance(model.strategy, DNA):
-        def dna(archs: list[Arch]) -> np.ndarray:
-            codes = np.stack([a.encode() for a in archs])
-            return -np.asarray(model.strategy.arch_scores(model.supernet, codes, held), dtype=np.float64)
-        return dna
     calib = load(Path(spec['data']), 'train', p['size'], p['batch'], order_seed=1000, limit=p['calib'] * p['batch'])
-    return lambda archs: path_scorer(model.supernet, calib, held)(archs)
+    run = SearchRun(Path(spec['work_dir']), None, model)
+    return lambda archs: path_scores(run, archs, calib, held)
 
 
 def register_hook() -> None:
@@ -218,6 +214,7 @@ def register_hook() -> None:
 
         def __init__(self, spec: dict, every: int) -> None:
             self.spec, self.every = spec, every
+            self.score: Callable[[list[Arch]], np.ndarray] | None = None     # built (data read) at the first point
 
         def after_train_epoch(self, runner: Any) -> None:
             epoch = runner.epoch + 1           # mmengine counts the epoch up after this hook
@@ -226,7 +223,8 @@ def register_hook() -> None:
             model = getattr(runner.model, 'module', runner.model)
             was_training = model.training
             archs = [Arch.from_dict(a) for a in self.spec['paths']]
-            scores = scorer(self.spec, model)(archs)
+            self.score = self.score or scorer(self.spec, model)
+            scores = self.score(archs)
             model.train(was_training)
             path = Path(runner.work_dir) / 'convergence.json'
             points = json.loads(path.read_text()) if path.is_file() else []
