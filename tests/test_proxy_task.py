@@ -162,3 +162,26 @@ def test_standalone_warmup_changes_the_training_and_zero_keeps_it(tmp_path):
     ramped = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0).state_dict()
     key = 'conv_stem.weight'
     assert torch.equal(plain[key], again[key]) and not torch.allclose(plain[key], ramped[key])
+
+
+def test_ground_truth_archs_lie_in_the_band_of_the_spaces_macs():
+    """The band sets the MACs range every arch set and search shares: a wider band, a wider range."""
+    np_ = _harness()
+    p = dict(np_.QUICK, archs=8, paths=8)
+    (lo, hi), gt, paths = np_.arch_sets(dict(p, band=[25.0, 75.0]))
+    (wlo, whi), wgt, _ = np_.arch_sets(dict(p, band=[5.0, 95.0]))
+    assert wlo < lo < hi < whi
+    assert all(lo <= a.macs <= hi for a in gt + paths) and all(wlo <= a.macs <= whi for a in wgt)
+
+
+def test_table_shows_the_macs_alone_baseline():
+    """A supernet's tau only says more than "bigger is better" above tau(MACs, top-1): the table shows both."""
+    np_ = _harness()
+    row = dict(strategy='spos', tau=[0.1, 0.3], convergence_epochs=[1, 2], convergence=[[10, 20], [12, 22]],
+               pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6])
+    res = dict(params=dict(np_.QUICK), macs_range=[1e6, 3e6], rows=[row], seconds=600.0,
+               groundtruth=dict(top1=[[90, 91], [92, 89]], macs=[1e6, 2e6], tau_seed_vs_seed=[0.61],
+                                tau_macs_vs_top1=-0.37))
+    table = np_.results_table(res)
+    assert '| MACs alone (no supernet) | | -0.37 |' in table and '| SPOS | 11.0 / 21.0 | 0.20 ± 0.14 |' in table
+    assert 'tau seed vs seed 0.61' in table
