@@ -574,6 +574,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error('--jobs must be >= 1')
+    if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
+        ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)
 
 

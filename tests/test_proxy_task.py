@@ -185,3 +185,11 @@ def test_table_shows_the_macs_alone_baseline():
     table = np_.results_table(res)
     assert '| MACs alone (no supernet) | | -0.37 |' in table and '| SPOS | 11.0 / 21.0 | 0.20 ± 0.14 |' in table
     assert 'tau seed vs seed 0.61' in table
+
+
+def test_a_bad_band_is_one_clear_error(capsys):
+    np_ = _harness()
+    for band in (['80', '20'], ['-5', '50'], ['10', '101']):
+        with pytest.raises(SystemExit) as e:
+            np_.main(['groundtruth', '--band', *band, '--out', 'unused'])
+        assert e.value.code == 2 and '--band' in capsys.readouterr().err
