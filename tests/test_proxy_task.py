@@ -193,3 +193,20 @@ def test_a_bad_band_is_one_clear_error(capsys):
         with pytest.raises(SystemExit) as e:
             np_.main(['groundtruth', '--band', *band, '--out', 'unused'])
         assert e.value.code == 2 and '--band' in capsys.readouterr().err
+
+
+def test_standalone_clip_bounds_the_step_and_zero_keeps_it():
+    """clip_grad=0 trains as before (same weights); a small clip changes the training, a clip above every
+    gradient norm does not."""
+    import torch
+    from cream_det.search.ranking_tool import train_standalone
+    from cream_det.space import CREAM_SPACE, ArchSampler
+    arch = ArchSampler(CREAM_SPACE, 32, 10, depths=(1,) * 5, seed=0).sample()
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(3)]
+    key = 'conv_stem.weight'
+    plain = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0).state_dict()[key]
+    zero = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0, clip_grad=0.0).state_dict()[key]
+    huge = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0, clip_grad=1e9).state_dict()[key]
+    tight = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0, clip_grad=1e-3).state_dict()[key]
+    assert torch.equal(plain, zero) and torch.allclose(plain, huge) and not torch.allclose(plain, tight)
