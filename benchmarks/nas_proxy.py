@@ -7,7 +7,7 @@ ImageNet folder layout, never downloaded). Two stages:
 ``groundtruth``
     16 archs spread evenly over one MACs range (``band``: percentiles of the MACs of a
     one-layer-per-stage supernet), each trained from scratch with two seeds
-    (``ranking_tool.train_standalone``: SGD, warm-up, cosine). Prints the stability of that ground
+    (``ranking_tool.train_standalone``: SGD, warm-up, cosine, clipped gradients). Prints the stability of that ground
     truth and how much of it is "bigger is better"::
 
         kendall tau seed-vs-seed: ...      (the bar is >= 0.5)
