@@ -195,7 +195,7 @@ def test_a_bad_band_is_one_clear_error(capsys):
         assert e.value.code == 2 and '--band' in capsys.readouterr().err
 
 
-def test_standalone_clip_bounds_the_step_and_zero_keeps_it():
+def test_standalone_clip_changes_the_training_only_when_it_bites():
     """clip_grad=0 trains as before (same weights); a small clip changes the training, a clip above every
     gradient norm does not."""
     import torch
