@@ -7,8 +7,8 @@ ImageNet folder layout, never downloaded). Two stages:
 ``groundtruth``
     16 archs spread evenly over one MACs range (``band``: percentiles of the MACs of a
     one-layer-per-stage supernet), each trained from scratch with two seeds
-    (``ranking_tool.train_standalone``: SGD, warm-up, cosine, clipped gradients). Prints the stability of that ground
-    truth and how much of it is "bigger is better"::
+    (``ranking_tool.train_standalone``: SGD, warm-up, cosine, clipped gradients). Prints the
+    stability of that ground truth and how much of it is "bigger is better"::
 
         kendall tau seed-vs-seed: ...      (the bar is >= 0.5)
         kendall tau macs-vs-top1: ...
@@ -515,7 +515,7 @@ def results_table(res: dict) -> str:
               f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])}, tau MACs vs top-1 "
               f"{gt['tau_macs_vs_top1']:.2f}. {p['paths']} convergence paths; {p['seeds']} seed(s) per strategy, "
               f"mean ± std; supernets {p['search_epochs']} epochs x {p['num_train']} images. Wall time: ground truth "
-              f"{res.get('groundtruth_seconds', 0) / 60:.0f} min, the rest {res['seconds'] / 60:.0f} min "
+              f"{res['groundtruth_seconds'] / 60:.0f} min, the rest {res['seconds'] / 60:.0f} min "
               f"(its last invocation).", '']
     return '\n'.join(lines)
 
