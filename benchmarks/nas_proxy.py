@@ -67,7 +67,9 @@ from cream_det.search.ranking_tool import train_standalone  # noqa: E402
 from cream_det.space import CREAM_SPACE, Arch, ArchSampler  # noqa: E402
 from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes  # noqa: E402
 
-# size: px; num_train/num_val: the task; search_val: the searches' held-out set; archs: ground-truth archs, spread
+# size: px; num_train/num_val: the task (the stand-alone trainings' set); search_train: the supernets' training set, a
+# second set of the same generator (the supernets' steps are the costly part and do not depend on the stand-alone
+# recipe, so a larger stand-alone set leaves them as they are); search_val: the searches' held-out set; archs: ground-truth archs, spread
 # over the MACs range between the ``band`` percentiles of the space's MACs; paths: the convergence set; epochs,
 # warmup (epochs of linear lr ramp), lr: the stand-alone recipe (ground truth, teacher, picks), chosen by what
 # decides a ground truth here, the spread of one arch's seeds: 40,000 images seen twice rather than 20,000
@@ -78,17 +80,20 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). search_epochs: every supernet (a
 # multiple of 5: DNA trains its 5 stages one after another); points: convergence epochs; calib: BN-recalibration
 # batches per scored path
-FULL = dict(size=32, num_train=40000, num_val=5000, search_val=1000, archs=16, band=[0.0, 100.0], paths=50, gt_seeds=2,
+FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0], paths=50, gt_seeds=2,
             seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=5, points=5, depths=1, batch=64, lr=0.2,
             search_lr=0.05, calib=2)
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
-QUICK = dict(size=32, num_train=200, num_val=100, search_val=100, archs=4, band=[25.0, 75.0], paths=6, gt_seeds=2,
+QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0], paths=6, gt_seeds=2,
              seeds=1, epochs=1, warmup=0.5, clip=0.0, search_epochs=5, points=5, depths=1, batch=50, lr=0.1,
              search_lr=0.1, calib=1)
-# the recipe of the ground truth: what groundtruth.json must match to be reused
-GT_KEYS = ('size', 'num_train', 'num_val', 'archs', 'band', 'gt_seeds', 'epochs', 'warmup', 'clip', 'depths', 'batch',
-           'lr')
+# what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
+# searches and a new search budget keeps the ground truth): a stand-alone training, a search, the ground truth
+STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'batch', 'lr')
+SEARCH_KEYS = ('size', 'search_train', 'search_val', 'paths', 'search_epochs', 'points', 'depths', 'batch',
+               'search_lr', 'calib')
+GT_KEYS = STANDALONE_KEYS + ('archs', 'band', 'gt_seeds', 'depths')
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -110,17 +115,20 @@ def load(root: Path, split: str, size: int, batch: int, order_seed: int | None =
     return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)]
 
 
-def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path]:
-    """The task (``--data`` or generated under ``out``) and the searches' held-out set (always generated)."""
+def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path, Path]:
+    """The task, the supernets' training set (both ``--data`` when given, else generated under ``out``; the
+    same set when ``num_train == search_train``) and the searches' held-out set (always generated)."""
     root = Path(data) if data else out / f"shapes_{p['size']}px_{p['num_train']}"
+    search = Path(data) if data else out / f"shapes_{p['size']}px_{p['search_train']}"
     held = out / f"shapes_{p['size']}px_search_val_{p['search_val']}"
     for path, kw in ((root, dict(num_train=p['num_train'], num_val=p['num_val'], seed=0)),
+                     (search, dict(num_train=p['search_train'], num_val=p['num_val'], seed=0)),
                      (held, dict(num_train=NUM_CLASSES, num_val=p['search_val'], seed=1))):
         if not (path / 'val').is_dir():
             t = time.time()
             make_imagenet_shapes(path, size=p['size'], **kw)
             print(f'data: {path} generated in {time.time() - t:.1f} s', flush=True)
-    return root, held
+    return root, search, held
 
 
 def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
@@ -169,7 +177,7 @@ def search_config(spec: dict) -> Any:
     p, name, seed = spec['params'], spec['strategy'], spec['seed']
     cfg = Config.fromfile(str(ROOT / 'configs/search' / DEMO_CONFIG[name]))
     epochs = p['search_epochs']
-    iters = -(-p['num_train'] // p['batch'])
+    iters = -(-p['search_train'] // p['batch'])
     cfg.model.update(macs_range=tuple(spec['macs_range']), resolution=p['size'], num_classes=NUM_CLASSES,
                      depths=(p['depths'],) * len(CREAM_SPACE.stages), seed=seed)
     st = cfg.model.strategy
@@ -342,6 +350,10 @@ def run_job(spec_file: str, result_file: str) -> None:
     atomic_write_text(Path(result_file), json.dumps({'spec_digest': spec_digest(spec), 'result': res}) + '\n')
 
 
+def pick(p: dict, keys: tuple[str, ...]) -> dict:
+    return {k: p[k] for k in keys}
+
+
 def spec_digest(spec: dict) -> str:
     """What a stored result was made from: a job is reused only for the same spec (data, recipe, arch, seed)."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -356,7 +368,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     p = p or settings(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data, _ = make_data(p, out, args.data)
+    data, _, _ = make_data(p, out, args.data)
     saved = out / 'groundtruth.json'
     if saved.is_file():
         res = json.loads(saved.read_text())
@@ -365,7 +377,8 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
             return res
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
-    specs = {f'gt_a{i:02d}_s{s}': dict(kind='standalone', params=p, data=str(data), arch=a.to_dict(), seed=s)
+    specs = {f'gt_a{i:02d}_s{s}': dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data),
+                                           arch=a.to_dict(), seed=s)
              for s in range(p['gt_seeds']) for i, a in enumerate(archs)}
     done = Pool(out, args.jobs).run(specs)
     acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
@@ -390,26 +403,42 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     return res
 
 
+def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
+                 strategies: list[str]) -> tuple[dict, dict[str, dict]]:
+    """The DNA teacher's job (stand-alone, on the task ``data``) and one search job per strategy and seed
+    (on the supernets' set ``search``).
+
+    A search's spec holds the search settings only and DNA's also the teacher's digest: a new stand-alone
+    recipe (the ground truth's) then retrains the teacher and reruns DNA's searches, but keeps the others'."""
+    (lo, hi), gt_archs, paths = arch_sets(p)
+    teacher = out / 'dna_teacher.pth'
+    teacher_spec = dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data), seed=0,
+                        arch=teacher_arch(p).to_dict(), save=str(teacher))
+    base = dict(kind='search', params=pick(p, SEARCH_KEYS), data=str(search), held_out=str(held), macs_range=[lo, hi],
+                gt_archs=[a.to_dict() for a in gt_archs], paths=[a.to_dict() for a in paths])
+    specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}'),
+                                  **(dict(teacher=str(teacher), teacher_digest=spec_digest(teacher_spec))
+                                     if s == 'dna' else {}))
+             for seed in range(p['seeds']) for s in strategies}
+    return teacher_spec, specs
+
+
 def compare(args: argparse.Namespace) -> dict:
     p = settings(args)
     if p['search_epochs'] % 5:
         raise SystemExit(f"--search-epochs {p['search_epochs']}: must be a multiple of 5 (DNA trains 5 stages in turn)")
     out = Path(args.out)
     t0 = time.time()
-    data, held = make_data(p, out, args.data)
-    (lo, hi), gt_archs, paths = arch_sets(p)
+    data, search, held = make_data(p, out, args.data)
     strategies = args.strategies or list(STRATEGIES)
-    teacher = out / 'dna_teacher.pth'
+    teacher_spec, specs = search_specs(p, out, data, search, held, strategies)
+    lo, hi = specs[next(iter(specs))]['macs_range']
     if 'dna' in strategies:
-        Pool(out, args.jobs).run({'dna_teacher': dict(kind='standalone', params=p, data=str(data), seed=0,
-                                                      arch=teacher_arch(p).to_dict(), save=str(teacher))})
-    base = dict(kind='search', params=p, data=str(data), held_out=str(held), macs_range=[lo, hi],
-                gt_archs=[a.to_dict() for a in gt_archs], paths=[a.to_dict() for a in paths], teacher=str(teacher))
-    specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}'))
-             for seed in range(p['seeds']) for s in strategies}
+        Pool(out, args.jobs).run({'dna_teacher': teacher_spec})
     runs = Pool(out, args.jobs).run(specs)
-    picks = Pool(out, args.jobs).run({f'pick_{n}': dict(kind='standalone', params=p, data=str(data), seed=specs[n]['seed'],
-                                                        arch=r['pick']) for n, r in runs.items()})
+    recipe = pick(p, STANDALONE_KEYS)
+    picks = Pool(out, args.jobs).run({f'pick_{n}': dict(kind='standalone', params=recipe, data=str(data),
+                                                        seed=specs[n]['seed'], arch=r['pick']) for n, r in runs.items()})
     gt = groundtruth(args, p)          # last: a ground truth run on its own meanwhile is then reused
     gt_top1 = np.mean(gt['top1'], axis=0)
     rows = []
@@ -444,7 +473,7 @@ def learnability(args: argparse.Namespace) -> dict:
     from cream_det.models.supernet import Supernet
     p = settings(args)
     out = Path(args.out)
-    data, _ = make_data(p, out, args.data)
+    _, data, _ = make_data(p, out, args.data)
     torch.set_num_threads(1)
     train = load(data, 'train', p['size'], p['batch'], order_seed=0)
     depths = (p['depths'],) * len(CREAM_SPACE.stages)
@@ -514,7 +543,7 @@ def results_table(res: dict) -> str:
               f"MACs, stand-alone {p['epochs']} epochs x {p['num_train']} images, top-1 {gtop.min():.1f}-{gtop.max():.1f} %; "
               f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])}, tau MACs vs top-1 "
               f"{gt['tau_macs_vs_top1']:.2f}. {p['paths']} convergence paths; {p['seeds']} seed(s) per strategy, "
-              f"mean ± std; supernets {p['search_epochs']} epochs x {p['num_train']} images. Wall time: ground truth "
+              f"mean ± std; supernets {p['search_epochs']} epochs x {p['search_train']} images. Wall time: ground truth "
               f"{res['groundtruth_seconds'] / 60:.0f} min, the rest {res['seconds'] / 60:.0f} min "
               f"(its last invocation).", '']
     return '\n'.join(lines)

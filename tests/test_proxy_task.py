@@ -210,3 +210,34 @@ def test_standalone_clip_changes_the_training_only_when_it_bites():
     huge = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0, clip_grad=1e9).state_dict()[key]
     tight = train_standalone(arch, batches, 1, lr=0.1, seed=0, warmup_epochs=1.0, clip_grad=1e-3).state_dict()[key]
     assert torch.equal(plain, zero) and torch.allclose(plain, huge) and not torch.allclose(plain, tight)
+
+
+def test_a_new_recipe_reruns_only_the_jobs_it_changes(tmp_path):
+    """Searches are the expensive part: a new stand-alone recipe (the ground truth's: its lr, clipping, or a
+    larger set of its own) must keep them, except DNA's, whose teacher it retrains; a new search budget must
+    keep the stand-alone jobs."""
+    np_ = _harness()
+    p = dict(np_.QUICK)
+    strategies = list(np_.STRATEGIES)
+
+    def specs(q):
+        out = tmp_path / 'out'
+        data, search, held = (out / f"shapes_{q['size']}px_{q['num_train']}",
+                              out / f"shapes_{q['size']}px_{q['search_train']}", out / 'held')
+        return np_.search_specs(q, out, data, search, held, strategies)
+
+    def digests(q):
+        teacher, searches = specs(q)
+        return np_.spec_digest(teacher), {n: np_.spec_digest(s) for n, s in searches.items()}
+
+    teacher, searches = digests(p)
+    for other in (dict(p, lr=p['lr'] * 2, clip=1.0), dict(p, num_train=p['num_train'] * 2, epochs=2)):
+        teacher_new, searches_new = digests(other)
+        assert teacher_new != teacher
+        assert {n for n in searches if searches_new[n] != searches[n]} == {'dna_s0'}
+    teacher_s, searches_s = digests(dict(p, search_lr=p['search_lr'] / 2))
+    assert teacher_s == teacher and all(searches_s[n] != searches[n] for n in searches)
+    teacher_spec, search = specs(dict(p, num_train=p['num_train'] * 2))
+    assert teacher_spec['data'].endswith(f"_{p['num_train'] * 2}") and search['spos_s0']['data'].endswith(
+        f"_{p['search_train']}")
+    assert all('teacher' not in s for n, s in search.items() if not n.startswith('dna'))
