@@ -14,7 +14,7 @@ ImageNet folder layout, never downloaded). Two stages:
         kendall tau macs-vs-top1: ...
 
 ``compare``
-    The ground truth (reused when ``groundtruth.json`` has the same settings), then, on the same
+    The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``), then, on the same
     supernet, data, MACs range and number of optimizer steps, one supernet per strategy and seed —
     Cream with the meta matcher, with the top-1 board teacher and with a random board teacher,
     SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
@@ -369,12 +369,12 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data, _, _ = make_data(p, out, args.data)
-    saved = out / 'groundtruth.json'
+    # kept per recipe (groundtruth/<digest>.json), so that trying another recipe does not lose this one;
+    # groundtruth.json / .md are the last one made, for reading
+    saved = out / 'groundtruth' / f"{spec_digest({'params': pick(p, GT_KEYS), 'data': str(data)})}.json"
     if saved.is_file():
-        res = json.loads(saved.read_text())
-        if all(res['params'].get(k) == p[k] for k in GT_KEYS) and res.get('data') == str(data):
-            print(f'ground truth: reusing {saved}', flush=True)
-            return res
+        print(f'ground truth: reusing {saved}', flush=True)
+        return json.loads(saved.read_text())
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
     specs = {f'gt_a{i:02d}_s{s}': dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data),
@@ -388,7 +388,9 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
            'archs': [a.to_dict() for a in archs], 'macs': macs.tolist(), 'top1': acc.tolist(),
            'tau_seed_vs_seed': taus, 'tau_macs_vs_top1': float(kendall_tau(macs, acc.mean(0))),
            'seconds': round(time.time() - t0, 1)}
-    atomic_write_text(saved, json.dumps(res, indent=2) + '\n')
+    saved.parent.mkdir(exist_ok=True)
+    for path in (saved, out / 'groundtruth.json'):
+        atomic_write_text(path, json.dumps(res, indent=2) + '\n')
     spread = acc.mean(0)
     atomic_write_text(out / 'groundtruth.md', (
         '| archs | seeds | epochs | MACs range | top-1 mean (min-max over archs) | tau seed vs seed | tau MACs vs top-1 |\n'

@@ -1,4 +1,5 @@
 """The cluttered-shapes proxy task (generated, ImageNet layout) and the ground-truth harness."""
+import argparse
 import hashlib
 import importlib.util
 import os
@@ -241,3 +242,27 @@ def test_a_new_recipe_reruns_only_the_jobs_it_changes(tmp_path):
     assert teacher_spec['data'].endswith(f"_{p['num_train'] * 2}") and search['spos_s0']['data'].endswith(
         f"_{p['search_train']}")
     assert all('teacher' not in s for n, s in search.items() if not n.startswith('dna'))
+
+
+def test_each_ground_truth_recipe_is_kept_and_reused(tmp_path, monkeypatch, capsys):
+    """Trying another stand-alone recipe must not lose the ground truth of the last one: going back to it
+    reuses it (no job reruns), and a new recipe trains anew."""
+    np_ = _harness()
+    trained = []
+
+    def fake(spec):
+        trained.append(spec['params']['lr'])
+        return {'top1': float(len(trained))}
+
+    monkeypatch.setitem(np_.JOBS, 'standalone', fake)
+    p = dict(np_.QUICK)
+    args = argparse.Namespace(out=str(tmp_path), data=None, jobs=1)
+    first = np_.groundtruth(args, p)
+    assert len(trained) == p['archs'] * p['gt_seeds']
+    other = np_.groundtruth(args, dict(p, lr=p['lr'] / 2))
+    assert len(trained) == 2 * p['archs'] * p['gt_seeds'] and other['top1'] != first['top1']
+    capsys.readouterr()
+    again = np_.groundtruth(args, p)
+    assert len(trained) == 2 * p['archs'] * p['gt_seeds'] and again == first
+    assert 'reusing' in capsys.readouterr().out
+    assert len(list((tmp_path / 'groundtruth').glob('*.json'))) == 2
