@@ -14,10 +14,10 @@ ImageNet folder layout, never downloaded). Two stages:
         kendall tau macs-vs-top1: ...
 
 ``compare``
-    The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``), then, on the same
-    supernet, data, MACs range and number of optimizer steps, one supernet per strategy and seed —
-    Cream with the meta matcher, with the top-1 board teacher and with a random board teacher,
-    SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
+    The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``),
+    then, on the same supernet, data, MACs range and number of optimizer steps, one supernet per
+    strategy and seed — Cream with the meta matcher, with the top-1 board teacher and with a random
+    board teacher, SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
     ``tools/search.py``'s own code (``run_search``: the Runner, the strategy's final pick, arch.json).
     It reports
 
@@ -68,26 +68,26 @@ from cream_det.space import CREAM_SPACE, Arch, ArchSampler  # noqa: E402
 from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes  # noqa: E402
 
 # size: px; num_train/num_val: the task (the stand-alone trainings' set); search_train: the supernets' training set, a
-# second set of the same generator (the supernets' steps are the costly part and do not depend on the stand-alone
-# recipe, so a larger stand-alone set leaves them as they are); search_val: the searches' held-out set; archs: ground-truth archs, spread
-# over the MACs range between the ``band`` percentiles of the space's MACs; paths: the convergence set; epochs,
-# warmup (epochs of linear lr ramp), lr: the stand-alone recipe (ground truth, teacher, picks), chosen by what
-# decides a ground truth here, the spread of one arch's seeds: 40,000 images seen twice rather than 20,000
-# seen four times (same steps) took one arch's std over four seeds from 1.9 to 0.77 points; lr 0.2 rather than
-# 0.1 took two archs' seed-to-seed gaps from 2.4 and 2.1 to 1.0 and 1.1 points (and their top-1 up 1.5-2
-# points; lr 0.05: 87.8 / 93.7); clip: the gradient's global norm is clipped to it (0: not clipped): unclipped, 3
-# of 16 archs lost ~5 points with one seed at lr 0.2, a run whose loss rose for ~300 steps at the peak lr; clipped
-# at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). search_epochs: every supernet (a
-# multiple of 5: DNA trains its 5 stages one after another); points: convergence epochs; calib: BN-recalibration
-# batches per scored path
-FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0], paths=50, gt_seeds=2,
-            seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=5, points=5, depths=1, batch=64, lr=0.2,
-            search_lr=0.05, calib=2)
+# second set of the same generator unless it equals num_train (the supernets' steps are the costly part and do not
+# depend on the stand-alone recipe, so a larger stand-alone set leaves them as they are); search_val: the searches'
+# held-out set; archs: ground-truth archs, spread over the MACs range between the ``band`` percentiles of the space's
+# MACs; paths: the convergence set; epochs, warmup (epochs of linear lr ramp), lr: the stand-alone recipe (ground
+# truth, teacher, picks), chosen by what decides a ground truth here, the spread of one arch's seeds: 40,000 images
+# seen twice rather than 20,000 seen four times (same steps) took one arch's std over four seeds from 1.9 to 0.77
+# points; lr 0.2 rather than 0.1 took two archs' seed-to-seed gaps from 2.4 and 2.1 to 1.0 and 1.1 points (and their
+# top-1 up 1.5-2 points; lr 0.05: 87.8 / 93.7); clip: the gradient's global norm is clipped to it (0: not clipped):
+# unclipped, 3 of 16 archs lost ~5 points with one seed at lr 0.2, a run whose loss rose for ~300 steps at the peak
+# lr; clipped at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). search_epochs: every
+# supernet (a multiple of 5: DNA trains its 5 stages one after another); points: convergence epochs; calib:
+# BN-recalibration batches per scored path
+FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
+            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=5, points=5, depths=1,
+            batch=64, lr=0.2, search_lr=0.05, calib=2)
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
-QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0], paths=6, gt_seeds=2,
-             seeds=1, epochs=1, warmup=0.5, clip=0.0, search_epochs=5, points=5, depths=1, batch=50, lr=0.1,
-             search_lr=0.1, calib=1)
+QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0],
+             paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, search_epochs=5, points=5, depths=1,
+             batch=50, lr=0.1, search_lr=0.1, calib=1)
 # what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
 # searches and a new search budget keeps the ground truth): a stand-alone training, a search, the ground truth
 STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'batch', 'lr')
@@ -440,7 +440,8 @@ def compare(args: argparse.Namespace) -> dict:
     runs = Pool(out, args.jobs).run(specs)
     recipe = pick(p, STANDALONE_KEYS)
     picks = Pool(out, args.jobs).run({f'pick_{n}': dict(kind='standalone', params=recipe, data=str(data),
-                                                        seed=specs[n]['seed'], arch=r['pick']) for n, r in runs.items()})
+                                                        seed=specs[n]['seed'], arch=r['pick'])
+                                      for n, r in runs.items()})
     gt = groundtruth(args, p)          # last: a ground truth run on its own meanwhile is then reused
     gt_top1 = np.mean(gt['top1'], axis=0)
     rows = []
@@ -545,7 +546,8 @@ def results_table(res: dict) -> str:
               f"MACs, stand-alone {p['epochs']} epochs x {p['num_train']} images, top-1 {gtop.min():.1f}-{gtop.max():.1f} %; "
               f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])}, tau MACs vs top-1 "
               f"{gt['tau_macs_vs_top1']:.2f}. {p['paths']} convergence paths; {p['seeds']} seed(s) per strategy, "
-              f"mean ± std; supernets {p['search_epochs']} epochs x {p['search_train']} images. Wall time: ground truth "
+              f"mean ± std; supernets {p['search_epochs']} epochs x {p['search_train']} images. "
+              f"Wall time: ground truth "
               f"{res['groundtruth_seconds'] / 60:.0f} min, the rest {res['seconds'] / 60:.0f} min "
               f"(its last invocation).", '']
     return '\n'.join(lines)
