@@ -354,6 +354,11 @@ def pick(p: dict, keys: tuple[str, ...]) -> dict:
     return {k: p[k] for k in keys}
 
 
+def standalone_spec(p: dict, data: Path, arch: dict, seed: int, **extra: Any) -> dict:
+    """A stand-alone training job (ground truth, DNA teacher, pick): the same recipe keys for all three."""
+    return dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data), arch=arch, seed=seed, **extra)
+
+
 def spec_digest(spec: dict) -> str:
     """What a stored result was made from: a job is reused only for the same spec (data, recipe, arch, seed)."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -377,8 +382,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
         return json.loads(saved.read_text())
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
-    specs = {f'gt_a{i:02d}_s{s}': dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data),
-                                           arch=a.to_dict(), seed=s)
+    specs = {f'gt_a{i:02d}_s{s}': standalone_spec(p, data, a.to_dict(), s)
              for s in range(p['gt_seeds']) for i, a in enumerate(archs)}
     done = Pool(out, args.jobs).run(specs)
     acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
@@ -414,8 +418,7 @@ def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
     recipe (the ground truth's) then retrains the teacher and reruns DNA's searches, but keeps the others'."""
     (lo, hi), gt_archs, paths = arch_sets(p)
     teacher = out / 'dna_teacher.pth'
-    teacher_spec = dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data), seed=0,
-                        arch=teacher_arch(p).to_dict(), save=str(teacher))
+    teacher_spec = standalone_spec(p, data, teacher_arch(p).to_dict(), 0, save=str(teacher))
     base = dict(kind='search', params=pick(p, SEARCH_KEYS), data=str(search), held_out=str(held), macs_range=[lo, hi],
                 gt_archs=[a.to_dict() for a in gt_archs], paths=[a.to_dict() for a in paths])
     specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}'),
@@ -438,9 +441,7 @@ def compare(args: argparse.Namespace) -> dict:
     if 'dna' in strategies:
         Pool(out, args.jobs).run({'dna_teacher': teacher_spec})
     runs = Pool(out, args.jobs).run(specs)
-    recipe = pick(p, STANDALONE_KEYS)
-    picks = Pool(out, args.jobs).run({f'pick_{n}': dict(kind='standalone', params=recipe, data=str(data),
-                                                        seed=specs[n]['seed'], arch=r['pick'])
+    picks = Pool(out, args.jobs).run({f'pick_{n}': standalone_spec(p, data, r['pick'], specs[n]['seed'])
                                       for n, r in runs.items()})
     gt = groundtruth(args, p)          # last: a ground truth run on its own meanwhile is then reused
     gt_top1 = np.mean(gt['top1'], axis=0)
