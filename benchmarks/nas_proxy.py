@@ -78,10 +78,12 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # top-1 up 1.5-2 points; lr 0.05: 87.8 / 93.7); clip: the gradient's global norm is clipped to it (0: not clipped):
 # unclipped, 3 of 16 archs lost ~5 points with one seed at lr 0.2, a run whose loss rose for ~300 steps at the peak
 # lr; clipped at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). search_epochs: every
-# supernet (a multiple of 5: DNA trains its 5 stages one after another); points: convergence epochs; calib:
-# BN-recalibration batches per scored path
+# supernet (a multiple of 5: DNA trains its 5 stages one after another), 10 because a single-path supernet sits
+# near chance for its first ~1,500 steps: after 5 epochs (3,125 steps) the Cream and SPOS supernets scored the
+# convergence paths at 20-23 %, after 10 SPOS's scored them at 60 % (19.6 / 39.3 / 48.7 / 56.8 / 60.4 at epochs
+# 2-10, 711 s); points: convergence epochs; calib: BN-recalibration batches per scored path
 FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
-            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=5, points=5, depths=1,
+            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=10, points=5, depths=1,
             batch=64, lr=0.2, search_lr=0.05, calib=2)
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
@@ -272,7 +274,8 @@ def claim_work_dir(work: Path, digest: str) -> bool:
 
 
 def search_job(spec: dict) -> dict:
-    """One supernet, searched as ``tools/search.py`` does; its convergence, its scores of the ground truth, its pick."""
+    """One supernet, searched as ``tools/search.py`` does; its convergence and its pick (its scores of the
+    ground-truth archs are a ``score`` job of their own, from the final checkpoint)."""
     import cream_det  # noqa: F401  (registers the model, hooks and datasets)
     from cream_det.engine.search_run import run_search
     torch.set_num_threads(1)
@@ -280,16 +283,37 @@ def search_job(spec: dict) -> dict:
     t = time.time()
     work = Path(spec['work_dir'])
     resume = claim_work_dir(work, spec_digest(spec))
-    runner, summary = run_search(search_config(spec), resume=resume)
-    model = getattr(runner.model, 'module', runner.model).eval()
-    scores = scorer(spec, model)([Arch.from_dict(a) for a in spec['gt_archs']])
+    _, summary = run_search(search_config(spec), resume=resume)
     conv = json.loads((work / 'convergence.json').read_text())
-    return {'pick': summary['arch'], 'final_pick': summary['final_pick'], 'gt_scores': scores.tolist(),
+    return {'pick': summary['arch'], 'final_pick': summary['final_pick'],
             'convergence': [{'epoch': c['epoch'], 'mean': c['mean']} for c in conv],
             'seconds': round(time.time() - t, 1)}
 
 
-JOBS = {'standalone': standalone_job, 'search': search_job}
+def score_job(spec: dict) -> dict:
+    """A finished search's scores of the ground-truth archs, from its final checkpoint.
+
+    A job of its own so that a search does not depend on which archs the ground truth holds: choosing
+    other ground-truth archs rescores the searches in seconds instead of rerunning them."""
+    import cream_det  # noqa: F401
+    from cream_det.engine.compare import load_search
+    torch.set_num_threads(1)
+    register_hook()                            # the work dir's config names the harness's hook
+    search = spec['search']
+    if not holds_finished_search(Path(search['work_dir']), spec['search_digest']):
+        raise SystemExit(f"{search['work_dir']} holds no finished search of this spec: run its search job first")
+    run = load_search(search['work_dir'])
+    scores = scorer(search, run.model)([Arch.from_dict(a) for a in spec['gt_archs']])
+    return {'gt_scores': scores.tolist()}
+
+
+def holds_finished_search(work: Path, digest: str) -> bool:
+    """True when ``work`` holds the finished search of the spec with this digest (not another recipe's)."""
+    marker = work / 'spec_digest'
+    return marker.is_file() and marker.read_text().strip() == digest and (work / 'last_checkpoint').is_file()
+
+
+JOBS = {'standalone': standalone_job, 'search': search_job, 'score': score_job}
 
 
 class Pool:
@@ -340,7 +364,8 @@ class Pool:
 
     @staticmethod
     def _report(name: str, res: dict, t: float) -> None:
-        what = f"top-1 {res['top1']:.2f} %" if 'top1' in res else f"pick {Arch.from_dict(res['pick'])}"
+        what = (f"top-1 {res['top1']:.2f} %" if 'top1' in res else f"pick {Arch.from_dict(res['pick'])}" if 'pick' in res
+                else f"{len(res['gt_scores'])} archs scored")
         print(f'  {name}: {what} ({time.time() - t:.0f} s)', flush=True)
 
 
@@ -416,11 +441,11 @@ def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
 
     A search's spec holds the search settings only and DNA's also the teacher's digest: a new stand-alone
     recipe (the ground truth's) then retrains the teacher and reruns DNA's searches, but keeps the others'."""
-    (lo, hi), gt_archs, paths = arch_sets(p)
+    (lo, hi), _, paths = arch_sets(p)
     teacher = out / 'dna_teacher.pth'
     teacher_spec = standalone_spec(p, data, teacher_arch(p).to_dict(), 0, save=str(teacher))
     base = dict(kind='search', params=pick(p, SEARCH_KEYS), data=str(search), held_out=str(held), macs_range=[lo, hi],
-                gt_archs=[a.to_dict() for a in gt_archs], paths=[a.to_dict() for a in paths])
+                paths=[a.to_dict() for a in paths])
     specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}'),
                                   **(dict(teacher=str(teacher), teacher_digest=spec_digest(teacher_spec))
                                      if s == 'dna' else {}))
@@ -441,6 +466,9 @@ def compare(args: argparse.Namespace) -> dict:
     if 'dna' in strategies:
         Pool(out, args.jobs).run({'dna_teacher': teacher_spec})
     runs = Pool(out, args.jobs).run(specs)
+    gt_archs = [a.to_dict() for a in arch_sets(p)[1]]
+    scores = Pool(out, args.jobs).run({f'score_{n}': dict(kind='score', search=spec, search_digest=spec_digest(spec),
+                                                          gt_archs=gt_archs) for n, spec in specs.items()})
     picks = Pool(out, args.jobs).run({f'pick_{n}': standalone_spec(p, data, r['pick'], specs[n]['seed'])
                                       for n, r in runs.items()})
     gt = groundtruth(args, p)          # last: a ground truth run on its own meanwhile is then reused
@@ -448,7 +476,7 @@ def compare(args: argparse.Namespace) -> dict:
     rows = []
     for s in strategies:
         names = [f'{s}_s{seed}' for seed in range(p['seeds'])]
-        taus = [kendall_tau(runs[n]['gt_scores'], gt_top1) for n in names]
+        taus = [kendall_tau(scores[f'score_{n}']['gt_scores'], gt_top1) for n in names]
         curves = np.array([[c['mean'] for c in runs[n]['convergence']] for n in names])
         top1 = [picks[f'pick_{n}']['top1'] for n in names]
         macs = [Arch.from_dict(runs[n]['pick']).macs for n in names]

@@ -67,9 +67,9 @@ def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
     for the same number of steps; the demo configs it starts from differ (MixPath's range, DNA's depths)."""
     np_ = _harness()
     p = dict(np_.QUICK)
-    (lo, hi), gt, paths = np_.arch_sets(p)
+    (lo, hi), _, paths = np_.arch_sets(p)
     base = dict(kind='search', params=p, data=str(tmp_path / 'd'), held_out=str(tmp_path / 'h'), macs_range=[lo, hi],
-                gt_archs=[a.to_dict() for a in gt], paths=[a.to_dict() for a in paths], teacher=str(tmp_path / 't.pth'))
+                paths=[a.to_dict() for a in paths], teacher=str(tmp_path / 't.pth'))
     cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s))) for s in np_.STRATEGIES}
     same = {(tuple(c.model.macs_range), tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
              c.train_cfg.max_epochs, c.train_dataloader.batch_size, c.train_dataloader.dataset.root,
@@ -130,6 +130,9 @@ def test_compare_harness_quick(tmp_path):
         assert row['convergence_epochs'] == [1, 2, 3, 4, 5] and np.array(row['convergence']).shape == (1, 5)
         assert all(-1 <= t <= 1 for t in row['tau']) and all(0 <= t <= 100 for t in row['pick_top1'])
         assert all(lo <= m <= hi for m in row['pick_macs']), row
+    # each search's ground-truth scores come from its own score job (its final checkpoint)
+    scored = json.loads((tmp_path / 'jobs/score_spos_s0.json').read_text())['result']['gt_scores']
+    assert len(scored) == 4 and all(0 <= v <= 100 for v in scored)
     mixpath = next(row for row in res['rows'] if row['strategy'] == 'mixpath')
     assert (tmp_path / 'runs/mixpath_s0/pareto.json').is_file() and mixpath['picks'][0]['stages']
     table = (tmp_path / 'results.md').read_text()
@@ -215,8 +218,8 @@ def test_standalone_clip_changes_the_training_only_when_it_bites():
 
 def test_a_new_recipe_reruns_only_the_jobs_it_changes(tmp_path):
     """Searches are the expensive part: a new stand-alone recipe (the ground truth's: its lr, clipping, or a
-    larger set of its own) must keep them, except DNA's, whose teacher it retrains; a new search budget must
-    keep the stand-alone jobs."""
+    larger set of its own) must keep them, except DNA's, whose teacher it retrains, and so must another set of
+    ground-truth archs; a new search budget must keep the stand-alone jobs."""
     np_ = _harness()
     p = dict(np_.QUICK)
     strategies = list(np_.STRATEGIES)
@@ -236,6 +239,8 @@ def test_a_new_recipe_reruns_only_the_jobs_it_changes(tmp_path):
         teacher_new, searches_new = digests(other)
         assert teacher_new != teacher
         assert {n for n in searches if searches_new[n] != searches[n]} == {'dna_s0'}
+    # another set of ground-truth archs (here: more of them) is rescored from the searches' checkpoints
+    assert digests(dict(p, archs=p['archs'] + 4)) == (teacher, searches)
     teacher_s, searches_s = digests(dict(p, search_lr=p['search_lr'] / 2))
     assert teacher_s == teacher and all(searches_s[n] != searches[n] for n in searches)
     teacher_spec, search = specs(dict(p, num_train=p['num_train'] * 2))
