@@ -231,21 +231,37 @@ def scorer(spec: dict, model: Any) -> Callable[[list[Arch]], np.ndarray]:
     return lambda archs: path_scores(run, archs, calib, held)
 
 
+# when this process's search job started, and how long the epochs of the checkpoint it resumed from took: a search
+# interrupted (session end, SIGKILL) and resumed reports the time of the epochs it kept plus the time of its resumption
+_INVOCATION = {'t0': time.time(), 'before': 0.0}
+
+
 def register_hook() -> None:
     from mmengine.hooks import Hook
     from mmengine.registry import HOOKS
 
     @HOOKS.register_module(force=True)
     class ProxyConvergenceHook(Hook):
-        """Scores the fixed convergence paths every ``every`` epochs into ``convergence.json``."""
+        """Scores the fixed convergence paths every ``every`` epochs into ``convergence.json``; keeps the search's
+        running time per epoch in ``elapsed.json``."""
         priority = 'LOW'
 
         def __init__(self, spec: dict, every: int) -> None:
             self.spec, self.every = spec, every
             self.score: Callable[[list[Arch]], np.ndarray] | None = None     # built (data read) at the first point
 
+        def before_train(self, runner: Any) -> None:
+            path = Path(runner.work_dir) / 'elapsed.json'
+            history = json.loads(path.read_text()) if path.is_file() else {}
+            _INVOCATION['before'] = float(history.get(str(runner.epoch), 0.0))     # 0 for a fresh run
+
         def after_train_epoch(self, runner: Any) -> None:
             epoch = runner.epoch + 1           # mmengine counts the epoch up after this hook
+            path = Path(runner.work_dir) / 'elapsed.json'
+            history = json.loads(path.read_text()) if path.is_file() else {}
+            history = {k: v for k, v in history.items() if int(k) < epoch}       # a resumed run rewrites its own
+            history[str(epoch)] = round(_INVOCATION['before'] + time.time() - _INVOCATION['t0'], 1)
+            atomic_write_text(path, json.dumps(history) + '\n')
             if epoch % self.every:
                 return
             model = getattr(runner.model, 'module', runner.model)
@@ -280,14 +296,14 @@ def search_job(spec: dict) -> dict:
     from cream_det.engine.search_run import run_search
     torch.set_num_threads(1)
     register_hook()
-    t = time.time()
+    _INVOCATION.update(t0=time.time(), before=0.0)
     work = Path(spec['work_dir'])
     resume = claim_work_dir(work, spec_digest(spec))
     _, summary = run_search(search_config(spec), resume=resume)
     conv = json.loads((work / 'convergence.json').read_text())
     return {'pick': summary['arch'], 'final_pick': summary['final_pick'],
             'convergence': [{'epoch': c['epoch'], 'mean': c['mean']} for c in conv],
-            'seconds': round(time.time() - t, 1)}
+            'seconds': round(_INVOCATION['before'] + time.time() - _INVOCATION['t0'], 1)}
 
 
 def score_job(spec: dict) -> dict:
@@ -364,8 +380,8 @@ class Pool:
 
     @staticmethod
     def _report(name: str, res: dict, t: float) -> None:
-        what = (f"top-1 {res['top1']:.2f} %" if 'top1' in res else f"pick {Arch.from_dict(res['pick'])}" if 'pick' in res
-                else f"{len(res['gt_scores'])} archs scored")
+        what = (f"top-1 {res['top1']:.2f} %" if 'top1' in res
+                else f"pick {Arch.from_dict(res['pick'])}" if 'pick' in res else f"{len(res['gt_scores'])} archs scored")
         print(f'  {name}: {what} ({time.time() - t:.0f} s)', flush=True)
 
 

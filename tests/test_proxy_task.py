@@ -6,6 +6,7 @@ import os
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,32 @@ def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
     assert np_.claim_work_dir(work, 'aaa') is True and (work / 'last_checkpoint').is_file()
     assert np_.claim_work_dir(work, 'bbb') is False and not (work / 'last_checkpoint').exists()
     assert (work / 'spec_digest').read_text().strip() == 'bbb'
+
+
+def test_a_resumed_search_reports_the_time_of_the_epochs_it_kept(tmp_path):
+    """A search killed and resumed (the comparison outlives a session) reports the time its kept epochs took
+    plus the time of its resumption, not the resumption alone; an epoch whose checkpoint was lost is redone
+    and counted once."""
+    from types import SimpleNamespace
+    from mmengine.registry import HOOKS
+    np_ = _harness()
+    np_.register_hook()
+    hook = HOOKS.get('ProxyConvergenceHook')(spec={}, every=100)        # no convergence point in these epochs
+    runner = SimpleNamespace(work_dir=str(tmp_path), epoch=0)
+    np_._INVOCATION.update(t0=time.time() - 30.0, before=0.0)          # the first run: started 30 s ago
+    hook.before_train(runner)
+    for e in range(3):                                                  # epochs 1-3, then killed
+        runner.epoch = e
+        hook.after_train_epoch(runner)
+    first = json.loads((tmp_path / 'elapsed.json').read_text())
+    assert set(first) == {'1', '2', '3'} and all(29.5 < v < 32 for v in first.values())
+    np_._INVOCATION.update(t0=time.time() - 10.0, before=0.0)          # resumed from epoch 2's checkpoint
+    runner.epoch = 2
+    hook.before_train(runner)
+    assert np_._INVOCATION['before'] == first['2']
+    hook.after_train_epoch(runner)                                      # epoch 3 again
+    again = json.loads((tmp_path / 'elapsed.json').read_text())
+    assert set(again) == {'1', '2', '3'} and again['3'] == pytest.approx(first['2'] + 10.0, abs=1.5)
 
 
 @pytest.mark.slow
