@@ -316,17 +316,20 @@ def score_job(spec: dict) -> dict:
     torch.set_num_threads(1)
     register_hook()                            # the work dir's config names the harness's hook
     search = spec['search']
-    if not holds_finished_search(Path(search['work_dir']), spec['search_digest']):
+    if not holds_finished_search(search, spec['search_digest']):
         raise SystemExit(f"{search['work_dir']} holds no finished search of this spec: run its search job first")
     run = load_search(search['work_dir'])
     scores = scorer(search, run.model)([Arch.from_dict(a) for a in spec['gt_archs']])
     return {'gt_scores': scores.tolist()}
 
 
-def holds_finished_search(work: Path, digest: str) -> bool:
-    """True when ``work`` holds the finished search of the spec with this digest (not another recipe's)."""
-    marker = work / 'spec_digest'
-    return marker.is_file() and marker.read_text().strip() == digest and (work / 'last_checkpoint').is_file()
+def holds_finished_search(search: dict, digest: str) -> bool:
+    """True when the search's work dir holds this spec's search (not another recipe's), run to its last epoch (not
+    interrupted)."""
+    work = Path(search['work_dir'])
+    marker, last = work / 'spec_digest', work / 'last_checkpoint'
+    return (marker.is_file() and marker.read_text().strip() == digest and last.is_file()
+            and Path(last.read_text().strip()).name == f"epoch_{search['params']['search_epochs']}.pth")
 
 
 JOBS = {'standalone': standalone_job, 'search': search_job, 'score': score_job}

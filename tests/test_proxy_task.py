@@ -138,6 +138,17 @@ def test_a_resumed_search_reports_the_time_of_the_epochs_it_kept(tmp_path):
     assert set(again) == {'1', '2', '3'} and again['3'] == pytest.approx(first['2'] + 10.0, abs=1.5)
 
 
+def test_only_a_finished_search_of_the_same_spec_is_scored(tmp_path):
+    np_ = _harness()
+    search = {'work_dir': str(tmp_path), 'params': {'search_epochs': 10}}
+    assert not np_.holds_finished_search(search, 'aaa')                     # nothing there
+    (tmp_path / 'spec_digest').write_text('aaa\n')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_3.pth'))
+    assert not np_.holds_finished_search(search, 'aaa')                     # interrupted at epoch 3
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_10.pth'))
+    assert np_.holds_finished_search(search, 'aaa') and not np_.holds_finished_search(search, 'bbb')
+
+
 @pytest.mark.slow
 def test_compare_harness_quick(tmp_path):
     """The whole comparison on a tiny setting, each job in its own process (--jobs 2, as a full run), then
