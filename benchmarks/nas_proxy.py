@@ -83,11 +83,13 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # convergence paths at 20-23 %, after 10 SPOS's scored them at 60 % (19.6 / 39.3 / 48.7 / 56.8 / 60.4 at epochs
 # 2-10, 711 s); points: convergence epochs; calib: BN-recalibration batches per scored path
 FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
+            gt_select='macs',
             paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=10, points=5, depths=1,
             batch=64, lr=0.2, search_lr=0.05, calib=2)
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
 QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0],
+             gt_select='macs',
              paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, search_epochs=5, points=5, depths=1,
              batch=50, lr=0.1, search_lr=0.1, calib=1)
 # what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
@@ -142,11 +144,28 @@ def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
     gt = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=7)
     conv = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=11)
     # the ground truth spreads evenly over the range's MACs (the middle of each of ``archs`` equal-count slices of
-    # a large in-range sample): uniform draws crowd the middle, where archs differ least
+    # a large in-range sample): uniform draws crowd the middle, where archs differ least. gt_select 'width' spreads it
+    # first over the number of layers at the space's widest expansion (0 to all), the one knob measured to matter on
+    # the shapes at 32 px (uniform archs: k3e4 91.0 / 92.1 %, k3e6 96.1 / 96.5 %), then over MACs within each count
     pool = sorted((gt.decode(c) for c in gt.sample_codes(64 * p['archs'])), key=lambda a: a.macs)
-    step = len(pool) / p['archs']
-    spread = [pool[int((i + 0.5) * step)] for i in range(p['archs'])]
+    if p.get('gt_select', 'macs') == 'width':
+        widest = max(op.expansion for op in CREAM_SPACE.ops)
+        groups: dict[int, list[Arch]] = {}
+        for a in pool:
+            groups.setdefault(sum(op.expansion == widest for st in a.stages for op in st), []).append(a)
+        sizes = [len(part) for part in np.array_split(np.arange(p['archs']), len(groups))]
+        spread = sorted((a for k, n in zip(sorted(groups), sizes) for a in evenly(groups[k], n)), key=lambda a: a.macs)
+    else:
+        spread = evenly(pool, p['archs'])
     return (lo, hi), spread, [conv.sample() for _ in range(p['paths'])]
+
+
+def evenly(items: list, n: int) -> list:
+    """``n`` items spread evenly over ``items`` (the middle of each of ``n`` equal-count slices)."""
+    if len(items) < n:
+        raise SystemExit(f'{n} ground-truth archs asked of a group of {len(items)}: ask for fewer (--archs)')
+    step = len(items) / n
+    return [items[int((i + 0.5) * step)] for i in range(n)]
 
 
 def teacher_arch(p: dict) -> Arch:
@@ -398,6 +417,12 @@ def pick(p: dict, keys: tuple[str, ...]) -> dict:
     return {k: p[k] for k in keys}
 
 
+def gt_params(p: dict) -> dict:
+    """What a ground truth depends on; ``gt_select`` only when not 'macs', so that the ground truths made before
+    the key existed keep their digests (and are reused)."""
+    return {**pick(p, GT_KEYS), **({'gt_select': p['gt_select']} if p.get('gt_select', 'macs') != 'macs' else {})}
+
+
 def standalone_spec(p: dict, data: Path, arch: dict, seed: int, **extra: Any) -> dict:
     """A stand-alone training job (ground truth, DNA teacher, pick): the same recipe keys for all three."""
     return dict(kind='standalone', params=pick(p, STANDALONE_KEYS), data=str(data), arch=arch, seed=seed, **extra)
@@ -420,7 +445,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     data, _, _ = make_data(p, out, args.data)
     # kept per recipe (groundtruth/<digest>.json), so that trying another recipe does not lose this one;
     # groundtruth.json / .md are the last one made, for reading
-    saved = out / 'groundtruth' / f"{spec_digest({'params': pick(p, GT_KEYS), 'data': str(data)})}.json"
+    saved = out / 'groundtruth' / f"{spec_digest({'params': gt_params(p), 'data': str(data)})}.json"
     if saved.is_file():
         print(f'ground truth: reusing {saved}', flush=True)
         return json.loads(saved.read_text())
@@ -432,7 +457,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
     macs = np.array([a.macs for a in archs], dtype=float)
     taus = [kendall_tau(acc[a], acc[b]) for a in range(p['gt_seeds']) for b in range(a + 1, p['gt_seeds'])]
-    res = {'params': {k: p[k] for k in GT_KEYS}, 'data': str(data), 'macs_range': [lo, hi],
+    res = {'params': gt_params(p), 'data': str(data), 'macs_range': [lo, hi],
            'archs': [a.to_dict() for a in archs], 'macs': macs.tolist(), 'top1': acc.tolist(),
            'tau_seed_vs_seed': taus, 'tau_macs_vs_top1': float(kendall_tau(macs, acc.mean(0))),
            'seconds': round(time.time() - t0, 1)}
@@ -662,6 +687,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error('--jobs must be >= 1')
+    if args.gt_select not in (None, 'macs', 'width'):
+        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs) or 'width' (over wide layers, then MACs)")
     if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
         ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)

@@ -216,6 +216,20 @@ def test_ground_truth_archs_lie_in_the_band_of_the_spaces_macs():
     assert all(lo <= a.macs <= hi for a in gt + paths) and all(wlo <= a.macs <= whi for a in wgt)
 
 
+def test_width_selection_spreads_the_ground_truth_over_wide_layers_and_keeps_old_digests():
+    """gt_select='width': every count of e6 layers (0 to 5) gets its share of the archs, all inside the band;
+    the default ('macs') leaves the archs and a ground truth's digest as they were before the key existed."""
+    np_ = _harness()
+    p = dict(np_.FULL, archs=12, paths=2)
+    _, by_macs, _ = np_.arch_sets(p)
+    (lo, hi), by_width, paths = np_.arch_sets(dict(p, gt_select='width'))
+    wide = sorted(sum(op.expansion == 6 for st in a.stages for op in st) for a in by_width)
+    assert wide == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5] and all(lo <= a.macs <= hi for a in by_width)
+    assert sorted(sum(op.expansion == 6 for st in a.stages for op in st) for a in by_macs) != wide
+    assert paths == np_.arch_sets(p)[2]                                     # the searches' paths do not move
+    assert np_.gt_params(p) == np_.pick(p, np_.GT_KEYS) and np_.gt_params(dict(p, gt_select='width')) != np_.gt_params(p)
+
+
 def test_table_shows_the_macs_alone_baseline():
     """A supernet's tau only says more than "bigger is better" above tau(MACs, top-1): the table shows both."""
     np_ = _harness()
