@@ -402,8 +402,8 @@ class Pool:
 
     @staticmethod
     def _report(name: str, res: dict, t: float) -> None:
-        what = (f"top-1 {res['top1']:.2f} %" if 'top1' in res
-                else f"pick {Arch.from_dict(res['pick'])}" if 'pick' in res else f"{len(res['gt_scores'])} archs scored")
+        what = (f"top-1 {res['top1']:.2f} %" if 'top1' in res else f"pick {Arch.from_dict(res['pick'])}"
+                if 'pick' in res else f"{len(res['gt_scores'])} archs scored")
         print(f'  {name}: {what} ({time.time() - t:.0f} s)', flush=True)
 
 
