@@ -220,7 +220,7 @@ def test_width_selection_spreads_the_ground_truth_over_wide_layers_and_keeps_old
     """gt_select='width': every count of e6 layers (0 to 5) gets its share of the archs, all inside the band;
     the default ('macs') leaves the archs and a ground truth's digest as they were before the key existed."""
     np_ = _harness()
-    p = dict(np_.FULL, archs=12, paths=2)
+    p = dict(np_.FULL, archs=12, paths=2, gt_select='macs')
     _, by_macs, _ = np_.arch_sets(p)
     (lo, hi), by_width, paths = np_.arch_sets(dict(p, gt_select='width'))
     wide = sorted(sum(op.expansion == 6 for st in a.stages for op in st) for a in by_width)
