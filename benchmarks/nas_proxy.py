@@ -146,9 +146,9 @@ def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
     conv = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=11)
     # the ground truth spreads evenly over the range's MACs (the middle of each of ``archs`` equal-count slices of
     # a large in-range sample): uniform draws crowd the middle, where archs differ least. gt_select 'width' (FULL's)
-    # spreads it first over the number of layers at the space's widest expansion (0 to all), the one knob measured to
-    # matter on the shapes at 32 px (uniform archs: k3e4 91.0 / 92.1 %, k3e6 96.1 / 96.5 %), then over MACs within
-    # each count: its two seeds agreed with tau 0.54 (MACs vs top-1: 0.02), those spread over MACs alone with 0.37
+    # spreads it first over the number of layers at the space's widest expansion (0 to all), the knob the earlier
+    # measurements pointed at on the shapes at 32 px (uniform archs: k3e4 91.0 / 92.1 %, k3e6 96.1 / 96.5 %), then
+    # over MACs within each count: its two seeds agreed with tau 0.54 (MACs vs top-1: 0.02), those spread over MACs alone with 0.37
     pool = sorted((gt.decode(c) for c in gt.sample_codes(64 * p['archs'])), key=lambda a: a.macs)
     if p.get('gt_select', 'macs') == 'width':
         widest = max(op.expansion for op in CREAM_SPACE.ops)
@@ -271,15 +271,18 @@ def register_hook() -> None:
             self.spec, self.every = spec, every
             self.score: Callable[[list[Arch]], np.ndarray] | None = None     # built (data read) at the first point
 
-        def before_train(self, runner: Any) -> None:
+        @staticmethod
+        def _elapsed(runner: Any) -> tuple[Path, dict[str, float]]:
             path = Path(runner.work_dir) / 'elapsed.json'
-            history = json.loads(path.read_text()) if path.is_file() else {}
+            return path, (json.loads(path.read_text()) if path.is_file() else {})
+
+        def before_train(self, runner: Any) -> None:
+            _, history = self._elapsed(runner)
             _INVOCATION['before'] = float(history.get(str(runner.epoch), 0.0))     # 0 for a fresh run
 
         def after_train_epoch(self, runner: Any) -> None:
             epoch = runner.epoch + 1           # mmengine counts the epoch up after this hook
-            path = Path(runner.work_dir) / 'elapsed.json'
-            history = json.loads(path.read_text()) if path.is_file() else {}
+            path, history = self._elapsed(runner)
             history = {k: v for k, v in history.items() if int(k) < epoch}       # a resumed run rewrites its own
             history[str(epoch)] = round(_INVOCATION['before'] + time.time() - _INVOCATION['t0'], 1)
             atomic_write_text(path, json.dumps(history) + '\n')
@@ -302,12 +305,17 @@ def claim_work_dir(work: Path, digest: str) -> bool:
     """Make ``work`` this spec's; True when it holds an interrupted run of the same spec to resume.
 
     A work dir left by another recipe is removed: resuming it would train on under other settings."""
-    marker = work / 'spec_digest'
-    if work.is_dir() and (not marker.is_file() or marker.read_text().strip() != digest):
+    if work.is_dir() and not made_by(work, digest):
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, digest + '\n')
+    atomic_write_text(work / 'spec_digest', digest + '\n')
     return (work / 'last_checkpoint').is_file()
+
+
+def made_by(work: Path, digest: str) -> bool:
+    """True when the work dir is the one of the spec with this digest (its ``spec_digest`` marker)."""
+    marker = work / 'spec_digest'
+    return marker.is_file() and marker.read_text().strip() == digest
 
 
 def search_job(spec: dict) -> dict:
@@ -348,8 +356,8 @@ def holds_finished_search(search: dict, digest: str) -> bool:
     """True when the search's work dir holds this spec's search (not another recipe's), run to its last epoch (not
     interrupted)."""
     work = Path(search['work_dir'])
-    marker, last = work / 'spec_digest', work / 'last_checkpoint'
-    return (marker.is_file() and marker.read_text().strip() == digest and last.is_file()
+    last = work / 'last_checkpoint'
+    return (made_by(work, digest) and last.is_file()
             and Path(last.read_text().strip()).name == f"epoch_{search['params']['search_epochs']}.pth")
 
 
