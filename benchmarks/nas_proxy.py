@@ -132,8 +132,22 @@ def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path, Path]:
         if not (path / 'val').is_dir():
             t = time.time()
             make_imagenet_shapes(path, size=p['size'], **kw)
-            print(f'data: {path} generated in {time.time() - t:.1f} s', flush=True)
+            seconds = round(time.time() - t, 1)
+            print(f'data: {path} generated in {seconds:.1f} s', flush=True)
+            record = out / 'data_seconds.json'      # for the wall time of a run from scratch (``compare``)
+            made = json.loads(record.read_text()) if record.is_file() else {}
+            atomic_write_text(record, json.dumps({**made, path.name: seconds}, indent=2) + '\n')
     return root, search, held
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """The wall time of jobs of these durations run ``workers`` at a time in this order, each free worker taking
+    the next (as ``Pool`` runs them): a phase's wall time rebuilt from its jobs' measured seconds, for a run whose
+    jobs were made over several invocations."""
+    free = [0.0] * max(1, workers)
+    for s in seconds:
+        free[free.index(min(free))] += s
+    return max(free)
 
 
 def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
@@ -344,12 +358,13 @@ def score_job(spec: dict) -> dict:
     from cream_det.engine.compare import load_search
     torch.set_num_threads(1)
     register_hook()                            # the work dir's config names the harness's hook
+    t0 = time.time()
     search = spec['search']
     if not holds_finished_search(search, spec['search_digest']):
         raise SystemExit(f"{search['work_dir']} holds no finished search of this spec: run its search job first")
     run = load_search(search['work_dir'])
     scores = scorer(search, run.model)([Arch.from_dict(a) for a in spec['gt_archs']])
-    return {'gt_scores': scores.tolist()}
+    return {'gt_scores': scores.tolist(), 'seconds': round(time.time() - t0, 1)}
 
 
 def holds_finished_search(search: dict, digest: str) -> bool:
@@ -517,8 +532,7 @@ def compare(args: argparse.Namespace) -> dict:
     strategies = args.strategies or list(STRATEGIES)
     teacher_spec, specs = search_specs(p, out, data, search, held, strategies)
     lo, hi = specs[next(iter(specs))]['macs_range']
-    if 'dna' in strategies:
-        Pool(out, args.jobs).run({'dna_teacher': teacher_spec})
+    teacher = Pool(out, args.jobs).run({'dna_teacher': teacher_spec})['dna_teacher'] if 'dna' in strategies else None
     runs = Pool(out, args.jobs).run(specs)
     gt_archs = [a.to_dict() for a in arch_sets(p)[1]]
     scores = Pool(out, args.jobs).run({f'score_{n}': dict(kind='score', search=spec, search_digest=spec_digest(spec),
@@ -537,9 +551,18 @@ def compare(args: argparse.Namespace) -> dict:
         rows.append({'strategy': s, 'tau': taus, 'convergence_epochs': [c['epoch'] for c in runs[names[0]]['convergence']],
                      'convergence': curves.tolist(), 'pick_top1': top1, 'pick_macs': macs,
                      'picks': [runs[n]['pick'] for n in names], 'search_seconds': [runs[n]['seconds'] for n in names]})
+    # a run from scratch, phase by phase (the ground truth's is its own invocation's wall time)
+    phases = {'teacher': [teacher['seconds']] if teacher else [], 'searches': [runs[n]['seconds'] for n in specs],
+              'scores': [scores[f'score_{n}']['seconds'] for n in specs],
+              'picks': [picks[f'pick_{n}']['seconds'] for n in specs]}
+    record = out / 'data_seconds.json'
+    made = json.loads(record.read_text()) if record.is_file() else {}
     res = {'params': p, 'macs_range': [lo, hi], 'groundtruth': {k: gt[k] for k in
            ('top1', 'macs', 'tau_seed_vs_seed', 'tau_macs_vs_top1')}, 'rows': rows,
-           'seconds': round(time.time() - t0, 1), 'groundtruth_seconds': gt['seconds']}
+           'seconds': round(time.time() - t0, 1), 'groundtruth_seconds': gt['seconds'], 'jobs': args.jobs,
+           'phase_seconds': {k: round(makespan(v, args.jobs), 1) for k, v in phases.items()},
+           'data_seconds': ({k: made[k] for k in (data.name, search.name, held.name)}
+                            if all(k in made for k in (data.name, search.name, held.name)) else None)}
     atomic_write_text(out / 'results.json', json.dumps(res, indent=2) + '\n')
     table = results_table(res)
     atomic_write_text(out / 'results.md', table)
@@ -630,10 +653,22 @@ def results_table(res: dict) -> str:
               f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])}, tau MACs vs top-1 "
               f"{gt['tau_macs_vs_top1']:.2f}. {p['paths']} convergence paths; {p['seeds']} seed(s) per strategy, "
               f"mean ± std; supernets {p['search_epochs']} epochs x {p['search_train']} images. "
-              f"Wall time: ground truth "
-              f"{res['groundtruth_seconds'] / 60:.0f} min, the rest {res['seconds'] / 60:.0f} min "
-              f"(its last invocation).", '']
+              f"{wall_time(res)}", '']
     return '\n'.join(lines)
+
+
+def wall_time(res: dict) -> str:
+    """A run from scratch at ``--jobs``: each phase rebuilt from its jobs' measured seconds (a run interrupted and
+    resumed over several invocations has no single wall time), the ground truth's as its invocation measured it."""
+    ph, data = res['phase_seconds'], res['data_seconds']
+    total = res['groundtruth_seconds'] + sum(ph.values()) + (sum(data.values()) if data else 0.0)
+    made = (f"data generation {sum(data.values()) / 60:.0f} min" if data else
+            'data generation not counted (the sets were made before it was recorded)')
+    return (f"Wall time of a run from scratch at --jobs {res['jobs']}: {total / 3600:.2f} h = ground truth "
+            f"{res['groundtruth_seconds'] / 60:.0f} min + DNA teacher {ph['teacher'] / 60:.0f} min + searches "
+            f"{ph['searches'] / 60:.0f} min + scores {ph['scores'] / 60:.0f} min + picks {ph['picks'] / 60:.0f} min "
+            f"(each phase from its jobs' measured seconds, {res['jobs']} at a time) + {made}; "
+            f"this invocation {res['seconds'] / 60:.0f} min.")
 
 
 def results_plot(res: dict) -> bytes:

@@ -236,12 +236,27 @@ def test_table_shows_the_macs_alone_baseline():
     np_ = _harness()
     row = dict(strategy='spos', tau=[0.1, 0.3], convergence_epochs=[1, 2], convergence=[[10, 20], [12, 22]],
                pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6])
-    res = dict(params=dict(np_.QUICK), macs_range=[1e6, 3e6], rows=[row], seconds=600.0, groundtruth_seconds=120.0,
+    res = dict(params=dict(np_.QUICK), macs_range=[1e6, 3e6], rows=[row], seconds=600.0, groundtruth_seconds=1200.0,
+               jobs=2, phase_seconds=dict(teacher=60.0, searches=3600.0, scores=0.0, picks=540.0), data_seconds=None,
                groundtruth=dict(top1=[[90, 91], [92, 89]], macs=[1e6, 2e6], tau_seed_vs_seed=[0.61],
                                 tau_macs_vs_top1=-0.37))
     table = np_.results_table(res)
     assert '| MACs alone (no supernet) | | -0.37 |' in table and '| SPOS | 11.0 / 21.0 | 0.20 ± 0.14 |' in table
-    assert 'tau seed vs seed 0.61' in table and 'Wall time: ground truth 2 min, the rest 10 min' in table
+    assert 'tau seed vs seed 0.61' in table
+    assert ('from scratch at --jobs 2: 1.50 h = ground truth 20 min + DNA teacher 1 min + searches 60 min' in table
+            and 'data generation not counted' in table and 'this invocation 10 min' in table)
+    res['data_seconds'] = {'a': 600.0, 'b': 300.0}
+    assert 'from scratch at --jobs 2: 1.75 h' in np_.results_table(res)
+
+
+def test_makespan_schedules_jobs_as_the_pool_runs_them():
+    """A phase's wall time rebuilt from its jobs' seconds: each free worker takes the next job in order, so a long
+    job last leaves a worker idle (not the sum over workers, nor the longest job)."""
+    np_ = _harness()
+    assert np_.makespan([10, 10, 10, 10], 2) == 20
+    assert np_.makespan([10, 10, 30], 2) == 40          # the 30 s job starts when the first 10 s one ends
+    assert np_.makespan([30, 10, 10], 2) == 30
+    assert np_.makespan([5, 7], 1) == 12 and np_.makespan([], 2) == 0
 
 
 def test_a_bad_band_is_one_clear_error(capsys):
