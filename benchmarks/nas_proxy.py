@@ -15,8 +15,8 @@ ImageNet folder layout, never downloaded). Two stages:
         kendall tau macs-vs-top1: ...
 
 ``compare``
-    The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``),
-    then, on the same supernet, data, MACs range and number of optimizer steps, one supernet per
+    The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``)
+    and, on the same supernet, data, MACs range and number of optimizer steps, one supernet per
     strategy and seed — Cream with the meta matcher, with the top-1 board teacher and with a random
     board teacher, SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
     ``tools/search.py``'s own code (``run_search``: the Runner, the strategy's final pick, arch.json).
@@ -32,12 +32,15 @@ ImageNet folder layout, never downloaded). Two stages:
     and writes ``results.json``, ``results.md`` and ``results.png`` to ``--out``.
 
 Every training is one job: ``--jobs N`` runs N at once, each in its own process; a job's result
-is a JSON file under ``--out/jobs``, so an interrupted run picks up where it stopped. The search
+is a JSON file under ``--out/jobs``, so an interrupted run picks up where it stopped. ``compare``
+runs all its jobs in one pool (a pick starts once its search ends; the ground truth's trainings
+fill the workers the last searches leave idle), and its table gives the wall time of a run from
+scratch rebuilt from the jobs' measured times, since a 3-hour run may span invocations. The search
 held-out images (SPOS's evolution, MixPath's NSGA-II, the convergence and ranking scores) come
 from a second generated set, so no pick is chosen on the images its retraining is judged on.
 
     python benchmarks/nas_proxy.py groundtruth [--jobs 2]       # 16 archs x 2 seeds
-    python benchmarks/nas_proxy.py compare --jobs 2             # everything (<= 3 h on 2 cores)
+    python benchmarks/nas_proxy.py compare --jobs 2             # everything (about 3 h on 2 cores)
     python benchmarks/nas_proxy.py compare --quick              # about a minute: checks the harness
 """
 from __future__ import annotations
@@ -49,8 +52,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -140,14 +143,27 @@ def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path, Path]:
     return root, search, held
 
 
-def makespan(seconds: list[float], workers: int) -> float:
-    """The wall time of jobs of these durations run ``workers`` at a time in this order, each free worker taking
-    the next (as ``Pool`` runs them): a phase's wall time rebuilt from its jobs' measured seconds, for a run whose
-    jobs were made over several invocations."""
-    free = [0.0] * max(1, workers)
-    for s in seconds:
-        free[free.index(min(free))] += s
-    return max(free)
+def first_ready(pending: list[str], done: set[str], needs: dict[str, tuple[str, ...]]) -> str | None:
+    """The job a free worker takes: the first in order whose needs are all done (``Pool`` and ``makespan``)."""
+    return next((n for n in pending if all(d in done for d in needs.get(n, ()))), None)
+
+
+def makespan(seconds: dict[str, float], workers: int, needs: dict[str, tuple[str, ...]] | None = None) -> float:
+    """The wall time of jobs of these durations (in this order) run ``workers`` at a time as ``Pool`` runs them:
+    a run's wall time rebuilt from its jobs' measured seconds, for a run made over several invocations."""
+    needs = needs or {}
+    pending, finish, free = list(seconds), {}, [0.0] * max(1, workers)
+    while pending:
+        w = free.index(min(free))
+        t = free[w]
+        while (name := first_ready(pending, {n for n, f in finish.items() if f <= t}, needs)) is None:
+            later = [f for f in finish.values() if f > t]
+            if not later:
+                raise ValueError(f'jobs {pending} wait on jobs that are not given')
+            t = min(later)                     # the worker waits for the next job to end
+        pending.remove(name)
+        finish[name] = free[w] = t + seconds[name]
+    return max(finish.values(), default=0.0)
 
 
 def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
@@ -387,18 +403,87 @@ class Pool:
         self.dir, self.jobs = out / 'jobs', jobs
         self.dir.mkdir(parents=True, exist_ok=True)
 
-    def run(self, named_specs: dict[str, dict]) -> dict[str, dict]:
-        todo = {n: s for n, s in named_specs.items() if self._stored(n, s) is None}
-        if todo:
-            print(f'{len(todo)} job(s) to run ({len(named_specs) - len(todo)} done before), {self.jobs} at once',
-                  flush=True)
-            t0 = time.time()
-            with ThreadPoolExecutor(self.jobs) as ex:      # a failed job raises here, once the others finish
-                list(ex.map(lambda item: self._one(*item), todo.items()))
-            print(f'  done in {time.time() - t0:.0f} s', flush=True)
-        return {n: self._stored(n, s) for n, s in named_specs.items()}
+    def run(self, named_specs: dict[str, dict | Callable[[dict[str, dict]], dict]],
+            needs: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict]:
+        """Runs what is not stored yet and returns every job's result.
 
-    def _stored(self, name: str, spec: dict) -> dict | None:
+        ``needs[name]``: jobs (earlier in the order) that must be done before ``name`` starts; a job's spec may be
+        a function of their results (a pick's arch is its search's result). One pool for jobs that depend on
+        each other keeps both workers busy: a pick starts as soon as its search ends, beside the next search,
+        instead of waiting for the slowest search of a phase."""
+        needs = needs or {}
+        order = list(named_specs)
+        for name, deps in needs.items():
+            if name not in named_specs or any(d not in order[:order.index(name)] for d in deps):
+                raise ValueError(f'job {name} needs {deps}: each must be a job given before it')
+        results: dict[str, dict] = {}
+        for name in order:                          # what is stored already (a function spec once its needs are)
+            if all(d in results for d in needs.get(name, ())):
+                res = self.stored(name, self._spec(named_specs[name], needs.get(name, ()), results))
+                if res is not None:
+                    results[name] = res
+        todo = [n for n in order if n not in results]
+        if todo:
+            print(f'{len(todo)} job(s) to run ({len(order) - len(todo)} done before), {self.jobs} at once', flush=True)
+            t0 = time.time()
+            self._schedule(todo, named_specs, needs, results)
+            print(f'  done in {time.time() - t0:.0f} s', flush=True)
+        return {n: results[n] for n in order}
+
+    @staticmethod
+    def _spec(spec: dict | Callable[[dict[str, dict]], dict], deps: tuple[str, ...], results: dict) -> dict:
+        return spec({d: results[d] for d in deps}) if callable(spec) else spec
+
+    def _schedule(self, todo: list[str], named_specs: dict, needs: dict, results: dict) -> None:
+        """``self.jobs`` workers, each taking the first job whose needs are done; a failed job stops new starts and
+        raises here once the running ones end (its dependents never start)."""
+        pending, running, errors = list(todo), [0], []
+        cond = threading.Condition()
+
+        def take() -> tuple[str, dict] | None:
+            with cond:
+                while not errors and pending:
+                    name = first_ready(pending, set(results), needs)
+                    if name is not None:
+                        pending.remove(name)
+                        running[0] += 1
+                        return name, self._spec(named_specs[name], needs.get(name, ()), results)
+                    if not running[0]:
+                        errors.append(ValueError(f'jobs {pending} wait on jobs that never run'))
+                        break
+                    cond.wait()
+                return None
+
+        def worker() -> None:
+            while (job := take()) is not None:
+                name, spec = job
+                try:
+                    self._one(name, spec)
+                    res = self.stored(name, spec)
+                except BaseException as e:          # SystemExit from a failed job's process, too
+                    res, err = None, e
+                else:
+                    err = None if res is not None else RuntimeError(f'job {name} stored no result')
+                with cond:
+                    running[0] -= 1
+                    if err is None:
+                        results[name] = res
+                    else:
+                        errors.append(err)
+                    cond.notify_all()
+
+        if self.jobs == 1:                          # in this process, in order (a job may need the main thread)
+            worker()
+        else:
+            threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.jobs)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+
+    def stored(self, name: str, spec: dict) -> dict | None:
         """The job's stored result, if one was made from this very spec (other settings: run it again)."""
         path = self.dir / f'{name}.json'
         if not path.is_file():
@@ -421,7 +506,9 @@ class Pool:
             if r.returncode != 0:
                 tail = log.read_text().splitlines()[-15:]
                 raise SystemExit(f'job {name} failed (exit {r.returncode}); its log {log} ends:\n' + '\n'.join(tail))
-            return self._report(name, json.loads(result.read_text())['result'], t)
+            res = json.loads(result.read_text())['result']
+        # the job's wall time with its process's start and data loading, which the job's own seconds leave out
+        res['process_seconds'] = round(time.time() - t, 1)
         atomic_write_text(result, json.dumps({'spec_digest': spec_digest(spec), 'result': res}) + '\n')
         self._report(name, res, t)
 
@@ -463,6 +550,16 @@ def settings(args: argparse.Namespace) -> dict:
     return {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if v is not None and k in FULL}}
 
 
+def groundtruth_file(p: dict, out: Path, data: Path) -> Path:
+    return out / 'groundtruth' / f"{spec_digest({'params': gt_params(p), 'data': str(data)})}.json"
+
+
+def groundtruth_specs(p: dict, data: Path) -> dict[str, dict]:
+    archs = arch_sets(p)[1]
+    return {f'gt_a{i:02d}_s{s}': standalone_spec(p, data, a.to_dict(), s)
+            for s in range(p['gt_seeds']) for i, a in enumerate(archs)}
+
+
 def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     p = p or settings(args)
     out = Path(args.out)
@@ -470,22 +567,24 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     data, _, _ = make_data(p, out, args.data)
     # kept per recipe (groundtruth/<digest>.json), so that trying another recipe does not lose this one;
     # groundtruth.json / .md are the last one made, for reading
-    saved = out / 'groundtruth' / f"{spec_digest({'params': gt_params(p), 'data': str(data)})}.json"
+    saved = groundtruth_file(p, out, data)
     if saved.is_file():
         print(f'ground truth: reusing {saved}', flush=True)
         return json.loads(saved.read_text())
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
-    specs = {f'gt_a{i:02d}_s{s}': standalone_spec(p, data, a.to_dict(), s)
-             for s in range(p['gt_seeds']) for i, a in enumerate(archs)}
-    done = Pool(out, args.jobs).run(specs)
+    specs, pool = groundtruth_specs(p, data), Pool(out, args.jobs)
+    made_before = all(pool.stored(n, spec) is not None for n, spec in specs.items())   # in compare's pool
+    done = pool.run(specs)
+    # its wall time: this invocation's, or rebuilt from its jobs' seconds when they ran in compare's pool
+    seconds = makespan({n: done[n]['seconds'] for n in specs}, args.jobs) if made_before else time.time() - t0
     acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
     macs = np.array([a.macs for a in archs], dtype=float)
     taus = [kendall_tau(acc[a], acc[b]) for a in range(p['gt_seeds']) for b in range(a + 1, p['gt_seeds'])]
     res = {'params': gt_params(p), 'data': str(data), 'macs_range': [lo, hi],
            'archs': [a.to_dict() for a in archs], 'macs': macs.tolist(), 'top1': acc.tolist(),
            'tau_seed_vs_seed': taus, 'tau_macs_vs_top1': float(kendall_tau(macs, acc.mean(0))),
-           'seconds': round(time.time() - t0, 1)}
+           'seconds': round(seconds, 1)}
     saved.parent.mkdir(exist_ok=True)
     for path in (saved, out / 'groundtruth.json'):
         atomic_write_text(path, json.dumps(res, indent=2) + '\n')
@@ -532,14 +631,23 @@ def compare(args: argparse.Namespace) -> dict:
     strategies = args.strategies or list(STRATEGIES)
     teacher_spec, specs = search_specs(p, out, data, search, held, strategies)
     lo, hi = specs[next(iter(specs))]['macs_range']
-    teacher = Pool(out, args.jobs).run({'dna_teacher': teacher_spec})['dna_teacher'] if 'dna' in strategies else None
-    runs = Pool(out, args.jobs).run(specs)
     gt_archs = [a.to_dict() for a in arch_sets(p)[1]]
-    scores = Pool(out, args.jobs).run({f'score_{n}': dict(kind='score', search=spec, search_digest=spec_digest(spec),
-                                                          gt_archs=gt_archs) for n, spec in specs.items()})
-    picks = Pool(out, args.jobs).run({f'pick_{n}': standalone_spec(p, data, r['pick'], specs[n]['seed'])
-                                      for n, r in runs.items()})
-    gt = groundtruth(args, p)          # last: a ground truth run on its own meanwhile is then reused
+    # one pool: the DNA teacher, the searches, each search's score and pick once it ends, and (when not made
+    # before) the ground truth's trainings, which fill the workers the last searches leave idle
+    named: dict[str, Any] = {'dna_teacher': teacher_spec} if 'dna' in strategies else {}
+    needs = {n: ('dna_teacher',) for n, spec in specs.items() if spec['strategy'] == 'dna'}
+    named.update(specs)
+    for n, spec in specs.items():
+        named[f'score_{n}'] = dict(kind='score', search=spec, search_digest=spec_digest(spec), gt_archs=gt_archs)
+        named[f'pick_{n}'] = lambda res, n=n: standalone_spec(p, data, res[n]['pick'], specs[n]['seed'])
+        needs[f'score_{n}'] = needs[f'pick_{n}'] = (n,)
+    gt_jobs = groundtruth_specs(p, data)
+    pool = Pool(out, args.jobs)
+    done = pool.run({**named, **({} if groundtruth_file(p, out, data).is_file() else gt_jobs)}, needs)
+    gt = groundtruth(args, p)          # its trainings are done: this gathers them (or reuses a ground truth)
+    runs = {n: done[n] for n in specs}
+    scores = {f'score_{n}': done[f'score_{n}'] for n in specs}
+    picks = {f'pick_{n}': done[f'pick_{n}'] for n in specs}
     gt_top1 = np.mean(gt['top1'], axis=0)
     rows = []
     for s in strategies:
@@ -551,16 +659,25 @@ def compare(args: argparse.Namespace) -> dict:
         rows.append({'strategy': s, 'tau': taus, 'convergence_epochs': [c['epoch'] for c in runs[names[0]]['convergence']],
                      'convergence': curves.tolist(), 'pick_top1': top1, 'pick_macs': macs,
                      'picks': [runs[n]['pick'] for n in names], 'search_seconds': [runs[n]['seconds'] for n in names]})
-    # a run from scratch, phase by phase (the ground truth's is its own invocation's wall time)
-    phases = {'teacher': [teacher['seconds']] if teacher else [], 'searches': [runs[n]['seconds'] for n in specs],
-              'scores': [scores[f'score_{n}']['seconds'] for n in specs],
-              'picks': [picks[f'pick_{n}']['seconds'] for n in specs]}
+    # a run from scratch: every job's measured seconds, scheduled as the pool runs them; a ground truth whose
+    # trainings are no longer stored (another recipe's took their names) counts with its own wall time
+    gt_done = {n: pool.stored(n, spec) for n, spec in gt_jobs.items()}
+    gt_stored = all(r is not None for r in gt_done.values())
+    apart = 0.0 if gt_stored else gt['seconds']
+    timed = {**{n: done[n] for n in named}, **(gt_done if gt_stored else {})}
+    # a job's wall: its process's (a resumed search's last process is shorter than the epochs it kept: the larger)
+    seconds = {n: max(r['seconds'], r.get('process_seconds', 0.0)) for n, r in timed.items()}
+    kinds = {'DNA teacher': ['dna_teacher'] if 'dna_teacher' in named else [], 'searches': list(specs),
+             'scores': [f'score_{n}' for n in specs], 'picks': [f'pick_{n}' for n in specs],
+             'ground truth': list(gt_jobs) if gt_stored else []}
     record = out / 'data_seconds.json'
     made = json.loads(record.read_text()) if record.is_file() else {}
     res = {'params': p, 'macs_range': [lo, hi], 'groundtruth': {k: gt[k] for k in
            ('top1', 'macs', 'tau_seed_vs_seed', 'tau_macs_vs_top1')}, 'rows': rows,
            'seconds': round(time.time() - t0, 1), 'groundtruth_seconds': gt['seconds'], 'jobs': args.jobs,
-           'phase_seconds': {k: round(makespan(v, args.jobs), 1) for k, v in phases.items()},
+           'pool_seconds': round(makespan(seconds, args.jobs, needs), 1), 'groundtruth_apart_seconds': apart,
+           'job_seconds': {k: round(sum(seconds[n] for n in v), 1) for k, v in kinds.items()},
+           'jobs_without_process_time': sum('process_seconds' not in r for r in timed.values()),
            'data_seconds': ({k: made[k] for k in (data.name, search.name, held.name)}
                             if all(k in made for k in (data.name, search.name, held.name)) else None)}
     atomic_write_text(out / 'results.json', json.dumps(res, indent=2) + '\n')
@@ -658,17 +775,20 @@ def results_table(res: dict) -> str:
 
 
 def wall_time(res: dict) -> str:
-    """A run from scratch at ``--jobs``: each phase rebuilt from its jobs' measured seconds (a run interrupted and
-    resumed over several invocations has no single wall time), the ground truth's as its invocation measured it."""
-    ph, data = res['phase_seconds'], res['data_seconds']
-    total = res['groundtruth_seconds'] + sum(ph.values()) + (sum(data.values()) if data else 0.0)
+    """A run from scratch at ``--jobs``: its jobs' measured seconds scheduled as the pool runs them (a run
+    interrupted and resumed over several invocations has no single wall time of its own)."""
+    data, apart = res['data_seconds'], res['groundtruth_apart_seconds']
+    total = res['pool_seconds'] + apart + (sum(data.values()) if data else 0.0)
+    kinds = ', '.join(f'{k} {v / 60:.0f}' for k, v in res['job_seconds'].items() if v)
     made = (f"data generation {sum(data.values()) / 60:.0f} min" if data else
             'data generation not counted (the sets were made before it was recorded)')
-    return (f"Wall time of a run from scratch at --jobs {res['jobs']}: {total / 3600:.2f} h = ground truth "
-            f"{res['groundtruth_seconds'] / 60:.0f} min + DNA teacher {ph['teacher'] / 60:.0f} min + searches "
-            f"{ph['searches'] / 60:.0f} min + scores {ph['scores'] / 60:.0f} min + picks {ph['picks'] / 60:.0f} min "
-            f"(each phase from its jobs' measured seconds, {res['jobs']} at a time) + {made}; "
-            f"this invocation {res['seconds'] / 60:.0f} min.")
+    gt = f" + the ground truth, made apart, {apart / 60:.0f} min" if apart else ''
+    if res.get('jobs_without_process_time'):
+        gt += (f" ({res['jobs_without_process_time']} jobs were made before process times were recorded: their "
+               f"own seconds, without their process's start, count)")
+    return (f"Wall time of a run from scratch at --jobs {res['jobs']}: {total / 3600:.2f} h = the pool's jobs "
+            f"{res['pool_seconds'] / 60:.0f} min (their measured seconds, scheduled as the pool runs them; "
+            f"minutes of job time: {kinds}){gt} + {made}; this invocation {res['seconds'] / 60:.0f} min.")
 
 
 def results_plot(res: dict) -> bytes:

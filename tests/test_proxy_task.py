@@ -96,10 +96,12 @@ def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
     pool = np_.Pool(tmp_path, jobs=1)
     first = pool.run({f'j{i}': {'kind': 'count', 'i': i} for i in range(3)})
     again = pool.run({f'j{i}': {'kind': 'count', 'i': i} for i in range(4)})
+    # each result keeps its job's wall time (process_seconds), for a run's wall time rebuilt from its jobs
+    assert all(r.pop('process_seconds') >= 0 for r in [*first.values(), again['j3']])
     assert calls == [0, 1, 2, 3] and first == {f'j{i}': {'top1': float(i)} for i in range(3)}
     assert again['j3'] == {'top1': 3.0}
     changed = pool.run({'j0': {'kind': 'count', 'i': 0, 'recipe': 'other'}})     # same name, other settings
-    assert calls == [0, 1, 2, 3, 0] and changed == {'j0': {'top1': 0.0}}
+    assert calls == [0, 1, 2, 3, 0] and set(changed['j0']) == {'top1', 'process_seconds'}
 
 
 def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
@@ -175,6 +177,12 @@ def test_compare_harness_quick(tmp_path):
     assert (tmp_path / 'runs/mixpath_s0/pareto.json').is_file() and mixpath['picks'][0]['stages']
     table = (tmp_path / 'results.md').read_text()
     assert 'Cream (meta matcher)' in table and 'DNA' in table and (tmp_path / 'results.png').stat().st_size > 10_000
+    # one pool ran the ground truth's trainings beside the searches: the run's wall time counts them as jobs, every
+    # job recorded its process's time, and the wall time is less than the jobs' time run one after another
+    assert res['groundtruth_apart_seconds'] == 0 and res['jobs_without_process_time'] == 0
+    assert all(res['job_seconds'][k] > 0 for k in ('DNA teacher', 'searches', 'scores', 'picks', 'ground truth'))
+    assert 0 < res['pool_seconds'] < sum(res['job_seconds'].values()) and gt['seconds'] > 0
+    assert set(res['data_seconds']) == {'shapes_32px_200', 'shapes_32px_search_val_100'} and 'from scratch' in table
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert again.returncode == 0 and 'job(s) to run' not in again.stdout and 'reusing' in again.stdout
     assert json.loads((tmp_path / 'results.json').read_text())['rows'] == res['rows']
@@ -237,26 +245,79 @@ def test_table_shows_the_macs_alone_baseline():
     row = dict(strategy='spos', tau=[0.1, 0.3], convergence_epochs=[1, 2], convergence=[[10, 20], [12, 22]],
                pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6])
     res = dict(params=dict(np_.QUICK), macs_range=[1e6, 3e6], rows=[row], seconds=600.0, groundtruth_seconds=1200.0,
-               jobs=2, phase_seconds=dict(teacher=60.0, searches=3600.0, scores=0.0, picks=540.0), data_seconds=None,
+               jobs=2, pool_seconds=4200.0, groundtruth_apart_seconds=1200.0, data_seconds=None,
+               job_seconds={'DNA teacher': 60.0, 'searches': 7200.0, 'scores': 0.0, 'picks': 1080.0, 'ground truth': 0.0},
                groundtruth=dict(top1=[[90, 91], [92, 89]], macs=[1e6, 2e6], tau_seed_vs_seed=[0.61],
                                 tau_macs_vs_top1=-0.37))
     table = np_.results_table(res)
     assert '| MACs alone (no supernet) | | -0.37 |' in table and '| SPOS | 11.0 / 21.0 | 0.20 ± 0.14 |' in table
     assert 'tau seed vs seed 0.61' in table
-    assert ('from scratch at --jobs 2: 1.50 h = ground truth 20 min + DNA teacher 1 min + searches 60 min' in table
-            and 'data generation not counted' in table and 'this invocation 10 min' in table)
-    res['data_seconds'] = {'a': 600.0, 'b': 300.0}
-    assert 'from scratch at --jobs 2: 1.75 h' in np_.results_table(res)
+    assert ('from scratch at --jobs 2: 1.50 h = the pool\'s jobs 70 min' in table and 'searches 120, picks 18)' in table
+            and '+ the ground truth, made apart, 20 min' in table and 'data generation not counted' in table
+            and 'this invocation 10 min' in table)
+    res.update(data_seconds={'a': 600.0, 'b': 300.0}, groundtruth_apart_seconds=0.0)
+    assert 'from scratch at --jobs 2: 1.42 h' in np_.results_table(res) and 'made apart' not in np_.results_table(res)
 
 
 def test_makespan_schedules_jobs_as_the_pool_runs_them():
-    """A phase's wall time rebuilt from its jobs' seconds: each free worker takes the next job in order, so a long
-    job last leaves a worker idle (not the sum over workers, nor the longest job)."""
+    """A run's wall time rebuilt from its jobs' seconds: each free worker takes the first job whose needs are done,
+    so a long job last leaves a worker idle, and a job waits for what it needs."""
     np_ = _harness()
-    assert np_.makespan([10, 10, 10, 10], 2) == 20
-    assert np_.makespan([10, 10, 30], 2) == 40          # the 30 s job starts when the first 10 s one ends
-    assert np_.makespan([30, 10, 10], 2) == 30
-    assert np_.makespan([5, 7], 1) == 12 and np_.makespan([], 2) == 0
+    assert np_.makespan(dict(a=10, b=10, c=10, d=10), 2) == 20
+    assert np_.makespan(dict(a=10, b=10, c=30), 2) == 40          # c starts when the first 10 s job ends
+    assert np_.makespan(dict(c=30, a=10, b=10), 2) == 30
+    assert np_.makespan(dict(a=5, b=7), 1) == 12 and np_.makespan({}, 2) == 0
+    # b needs a: the second worker waits for a, then b runs; c (ready) is taken first by the idle worker
+    assert np_.makespan(dict(a=10, b=10, c=5), 2, {'b': ('a',)}) == 20
+    assert np_.makespan(dict(a=10, b=10), 2, {'b': ('a',)}) == 20          # not 10: b cannot start beside a
+    with pytest.raises(ValueError):
+        np_.makespan(dict(b=1), 2, {'b': ('a',)})
+
+
+class _FakeJobs:
+    """Pool._one without processes: sleeps the job's seconds and stores its result, logging starts and ends."""
+
+    def __init__(self, pool, fail=()):
+        self.pool, self.fail, self.log = pool, set(fail), []
+
+    def __call__(self, name, spec):
+        import threading
+        import time
+        self.log.append(('start', name, threading.get_ident()))
+        time.sleep(spec['sleep'])
+        self.log.append(('end', name))
+        if name in self.fail:
+            raise SystemExit(f'job {name} failed')
+        (self.pool.dir / f'{name}.json').write_text(json.dumps(
+            {'spec_digest': _harness().spec_digest(spec), 'result': {'value': spec.get('value', name)}}))
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_pool_starts_a_job_once_its_needs_are_done_and_passes_their_results(tmp_path, workers):
+    np_ = _harness()
+    pool = np_.Pool(tmp_path, workers)
+    pool._one = fake = _FakeJobs(pool)
+    named = {'search': dict(sleep=0.3, value=7), 'other': dict(sleep=0.05),
+             'pick': lambda res: dict(sleep=0.0, value=res['search']['value'] * 2)}
+    done = pool.run(named, {'pick': ('search',)})
+    assert done['pick'] == {'value': 14} and list(done) == ['search', 'other', 'pick']
+    order = [(e[0], e[1]) for e in fake.log]
+    assert order.index(('start', 'pick')) > order.index(('end', 'search'))
+    if workers == 2:       # 'other' ran beside 'search', not after it
+        assert order.index(('start', 'other')) < order.index(('end', 'search'))
+    fake.log.clear()
+    assert pool.run(named, {'pick': ('search',)}) == done and not fake.log       # all stored: nothing runs
+    with pytest.raises(ValueError, match='needs'):
+        pool.run({'pick': dict(sleep=0), 'search': dict(sleep=0)}, {'pick': ('search',)})   # a need comes later
+
+
+def test_pool_a_failed_job_stops_its_dependents_and_raises(tmp_path):
+    np_ = _harness()
+    pool = np_.Pool(tmp_path, 2)
+    pool._one = fake = _FakeJobs(pool, fail={'search'})
+    with pytest.raises(SystemExit, match='search failed'):
+        pool.run({'search': dict(sleep=0.1), 'pick': lambda res: dict(sleep=0)}, {'pick': ('search',)})
+    assert ('start', 'pick') not in [(e[0], e[1]) for e in fake.log]
 
 
 def test_a_bad_band_is_one_clear_error(capsys):
