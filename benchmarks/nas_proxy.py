@@ -577,7 +577,8 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     made_before = all(pool.stored(n, spec) is not None for n, spec in specs.items())   # in compare's pool
     done = pool.run(specs)
     # its wall time: this invocation's, or rebuilt from its jobs' seconds when they ran in compare's pool
-    seconds = makespan({n: done[n]['seconds'] for n in specs}, args.jobs) if made_before else time.time() - t0
+    seconds = (makespan({n: max(done[n]['seconds'], done[n].get('process_seconds', 0.0)) for n in specs}, args.jobs)
+               if made_before else time.time() - t0)
     acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
     macs = np.array([a.macs for a in archs], dtype=float)
     taus = [kendall_tau(acc[a], acc[b]) for a in range(p['gt_seeds']) for b in range(a + 1, p['gt_seeds'])]
