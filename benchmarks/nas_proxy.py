@@ -137,10 +137,21 @@ def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path, Path]:
             make_imagenet_shapes(path, size=p['size'], **kw)
             seconds = round(time.time() - t, 1)
             print(f'data: {path} generated in {seconds:.1f} s', flush=True)
-            record = out / 'data_seconds.json'      # for the wall time of a run from scratch (``compare``)
-            made = json.loads(record.read_text()) if record.is_file() else {}
-            atomic_write_text(record, json.dumps({**made, path.name: seconds}, indent=2) + '\n')
+            atomic_write_text(out / 'data_seconds.json', json.dumps({**data_seconds(out), path.name: seconds}, indent=2)
+                              + '\n')
     return root, search, held
+
+
+def data_seconds(out: Path) -> dict[str, float]:
+    """The generation time of each set made under ``out``, for the wall time of a run from scratch (``compare``)."""
+    record = out / 'data_seconds.json'
+    return json.loads(record.read_text()) if record.is_file() else {}
+
+
+def job_wall(res: dict) -> float:
+    """A job's wall time: its process's (start and data loading too), or its own seconds when larger (a resumed
+    search's last process is shorter than the epochs it kept) or when the process time was not recorded."""
+    return max(res['seconds'], res.get('process_seconds', 0.0))
 
 
 def first_ready(pending: list[str], done: set[str], needs: dict[str, tuple[str, ...]]) -> str | None:
@@ -577,8 +588,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     made_before = all(pool.stored(n, spec) is not None for n, spec in specs.items())   # in compare's pool
     done = pool.run(specs)
     # its wall time: this invocation's, or rebuilt from its jobs' seconds when they ran in compare's pool
-    seconds = (makespan({n: max(done[n]['seconds'], done[n].get('process_seconds', 0.0)) for n in specs}, args.jobs)
-               if made_before else time.time() - t0)
+    seconds = makespan({n: job_wall(done[n]) for n in specs}, args.jobs) if made_before else time.time() - t0
     acc = np.array([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(len(archs))] for s in range(p['gt_seeds'])])
     macs = np.array([a.macs for a in archs], dtype=float)
     taus = [kendall_tau(acc[a], acc[b]) for a in range(p['gt_seeds']) for b in range(a + 1, p['gt_seeds'])]
@@ -666,13 +676,11 @@ def compare(args: argparse.Namespace) -> dict:
     gt_stored = all(r is not None for r in gt_done.values())
     apart = 0.0 if gt_stored else gt['seconds']
     timed = {**{n: done[n] for n in named}, **(gt_done if gt_stored else {})}
-    # a job's wall: its process's (a resumed search's last process is shorter than the epochs it kept: the larger)
-    seconds = {n: max(r['seconds'], r.get('process_seconds', 0.0)) for n, r in timed.items()}
+    seconds = {n: job_wall(r) for n, r in timed.items()}
     kinds = {'DNA teacher': ['dna_teacher'] if 'dna_teacher' in named else [], 'searches': list(specs),
              'scores': [f'score_{n}' for n in specs], 'picks': [f'pick_{n}' for n in specs],
              'ground truth': list(gt_jobs) if gt_stored else []}
-    record = out / 'data_seconds.json'
-    made = json.loads(record.read_text()) if record.is_file() else {}
+    made = data_seconds(out)
     res = {'params': p, 'macs_range': [lo, hi], 'groundtruth': {k: gt[k] for k in
            ('top1', 'macs', 'tau_seed_vs_seed', 'tau_macs_vs_top1')}, 'rows': rows,
            'seconds': round(time.time() - t0, 1), 'groundtruth_seconds': gt['seconds'], 'jobs': args.jobs,
