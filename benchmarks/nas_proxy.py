@@ -66,7 +66,7 @@ import torch  # noqa: E402
 from cream_det.data.imagenet import CreamImageFolder  # noqa: E402
 from cream_det.data.shapes import NUM_CLASSES, make_imagenet_shapes  # noqa: E402
 from cream_det.search.evaluate import accuracy  # noqa: E402
-from cream_det.search.ranking import kendall_tau  # noqa: E402
+from cream_det.search.ranking import kendall_tau, seed_noise  # noqa: E402
 from cream_det.search.ranking_tool import train_standalone  # noqa: E402
 from cream_det.space import CREAM_SPACE, Arch, ArchSampler  # noqa: E402
 from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes  # noqa: E402
@@ -81,27 +81,33 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # points; lr 0.2 rather than 0.1 took two archs' seed-to-seed gaps from 2.4 and 2.1 to 1.0 and 1.1 points (and their
 # top-1 up 1.5-2 points; lr 0.05: 87.8 / 93.7); clip: the gradient's global norm is clipped to it (0: not clipped):
 # unclipped, 3 of 16 archs lost ~5 points with one seed at lr 0.2, a run whose loss rose for ~300 steps at the peak
-# lr; clipped at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). search_epochs: every
+# lr; clipped at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). zero_head: the
+# classifier starts at zero (``train_standalone``); off, because every arch then learns the task faster and ends
+# nearer the ceiling: its ground truth (seeds 0-1) had the same noise (0.73 points) and half the spread (0.37
+# against 0.9), tau 0.11. search_epochs: every
 # supernet (a multiple of 5: DNA trains its 5 stages one after another), 10 because a single-path supernet sits
 # near chance for its first ~1,500 steps: after 5 epochs (3,125 steps) the Cream and SPOS supernets scored the
 # convergence paths at 20-23 %, after 10 SPOS's scored them at 60 % (19.6 / 39.3 / 48.7 / 56.8 / 60.4 at epochs
 # 2-10, 711 s); points: convergence epochs; calib: BN-recalibration batches per scored path
 FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
             gt_select='width',
-            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, search_epochs=10, points=5, depths=1,
-            batch=64, lr=0.2, search_lr=0.05, calib=2)
+            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, zero_head=False, search_epochs=10, points=5,
+            depths=1, batch=64, lr=0.2, search_lr=0.05, calib=2)
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
 QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0],
              gt_select='macs',
-             paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, search_epochs=5, points=5, depths=1,
-             batch=50, lr=0.1, search_lr=0.1, calib=1)
+             paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, zero_head=False, search_epochs=5, points=5,
+             depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1)
 # what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
 # searches and a new search budget keeps the ground truth): a stand-alone training, a search, the ground truth
-STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'batch', 'lr')
+STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'zero_head', 'batch', 'lr')
 SEARCH_KEYS = ('size', 'search_train', 'search_val', 'paths', 'search_epochs', 'points', 'depths', 'batch',
                'search_lr', 'calib')
-GT_KEYS = STANDALONE_KEYS + ('archs', 'band', 'gt_seeds', 'depths')
+GT_KEYS = STANDALONE_KEYS + ('archs', 'band', 'gt_seeds', 'depths', 'gt_select')
+# keys added after results were stored under digests without them: a spec holds one only when it is set off this
+# default, so that those results keep their digests (and are reused)
+LATER_KEYS = {'gt_select': 'macs', 'zero_head': False}
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -227,7 +233,7 @@ def standalone_job(spec: dict) -> dict:
     arch = Arch.from_dict(spec['arch'])
     t = time.time()
     net = train_standalone(arch, train, p['epochs'], lr=p['lr'], seed=spec['seed'], warmup_epochs=p.get('warmup', 0.0),
-                           clip_grad=p.get('clip', 0.0))
+                           clip_grad=p.get('clip', 0.0), zero_head=p.get('zero_head', False))
     out = {'top1': accuracy(net, val), 'seconds': round(time.time() - t, 1)}
     if spec.get('save'):
         from cream_det.models.checkpoint import save_subnet_checkpoint
@@ -408,7 +414,10 @@ JOBS = {'standalone': standalone_job, 'search': search_job, 'score': score_job}
 
 class Pool:
     """Runs jobs (``--jobs`` at once, each in its own process; in this process with ``--jobs 1``), keeping
-    each result in ``jobs/<name>.json`` so that a rerun only does what is missing."""
+    each result in ``jobs/<name>.json`` so that a rerun only does what is missing. A job run with other
+    settings under the same name (a pilot recipe's ground truth) first moves the result there to
+    ``jobs/kept/<name>.<digest>.json``, where it is still found: trying a recipe does not lose the last one's
+    results, nor the measured times a run's wall time is rebuilt from."""
 
     def __init__(self, out: Path, jobs: int) -> None:
         self.dir, self.jobs = out / 'jobs', jobs
@@ -496,14 +505,21 @@ class Pool:
 
     def stored(self, name: str, spec: dict) -> dict | None:
         """The job's stored result, if one was made from this very spec (other settings: run it again)."""
-        path = self.dir / f'{name}.json'
-        if not path.is_file():
-            return None
-        res = json.loads(path.read_text())
-        return res['result'] if res.get('spec_digest') == spec_digest(spec) else None
+        digest = spec_digest(spec)
+        for path in (self.dir / f'{name}.json', self.dir / 'kept' / f'{name}.{digest}.json'):
+            if path.is_file():
+                res = json.loads(path.read_text())
+                if res.get('spec_digest') == digest:
+                    return res['result']
+        return None
 
     def _one(self, name: str, spec: dict) -> None:
         result, spec_file = self.dir / f'{name}.json', self.dir / f'{name}.spec.json'
+        if result.is_file():                        # another spec's result: keep it (see the class)
+            old = json.loads(result.read_text()).get('spec_digest')
+            if old and old != spec_digest(spec):
+                (self.dir / 'kept').mkdir(exist_ok=True)
+                os.replace(result, self.dir / 'kept' / f'{name}.{old}.json')
         t = time.time()
         if self.jobs == 1:
             res = JOBS[spec['kind']](spec)
@@ -537,13 +553,12 @@ def run_job(spec_file: str, result_file: str) -> None:
 
 
 def pick(p: dict, keys: tuple[str, ...]) -> dict:
-    return {k: p[k] for k in keys}
+    return {k: p[k] for k in keys if k not in LATER_KEYS or p.get(k, LATER_KEYS[k]) != LATER_KEYS[k]}
 
 
 def gt_params(p: dict) -> dict:
-    """What a ground truth depends on; ``gt_select`` only when not 'macs', so that the ground truths made before
-    the key existed keep their digests (and are reused)."""
-    return {**pick(p, GT_KEYS), **({'gt_select': p['gt_select']} if p.get('gt_select', 'macs') != 'macs' else {})}
+    """What a ground truth depends on."""
+    return pick(p, GT_KEYS)
 
 
 def standalone_spec(p: dict, data: Path, arch: dict, seed: int, **extra: Any) -> dict:
@@ -559,6 +574,22 @@ def spec_digest(spec: dict) -> str:
 # ---- stages -------------------------------------------------------------------------------------------------
 def settings(args: argparse.Namespace) -> dict:
     return {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if v is not None and k in FULL}}
+
+
+def stability(top1: list) -> str:
+    """The ground truth's noise and spread, and the tau they make two seeds agree with on average: one pair's
+    tau swings by ~0.2 (four seeds of the default recipe gave 0.54 and -0.10), so it is printed beside it."""
+    if len(top1) < 2:
+        return 'one seed: no estimate of the noise'
+    r = seed_noise(top1)
+    return (f"noise of one run {r['noise']:.2f} points, spread of the archs {r['spread']:.2f}: two seeds agree "
+            f"with tau {r['expected_tau']:.2f} on average")
+
+
+def yes_no(text: str) -> bool:
+    if text.lower() not in ('yes', 'no'):
+        raise argparse.ArgumentTypeError(f'{text!r}: yes or no')
+    return text.lower() == 'yes'
 
 
 def groundtruth_file(p: dict, out: Path, data: Path) -> Path:
@@ -581,7 +612,10 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     saved = groundtruth_file(p, out, data)
     if saved.is_file():
         print(f'ground truth: reusing {saved}', flush=True)
-        return json.loads(saved.read_text())
+        res = json.loads(saved.read_text())
+        print(f"kendall tau seed-vs-seed: {', '.join(f'{t:.3f}' for t in res['tau_seed_vs_seed'])}")
+        print(f"stability: {stability(res['top1'])}", flush=True)
+        return res
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
     specs, pool = groundtruth_specs(p, data), Pool(out, args.jobs)
@@ -605,8 +639,9 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
         '|---|---|---|---|---|---|---|\n'
         f"| {len(archs)} | {p['gt_seeds']} | {p['epochs']} x {p['num_train']} images | {lo / 1e6:.2f}-{hi / 1e6:.2f}M | "
         f"{spread.mean():.1f} ({spread.min():.1f}-{spread.max():.1f}) | {', '.join(f'{t:.3f}' for t in taus)} | "
-        f"{res['tau_macs_vs_top1']:.3f} |\n"))
+        f"{res['tau_macs_vs_top1']:.3f} |\n\n{stability(acc)}.\n"))
     print(f"kendall tau seed-vs-seed: {', '.join(f'{t:.3f}' for t in taus)}")
+    print(f"stability: {stability(acc)}")
     print(f"kendall tau macs-vs-top1: {res['tau_macs_vs_top1']:.3f}")
     print(f"top-1 over archs: mean {spread.mean():.2f} %, min {spread.min():.2f} %, max {spread.max():.2f} %")
     print(f"ground truth wall time: {res['seconds']:.0f} s", flush=True)
@@ -776,7 +811,8 @@ def results_table(res: dict) -> str:
     lines.append(f"| MACs alone (no supernet) | | {gt['tau_macs_vs_top1']:.2f} | | |")
     lines += ['', f"{len(gtop)} ground-truth archs in {res['macs_range'][0] / 1e6:.2f}-{res['macs_range'][1] / 1e6:.2f}M "
               f"MACs, stand-alone {p['epochs']} epochs x {p['num_train']} images, top-1 {gtop.min():.1f}-{gtop.max():.1f} %; "
-              f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])}, tau MACs vs top-1 "
+              f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])} ({stability(gt['top1'])}), "
+              f"tau MACs vs top-1 "
               f"{gt['tau_macs_vs_top1']:.2f}. {p['paths']} convergence paths; {p['seeds']} seed(s) per strategy, "
               f"mean ± std; supernets {p['search_epochs']} epochs x {p['search_train']} images. "
               f"{wall_time(res)}", '']
@@ -854,7 +890,9 @@ def main(argv: list[str] | None = None) -> None:
             g.add_argument('--every', type=int, default=150)
             g.add_argument('--init', choices=('aligned', 'independent'), default='aligned')
         for key in FULL:
-            if isinstance(FULL[key], list):
+            if isinstance(FULL[key], bool):
+                g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=yes_no, metavar='{yes,no}')
+            elif isinstance(FULL[key], list):
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float, nargs=len(FULL[key]))
             else:
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=type(FULL[key]))

@@ -8,7 +8,7 @@ import torch
 
 from cream_det.errors import SpaceError
 from cream_det.search.evolution import evolution_search
-from cream_det.search.ranking import kendall_tau
+from cream_det.search.ranking import kendall_tau, seed_noise
 from cream_det.space import CREAM_SPACE, cost_table
 
 RES, NCLS, DEPTHS = 224, 1000, (2, 1, 1, 1, 1)      # 6^6 = 46,656 paths: small enough to brute-force
@@ -100,6 +100,36 @@ def test_kendall_tau_matches_scipy():
     for _ in range(5):
         a, b = rng.integers(0, 6, 40), rng.normal(size=40).round(1)
         assert kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic, abs=1e-12)
+
+
+def test_seed_noise_hand_computed():
+    # two archs x two seeds: per-arch variances 0.5 and 2 -> noise^2 1.25; means 1.5 and 5 (variance 6.125)
+    # less 1.25 / 2 -> spread^2 5.5; expected tau 2/pi * asin(5.5 / 6.75)
+    r = seed_noise([[1, 4], [2, 6]])
+    assert r['noise'] == pytest.approx(np.sqrt(1.25))
+    assert r['spread'] == pytest.approx(np.sqrt(5.5))
+    assert r['expected_tau'] == pytest.approx(2 / np.pi * np.arcsin(5.5 / 6.75))
+    assert seed_noise([[1, 2, 3], [1, 2, 3]]) == pytest.approx({'noise': 0.0, 'spread': 1.0, 'expected_tau': 1.0})
+    # the archs' means differ by no more than their noise explains: no spread, nothing to rank
+    assert seed_noise([[0, 1], [1, 0]])['spread'] == 0.0 and seed_noise([[0, 1], [1, 0]])['expected_tau'] == 0.0
+    for bad in ([[1, 2, 3]], [[1], [2]], [1, 2, 3]):
+        with pytest.raises(ValueError):
+            seed_noise(bad)
+
+
+@pytest.mark.parametrize('spread,noise,seeds', [(1.0, 0.5, 2), (0.5, 1.0, 2), (0.7, 0.9, 4)])
+def test_seed_noise_recovers_a_known_ground_truth(spread, noise, seeds):
+    """Archs of known quality, runs with known noise: the estimates and the tau two seeds really agree with.
+    The plausible wrong spread, the std of the observed means, overstates it by sqrt(1 + noise^2 / seeds /
+    spread^2) (1.22 and 1.50 for the last two cases), far outside these tolerances."""
+    rng = np.random.default_rng(0)
+    quality = rng.normal(0.0, spread, 3000)
+    runs = quality + rng.normal(0.0, noise, (seeds, quality.size))
+    r = seed_noise(runs)
+    assert r['noise'] == pytest.approx(noise, rel=0.03)
+    assert r['spread'] == pytest.approx(spread, rel=0.06)
+    taus = [kendall_tau(runs[0, i:i + 300], runs[1, i:i + 300]) for i in range(0, quality.size, 300)]
+    assert r['expected_tau'] == pytest.approx(np.mean(taus), abs=0.03)
 
 
 def test_multipath_evolution_finds_the_optimum_of_a_brute_forced_space():
