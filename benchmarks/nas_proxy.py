@@ -88,26 +88,28 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # supernet (a multiple of 5: DNA trains its 5 stages one after another), 10 because a single-path supernet sits
 # near chance for its first ~1,500 steps: after 5 epochs (3,125 steps) the Cream and SPOS supernets scored the
 # convergence paths at 20-23 %, after 10 SPOS's scored them at 60 % (19.6 / 39.3 / 48.7 / 56.8 / 60.4 at epochs
-# 2-10, 711 s); points: convergence epochs; calib: BN-recalibration batches per scored path
+# 2-10, 711 s); points: convergence epochs; calib: BN-recalibration batches per scored path; search_head: the
+# supernets' classifier init, 'timm' (the authors') or 'zero' (the authors' range is sized for 1,000 classes; at
+# 10 a single-path supernet trained at 18 % after 1,500 steps with it, 46 % from zero: docs/proxy_task.md)
 FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
             gt_select='width',
             paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, zero_head=False, search_epochs=10, points=5,
-            depths=1, batch=64, lr=0.2, search_lr=0.05, calib=2)
+            depths=1, batch=64, lr=0.2, search_lr=0.05, calib=2, search_head='timm')
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
 QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0],
              gt_select='macs',
              paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, zero_head=False, search_epochs=5, points=5,
-             depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1)
+             depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1, search_head='timm')
 # what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
 # searches and a new search budget keeps the ground truth): a stand-alone training, a search, the ground truth
 STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'zero_head', 'batch', 'lr')
 SEARCH_KEYS = ('size', 'search_train', 'search_val', 'paths', 'search_epochs', 'points', 'depths', 'batch',
-               'search_lr', 'calib')
+               'search_lr', 'calib', 'search_head')
 GT_KEYS = STANDALONE_KEYS + ('archs', 'band', 'gt_seeds', 'depths', 'gt_select')
 # keys added after results were stored under digests without them: a spec holds one only when it is set off this
 # default, so that those results keep their digests (and are reused)
-LATER_KEYS = {'gt_select': 'macs', 'zero_head': False}
+LATER_KEYS = {'gt_select': 'macs', 'zero_head': False, 'search_head': 'timm'}
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -249,7 +251,8 @@ def search_config(spec: dict) -> Any:
     epochs = p['search_epochs']
     iters = -(-p['search_train'] // p['batch'])
     cfg.model.update(macs_range=tuple(spec['macs_range']), resolution=p['size'], num_classes=NUM_CLASSES,
-                     depths=(p['depths'],) * len(CREAM_SPACE.stages), seed=seed)
+                     depths=(p['depths'],) * len(CREAM_SPACE.stages), seed=seed,
+                     head_init=p.get('search_head', 'timm'))
     st = cfg.model.strategy
     if name.startswith('cream'):
         # the authors' board of 10 and warm-up of 1/6 of the search (20 of 120 epochs); about six meta updates
@@ -660,7 +663,10 @@ def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
     teacher_spec = standalone_spec(p, data, teacher_arch(p).to_dict(), 0, save=str(teacher))
     base = dict(kind='search', params=pick(p, SEARCH_KEYS), data=str(search), held_out=str(held), macs_range=[lo, hi],
                 paths=[a.to_dict() for a in paths])
-    specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}'),
+    # a search setting off its old default (e.g. --search-head zero) gets work dirs of its own, so that the
+    # default's searches keep their checkpoints (what scores another set of ground-truth archs)
+    tag = ''.join(f'_{k}-{v}' for k, v in pick(p, SEARCH_KEYS).items() if k in LATER_KEYS)
+    specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}{tag}'),
                                   **(dict(teacher=str(teacher), teacher_digest=spec_digest(teacher_spec))
                                      if s == 'dna' else {}))
              for seed in range(p['seeds']) for s in strategies}
@@ -753,7 +759,8 @@ def learnability(args: argparse.Namespace) -> dict:
     for mode in args.modes:
         torch.manual_seed(0)
         rng = np.random.default_rng(0)
-        sn = Supernet(CREAM_SPACE, depths, NUM_CLASSES, resolution=p['size'], init=args.init).train()
+        sn = Supernet(CREAM_SPACE, depths, NUM_CLASSES, resolution=p['size'], init=args.init,
+                      head_init=p['search_head']).train()
         opt = torch.optim.SGD(sn.parameters(), lr=p['search_lr'], momentum=0.9, nesterov=True, weight_decay=1e-4)
         fixed = tuple(int(v) for v in template)
         hits = seen = 0
@@ -901,6 +908,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.error('--jobs must be >= 1')
     if args.gt_select not in (None, 'macs', 'width'):
         ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs) or 'width' (over wide layers, then MACs)")
+    if args.search_head not in (None, 'timm', 'zero'):
+        ap.error(f"--search-head {args.search_head}: 'timm' (the supernets' classifier as the authors init it) "
+                 f"or 'zero'")
     if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
         ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)

@@ -74,9 +74,12 @@ def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
     cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s))) for s in np_.STRATEGIES}
     same = {(tuple(c.model.macs_range), tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
              c.train_cfg.max_epochs, c.train_dataloader.batch_size, c.train_dataloader.dataset.root,
-             c.search_val_dataloader.dataset.root, c.train_dataloader.dataset.input_size, c.randomness['seed'])
-            for c in cfgs.values()}
-    assert same == {((lo, hi), (1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3)}
+             c.search_val_dataloader.dataset.root, c.train_dataloader.dataset.input_size, c.randomness['seed'],
+             c.model.head_init) for c in cfgs.values()}
+    assert same == {((lo, hi), (1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3, 'timm')}
+    zero = {np_.search_config(dict(base, params=dict(p, search_head='zero'), strategy=s, seed=3,
+                                   work_dir=str(tmp_path / s))).model.head_init for s in np_.STRATEGIES}
+    assert zero == {'zero'}
     assert [cfgs[s].model.strategy.teacher for s in ('cream_meta', 'cream_top1', 'cream_random')] == ['meta', 'top1', 'random']
     assert {cfgs[s].model.strategy.board_size for s in ('cream_meta', 'cream_top1', 'cream_random')} == {10}
     dna = cfgs['dna'].model.strategy
@@ -357,11 +360,12 @@ def test_standalone_zero_head_starts_at_chance_and_learns():
     assert not torch.allclose(trained.state_dict()['conv_stem.weight'], plain.state_dict()['conv_stem.weight'])
 
 
-def test_a_bad_yes_no_flag_is_one_clear_error(capsys):
+def test_bad_head_flags_are_one_clear_error(capsys):
     np_ = _harness()
-    with pytest.raises(SystemExit) as e:
-        np_.main(['groundtruth', '--zero-head', 'maybe', '--out', 'unused'])
-    assert e.value.code == 2 and '--zero-head' in capsys.readouterr().err
+    for flag in (['--zero-head', 'maybe'], ['--search-head', 'uniform']):
+        with pytest.raises(SystemExit) as e:
+            np_.main(['groundtruth', *flag, '--out', 'unused'])
+        assert e.value.code == 2 and flag[0] in capsys.readouterr().err
     assert np_.yes_no('No') is False and np_.yes_no('yes') is True
 
 
@@ -408,8 +412,12 @@ def test_a_new_recipe_reruns_only_the_jobs_it_changes(tmp_path):
         assert {n for n in searches if searches_new[n] != searches[n]} == {'dna_s0'}
     # another set of ground-truth archs (here: more of them) is rescored from the searches' checkpoints
     assert digests(dict(p, archs=p['archs'] + 4)) == (teacher, searches)
-    teacher_s, searches_s = digests(dict(p, search_lr=p['search_lr'] / 2))
-    assert teacher_s == teacher and all(searches_s[n] != searches[n] for n in searches)
+    for search_budget in (dict(p, search_lr=p['search_lr'] / 2), dict(p, search_head='zero')):
+        teacher_s, searches_s = digests(search_budget)
+        assert teacher_s == teacher and all(searches_s[n] != searches[n] for n in searches)
+    # the supernets' head init, off its default, searches in work dirs of its own (the default's are kept)
+    assert specs(p)[1]['spos_s0']['work_dir'].endswith('runs/spos_s0')
+    assert specs(dict(p, search_head='zero'))[1]['spos_s0']['work_dir'].endswith('runs/spos_s0_search_head-zero')
     teacher_spec, search = specs(dict(p, num_train=p['num_train'] * 2))
     assert teacher_spec['data'].endswith(f"_{p['num_train'] * 2}") and search['spos_s0']['data'].endswith(
         f"_{p['search_train']}")

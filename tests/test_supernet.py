@@ -150,3 +150,39 @@ def test_sizing_lowers_resolution_then_gives_up():
         supernet_depths(CREAM_SPACE, (0, 1e6), 224)
     with pytest.raises(SpaceError, match='reaches only'):
         supernet_depths(CREAM_SPACE, (700e6, 800e6), 224)
+
+
+@pytest.mark.parametrize('strategy', [dict(type='spos'), dict(type='mixpath', max_paths=2)])
+def test_head_init_zero_starts_every_path_at_chance_and_leaves_the_rest_as_timm_made_it(strategy):
+    """head_init='zero' (for few classes): every logit of every path is 0 before the first step, while the
+    body is initialised exactly as with the authors' 'timm' head (same seed, same weights); the search model
+    passes it to either supernet."""
+    import math
+    import torch.nn.functional as F
+    from cream_det.engine.supernet_search import SupernetSearch
+    tiny = SearchSpace('tiny_head', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2, Op(3, 2), 2)),
+                       (Op(3, 2), Op(5, 2), Op(3, 4)), stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
+                       last_channels=16, head_channels=16)
+    models = {}
+    for head in ('timm', 'zero'):
+        torch.manual_seed(0)
+        models[head] = SupernetSearch(strategy, (0, 1e12), space=tiny, resolution=32, num_classes=7,
+                                      depths=(2, 2), head_init=head).supernet.eval()
+    timm_sd, zero_sd = models['timm'].state_dict(), models['zero'].state_dict()
+    assert models['zero'].head_init == 'zero' and models['timm'].head_init == 'timm'
+    for k in timm_sd:
+        if k.startswith('classifier.'):
+            assert torch.count_nonzero(zero_sd[k]) == 0 and torch.count_nonzero(timm_sd[k.replace('bias', 'weight')])
+        else:
+            assert torch.equal(timm_sd[k], zero_sd[k]), k
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 7, (4,))
+    sampler = ArchSampler(tiny, 32, 7, depths=(2, 2), seed=0, max_paths=strategy.get('max_paths'))
+    with torch.no_grad():
+        for code in sampler.sample_codes(3):
+            assert F.cross_entropy(models['zero'](x, code), y).item() == pytest.approx(math.log(7))
+            assert torch.count_nonzero(models['timm'](x, code)) > 0
+
+
+def test_a_bad_head_init_is_an_arch_error():
+    with pytest.raises(ArchError, match='head_init'):
+        Supernet(CREAM_SPACE, (1, 1, 1, 1, 1), num_classes=10, resolution=32, head_init='uniform')

@@ -54,11 +54,13 @@ class SupernetSearch(BaseModel):
         seed: seed of path sampling (the same on every rank).
         init: supernet initialisation, ``'independent'`` (the authors') or ``'aligned'``
             (see :func:`cream_det.models.supernet.align_candidates_`; for short runs).
+        head_init: the classifier's, ``'timm'`` (the authors') or ``'zero'`` (for few classes; see
+            :class:`~cream_det.models.supernet.Supernet`).
     """
 
     def __init__(self, strategy: dict, macs_range: Sequence[float], space: 'str | dict' = 'cream_mbv3',
                  resolution: int = 224, num_classes: int = 1000, depths: Sequence[int] | None = None,
-                 drop_rate: float = 0.0, seed: int = 0, init: str = 'independent',
+                 drop_rate: float = 0.0, seed: int = 0, init: str = 'independent', head_init: str = 'timm',
                  data_preprocessor: dict | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -75,7 +77,7 @@ class SupernetSearch(BaseModel):
         ArchSampler(sp, resolution, num_classes, depths=depths, macs_range=rng, max_paths=max_paths)
         net = Supernet if max_paths is None else MixPathSupernet
         self.supernet = net(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init,
-                            **sn_args)
+                            head_init=head_init, **sn_args)
         self.macs_range = rng
         self.strategy = build_strategy(strategy, self.supernet, rng, seed)
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints

@@ -42,9 +42,10 @@ class MixPathSupernet(Supernet):
 
     def __init__(self, space: SearchSpace = CREAM_SPACE, depths: Sequence[int] | None = None,
                  num_classes: int = 1000, *, max_paths: int = 2, drop_rate: float = 0.0,
-                 resolution: int = 224, init: str = 'independent') -> None:
+                 resolution: int = 224, init: str = 'independent', head_init: str = 'timm') -> None:
         self.max_paths = check_max_paths(space, max_paths)     # before the layers are built
-        super().__init__(space, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init)
+        super().__init__(space, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init,
+                         head_init=head_init)
 
     # ---- the layer hooks of Supernet -------------------------------------------------------------------
     def _make_layer(self, candidates: list[nn.Module]) -> nn.Module:
