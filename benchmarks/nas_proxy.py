@@ -81,10 +81,10 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # points; lr 0.2 rather than 0.1 took two archs' seed-to-seed gaps from 2.4 and 2.1 to 1.0 and 1.1 points (and their
 # top-1 up 1.5-2 points; lr 0.05: 87.8 / 93.7); clip: the gradient's global norm is clipped to it (0: not clipped):
 # unclipped, 3 of 16 archs lost ~5 points with one seed at lr 0.2, a run whose loss rose for ~300 steps at the peak
-# lr; clipped at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). zero_head: the
-# classifier starts at zero (``train_standalone``); off, because every arch then learns the task faster and ends
+# lr; clipped at 5 the same run did not (95.9 against 91.8 %; the arch's other seed: 96.9). head: the
+# classifier's init, 'timm' or 'zero' (the classifier starts at zero (``train_standalone``); off, because every arch then learns the task faster and ends
 # nearer the ceiling: its ground truth (seeds 0-1) had the same noise (0.73 points) and half the spread (0.37
-# against 0.9), tau 0.11. search_epochs: every
+# against 0.9), tau 0.11). search_epochs: every
 # supernet (a multiple of 5: DNA trains its 5 stages one after another), 10 because a single-path supernet sits
 # near chance for its first ~1,500 steps: after 5 epochs (3,125 steps) the Cream and SPOS supernets scored the
 # convergence paths at 20-23 %, after 10 SPOS's scored them at 60 % (19.6 / 39.3 / 48.7 / 56.8 / 60.4 at epochs
@@ -93,23 +93,23 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # 10 a single-path supernet trained at 18 % after 1,500 steps with it, 46 % from zero: docs/proxy_task.md)
 FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
             gt_select='width',
-            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, zero_head=False, search_epochs=10, points=5,
+            paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, head='timm', search_epochs=10, points=5,
             depths=1, batch=64, lr=0.2, search_lr=0.05, calib=2, search_head='timm')
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
 QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0],
              gt_select='macs',
-             paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, zero_head=False, search_epochs=5, points=5,
+             paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, head='timm', search_epochs=5, points=5,
              depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1, search_head='timm')
 # what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
 # searches and a new search budget keeps the ground truth): a stand-alone training, a search, the ground truth
-STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'zero_head', 'batch', 'lr')
+STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'head', 'batch', 'lr')
 SEARCH_KEYS = ('size', 'search_train', 'search_val', 'paths', 'search_epochs', 'points', 'depths', 'batch',
                'search_lr', 'calib', 'search_head')
 GT_KEYS = STANDALONE_KEYS + ('archs', 'band', 'gt_seeds', 'depths', 'gt_select')
 # keys added after results were stored under digests without them: a spec holds one only when it is set off this
 # default, so that those results keep their digests (and are reused)
-LATER_KEYS = {'gt_select': 'macs', 'zero_head': False, 'search_head': 'timm'}
+LATER_KEYS = {'gt_select': 'macs', 'head': 'timm', 'search_head': 'timm'}
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -235,7 +235,7 @@ def standalone_job(spec: dict) -> dict:
     arch = Arch.from_dict(spec['arch'])
     t = time.time()
     net = train_standalone(arch, train, p['epochs'], lr=p['lr'], seed=spec['seed'], warmup_epochs=p.get('warmup', 0.0),
-                           clip_grad=p.get('clip', 0.0), zero_head=p.get('zero_head', False))
+                           clip_grad=p.get('clip', 0.0), head_init=p.get('head', 'timm'))
     out = {'top1': accuracy(net, val), 'seconds': round(time.time() - t, 1)}
     if spec.get('save'):
         from cream_det.models.checkpoint import save_subnet_checkpoint
@@ -589,12 +589,6 @@ def stability(top1: list) -> str:
             f"with tau {r['expected_tau']:.2f} on average")
 
 
-def yes_no(text: str) -> bool:
-    if text.lower() not in ('yes', 'no'):
-        raise argparse.ArgumentTypeError(f'{text!r}: yes or no')
-    return text.lower() == 'yes'
-
-
 def groundtruth_file(p: dict, out: Path, data: Path) -> Path:
     return out / 'groundtruth' / f"{spec_digest({'params': gt_params(p), 'data': str(data)})}.json"
 
@@ -897,9 +891,7 @@ def main(argv: list[str] | None = None) -> None:
             g.add_argument('--every', type=int, default=150)
             g.add_argument('--init', choices=('aligned', 'independent'), default='aligned')
         for key in FULL:
-            if isinstance(FULL[key], bool):
-                g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=yes_no, metavar='{yes,no}')
-            elif isinstance(FULL[key], list):
+            if isinstance(FULL[key], list):
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float, nargs=len(FULL[key]))
             else:
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=type(FULL[key]))
@@ -908,9 +900,10 @@ def main(argv: list[str] | None = None) -> None:
         ap.error('--jobs must be >= 1')
     if args.gt_select not in (None, 'macs', 'width'):
         ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs) or 'width' (over wide layers, then MACs)")
-    if args.search_head not in (None, 'timm', 'zero'):
-        ap.error(f"--search-head {args.search_head}: 'timm' (the supernets' classifier as the authors init it) "
-                 f"or 'zero'")
+    for key in ('head', 'search_head'):
+        if getattr(args, key) not in (None, 'timm', 'zero'):
+            ap.error(f"--{key.replace('_', '-')} {getattr(args, key)}: 'timm' (the classifier as timm and the "
+                     f"authors init it) or 'zero'")
     if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
         ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)

@@ -339,7 +339,7 @@ def test_a_bad_band_is_one_clear_error(capsys):
 
 
 def test_standalone_zero_head_starts_at_chance_and_learns():
-    """zero_head: every logit 0 before the first step (the loss at ln 10), the head still learns from there;
+    """head_init='zero': every logit 0 before the first step (the loss at ln 10), the head still learns from there;
     without it the first logits are timm's, as before."""
     import math
     import torch
@@ -351,10 +351,10 @@ def test_standalone_zero_head_starts_at_chance_and_learns():
     batches = [(torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(3)]
     x, y = batches[0]
     with torch.no_grad():
-        start = train_standalone(arch, batches, 0, seed=0, zero_head=True)
+        start = train_standalone(arch, batches, 0, seed=0, head_init='zero')
         assert torch.count_nonzero(start(x)) == 0 and F.cross_entropy(start(x), y).item() == pytest.approx(math.log(10))
         assert torch.count_nonzero(train_standalone(arch, batches, 0, seed=0)(x)) > 0
-    trained = train_standalone(arch, batches, 1, lr=0.1, seed=0, zero_head=True)
+    trained = train_standalone(arch, batches, 1, lr=0.1, seed=0, head_init='zero')
     plain = train_standalone(arch, batches, 1, lr=0.1, seed=0)
     assert torch.count_nonzero(trained.get_classifier().weight) > 0
     assert not torch.allclose(trained.state_dict()['conv_stem.weight'], plain.state_dict()['conv_stem.weight'])
@@ -362,11 +362,13 @@ def test_standalone_zero_head_starts_at_chance_and_learns():
 
 def test_bad_head_flags_are_one_clear_error(capsys):
     np_ = _harness()
-    for flag in (['--zero-head', 'maybe'], ['--search-head', 'uniform']):
+    for flag in (['--head', 'uniform'], ['--search-head', 'uniform']):
         with pytest.raises(SystemExit) as e:
             np_.main(['groundtruth', *flag, '--out', 'unused'])
         assert e.value.code == 2 and flag[0] in capsys.readouterr().err
-    assert np_.yes_no('No') is False and np_.yes_no('yes') is True
+    from cream_det.search.ranking_tool import train_standalone
+    with pytest.raises(ConfigError, match='head_init'):
+        train_standalone(np_.teacher_arch(np_.QUICK), [], 0, head_init='uniform')
 
 
 def test_standalone_clip_changes_the_training_only_when_it_bites():
@@ -406,7 +408,7 @@ def test_a_new_recipe_reruns_only_the_jobs_it_changes(tmp_path):
 
     teacher, searches = digests(p)
     for other in (dict(p, lr=p['lr'] * 2, clip=1.0), dict(p, num_train=p['num_train'] * 2, epochs=2),
-                  dict(p, zero_head=True)):
+                  dict(p, head='zero')):
         teacher_new, searches_new = digests(other)
         assert teacher_new != teacher
         assert {n for n in searches if searches_new[n] != searches[n]} == {'dna_s0'}

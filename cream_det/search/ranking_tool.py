@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from ..models.subnet import build_subnet
 from .evaluate import Batch, accuracy, path_scorer
 from .ranking import kendall_tau
@@ -21,7 +22,7 @@ from .ranking import kendall_tau
 
 def train_standalone(arch: Any, batches: Sequence[Batch], epochs: int, lr: float = 0.05, seed: int = 0,
                      amp: bool = False, warmup_epochs: float = 0.0, clip_grad: float = 0.0,
-                     zero_head: bool = False) -> torch.nn.Module:
+                     head_init: str = 'timm') -> torch.nn.Module:
     """A short from-scratch training of ``arch`` (SGD, cosine decay) on materialised batches.
 
     ``amp``: fp16 autocast with a dynamic loss scale (CUDA batches only), the ground truth of many
@@ -30,19 +31,20 @@ def train_standalone(arch: Any, batches: Sequence[Batch], epochs: int, lr: float
     five of the proxy task's archs ended 10 points below the other at lr 0.1). ``clip_grad``: clip the
     gradient's global norm to this (0: no clipping); on the proxy task one run in five otherwise
     diverges for a few hundred steps as the warm-up reaches the peak lr and ends ~5 points low.
-    ``zero_head``: start the classifier at zero (every logit 0, the loss at ln(classes)). timm's EfficientNet
-    init draws it uniform in +-1/sqrt(classes), sized for 1,000 classes; at 10 the first logits are large and
-    confidently wrong (the proxy task's loss sat above ln 10 for ~150 steps), and how long a run took to
+    ``head_init``: ``'timm'`` or ``'zero'`` (the classifier at zero: every logit 0, the loss at ln(classes)).
+    timm's EfficientNet init draws it uniform in +-1/sqrt(classes), sized for 1,000 classes; at 10 the first
+    logits are large and confidently wrong (the proxy task's loss sat above ln 10 for ~150 steps), and how long a run took to
     leave that plateau was most of its seed-to-seed noise (one arch: 92.9 against 97.9 % for two seeds;
     with the head at zero 97.6 and 97.9).
     """
+    if head_init not in ('timm', 'zero'):
+        raise ConfigError(f"head_init={head_init!r}: 'timm' or 'zero'")
     torch.manual_seed(seed)
     device = batches[0][0].device
     if amp and device.type != 'cuda':
-        from ..errors import ConfigError
         raise ConfigError(f'amp=True needs CUDA batches, these are on {device}')
     net = build_subnet(arch).to(device).train()
-    if zero_head:
+    if head_init == 'zero':
         head = net.get_classifier()
         torch.nn.init.zeros_(head.weight)
         torch.nn.init.zeros_(head.bias)
