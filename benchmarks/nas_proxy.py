@@ -65,6 +65,7 @@ import torch  # noqa: E402
 
 from cream_det.data.imagenet import CreamImageFolder  # noqa: E402
 from cream_det.data.shapes import NUM_CLASSES, make_imagenet_shapes  # noqa: E402
+from cream_det.models.subnet import HEAD_INITS  # noqa: E402
 from cream_det.search.evaluate import accuracy  # noqa: E402
 from cream_det.search.ranking import kendall_tau, seed_noise  # noqa: E402
 from cream_det.search.ranking_tool import train_standalone  # noqa: E402
@@ -610,8 +611,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     if saved.is_file():
         print(f'ground truth: reusing {saved}', flush=True)
         res = json.loads(saved.read_text())
-        print(f"kendall tau seed-vs-seed: {', '.join(f'{t:.3f}' for t in res['tau_seed_vs_seed'])}")
-        print(f"stability: {stability(res['top1'])}", flush=True)
+        report_groundtruth(res)
         return res
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
@@ -637,12 +637,18 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
         f"| {len(archs)} | {p['gt_seeds']} | {p['epochs']} x {p['num_train']} images | {lo / 1e6:.2f}-{hi / 1e6:.2f}M | "
         f"{spread.mean():.1f} ({spread.min():.1f}-{spread.max():.1f}) | {', '.join(f'{t:.3f}' for t in taus)} | "
         f"{res['tau_macs_vs_top1']:.3f} |\n\n{stability(acc)}.\n"))
-    print(f"kendall tau seed-vs-seed: {', '.join(f'{t:.3f}' for t in taus)}")
-    print(f"stability: {stability(acc)}")
-    print(f"kendall tau macs-vs-top1: {res['tau_macs_vs_top1']:.3f}")
-    print(f"top-1 over archs: mean {spread.mean():.2f} %, min {spread.min():.2f} %, max {spread.max():.2f} %")
-    print(f"ground truth wall time: {res['seconds']:.0f} s", flush=True)
+    report_groundtruth(res)
     return res
+
+
+def report_groundtruth(res: dict) -> None:
+    """The ground truth's figures, alike whether it was made now or reused."""
+    top1 = np.mean(res['top1'], axis=0)
+    print(f"kendall tau seed-vs-seed: {', '.join(f'{t:.3f}' for t in res['tau_seed_vs_seed'])}")
+    print(f"stability: {stability(res['top1'])}")
+    print(f"kendall tau macs-vs-top1: {res['tau_macs_vs_top1']:.3f}")
+    print(f"top-1 over archs: mean {top1.mean():.2f} %, min {top1.min():.2f} %, max {top1.max():.2f} %")
+    print(f"ground truth wall time: {res['seconds']:.0f} s", flush=True)
 
 
 def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
@@ -901,9 +907,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.gt_select not in (None, 'macs', 'width'):
         ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs) or 'width' (over wide layers, then MACs)")
     for key in ('head', 'search_head'):
-        if getattr(args, key) not in (None, 'timm', 'zero'):
-            ap.error(f"--{key.replace('_', '-')} {getattr(args, key)}: 'timm' (the classifier as timm and the "
-                     f"authors init it) or 'zero'")
+        if getattr(args, key) not in (None, *HEAD_INITS):
+            ap.error(f"--{key.replace('_', '-')} {getattr(args, key)}: one of {', '.join(HEAD_INITS)} ('timm': the "
+                     f"classifier as timm and the authors init it)")
     if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
         ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)

@@ -127,6 +127,19 @@ def build_subnet(arch: 'Arch | str', *, drop_rate: float = 0.0, drop_path_rate: 
     return create_subnet(variant, arch, features_only=features_only, out_indices=out_indices, **kw)
 
 
+#: classifier inits: ``'timm'`` as built (uniform in +-1/sqrt(classes), the authors' rule, sized for 1,000
+#: classes) or ``'zero'`` (every logit 0 at the start: for few classes, see docs/proxy_task.md)
+HEAD_INITS = ('timm', 'zero')
+
+
+def init_head_(classifier: nn.Linear, head_init: str) -> None:
+    """Re-initialise a built net's classifier by ``head_init`` (one of :data:`HEAD_INITS`, checked by the caller,
+    whose error it is: a search config's or a training's)."""
+    if head_init == 'zero':
+        nn.init.zeros_(classifier.weight)
+        nn.init.zeros_(classifier.bias)
+
+
 def feature_channels(arch: 'Arch | str') -> tuple[int, ...]:
     """Output channels of the feature levels (strides 2, 4, 8, 16, 32) without building the net.
 
@@ -138,5 +151,6 @@ def feature_channels(arch: 'Arch | str') -> tuple[int, ...]:
     return tuple(c for i, (c, _) in enumerate(trunk) if i + 1 == len(trunk) or trunk[i + 1][1] == 2)
 
 
-__all__ = ['build_subnet', 'create_subnet', 'feature_channels', 'model_kwargs', 'pretrained_cfg',
+__all__ = ['HEAD_INITS', 'build_subnet', 'create_subnet', 'feature_channels', 'init_head_', 'model_kwargs',
+           'pretrained_cfg',
            'FEATURE_STRIDES']

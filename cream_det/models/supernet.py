@@ -34,7 +34,7 @@ from ..space import Arch, SearchSpace
 from ..space.codes import PathCodes
 from ..space.spec import CREAM_SPACE
 from .subnet import build_block as _build_block
-from .subnet import build_subnet, model_kwargs
+from .subnet import HEAD_INITS, build_subnet, init_head_, model_kwargs
 
 #: What ``forward`` accepts as a path: an Arch or its ``Arch.encode()`` vector (-1 = absent layer).
 PathLike = Union[Arch, np.ndarray, Sequence[int], torch.Tensor]
@@ -76,8 +76,8 @@ class Supernet(nn.Module):
                  num_classes: int = 1000, *, drop_rate: float = 0.0, resolution: int = 224,
                  init: str = 'independent', head_init: str = 'timm') -> None:
         super().__init__()
-        if head_init not in ('timm', 'zero'):
-            raise ArchError(f"supernet head_init={head_init!r}: 'timm' or 'zero'")
+        if head_init not in HEAD_INITS:
+            raise ArchError(f"supernet head_init={head_init!r}: one of {', '.join(HEAD_INITS)}")
         self.space, self.num_classes, self.drop_rate, self.resolution = space, num_classes, drop_rate, resolution
         self.depths = _check_depths(space, depths)
         per_op = [Arch(tuple((op,) * d for d in self.depths), resolution, num_classes, space) for op in space.ops]
@@ -98,9 +98,7 @@ class Supernet(nn.Module):
             align_candidates_(self)
         elif init != 'independent':
             raise ArchError(f"supernet init={init!r}: 'independent' or 'aligned'")
-        if head_init == 'zero':
-            nn.init.zeros_(self.classifier.weight)
-            nn.init.zeros_(self.classifier.bias)
+        init_head_(self.classifier, head_init)
         self.init, self.head_init = init, head_init
 
     def _take_stem_and_head(self, kwargs: dict[str, Any], space: SearchSpace, num_classes: int,

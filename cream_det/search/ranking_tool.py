@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..models.subnet import build_subnet
+from ..models.subnet import HEAD_INITS, build_subnet, init_head_
 from .evaluate import Batch, accuracy, path_scorer
 from .ranking import kendall_tau
 
@@ -33,21 +33,18 @@ def train_standalone(arch: Any, batches: Sequence[Batch], epochs: int, lr: float
     diverges for a few hundred steps as the warm-up reaches the peak lr and ends ~5 points low.
     ``head_init``: ``'timm'`` or ``'zero'`` (the classifier at zero: every logit 0, the loss at ln(classes)).
     timm's EfficientNet init draws it uniform in +-1/sqrt(classes), sized for 1,000 classes; at 10 the first
-    logits are large and confidently wrong (the proxy task's loss sat above ln 10 for ~150 steps), and how long a run took to
-    leave that plateau was most of its seed-to-seed noise (one arch: 92.9 against 97.9 % for two seeds;
+    logits are large and confidently wrong (the proxy task's loss sat above ln 10 for ~150 steps), and how long a
+    run took to leave that plateau was most of its seed-to-seed noise (one arch: 92.9 against 97.9 % for two seeds;
     with the head at zero 97.6 and 97.9).
     """
-    if head_init not in ('timm', 'zero'):
-        raise ConfigError(f"head_init={head_init!r}: 'timm' or 'zero'")
+    if head_init not in HEAD_INITS:
+        raise ConfigError(f"head_init={head_init!r}: one of {', '.join(HEAD_INITS)}")
     torch.manual_seed(seed)
     device = batches[0][0].device
     if amp and device.type != 'cuda':
         raise ConfigError(f'amp=True needs CUDA batches, these are on {device}')
     net = build_subnet(arch).to(device).train()
-    if head_init == 'zero':
-        head = net.get_classifier()
-        torch.nn.init.zeros_(head.weight)
-        torch.nn.init.zeros_(head.bias)
+    init_head_(net.get_classifier(), head_init)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=1e-4)
     total = max(1, epochs * len(batches))
     if warmup_epochs > 0:
