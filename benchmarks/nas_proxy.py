@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Cream and its peers on a proxy task with signal: supernet convergence, ranking and picks, with seeds.
 
-The task is the generated cluttered-shapes set (``cream_det.data.shapes``: 10 classes, 32 px,
-ImageNet folder layout, never downloaded). Two stages:
+The task (``--task``) is generated, never downloaded, in the ImageNet folder layout at 32 px: the
+cluttered shapes (``cream_det.data.shapes``, 10 classes) or the font glyphs (``cream_det.data.glyphs``,
+34 classes drawn in the 21 typefaces matplotlib ships; its own full settings: ``TASK_FULL``). Two stages:
 
 ``groundtruth``
     16 archs of one MACs range (``band``: percentiles of the MACs of a one-layer-per-stage supernet),
@@ -64,7 +65,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from cream_det.data.imagenet import CreamImageFolder  # noqa: E402
-from cream_det.data.shapes import NUM_CLASSES, make_imagenet_shapes  # noqa: E402
+from cream_det.data import glyphs, shapes  # noqa: E402
 from cream_det.models.subnet import HEAD_INITS  # noqa: E402
 from cream_det.search.evaluate import accuracy  # noqa: E402
 from cream_det.search.ranking import kendall_tau, seed_noise  # noqa: E402
@@ -92,25 +93,32 @@ from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes 
 # 2-10, 711 s); points: convergence epochs; calib: BN-recalibration batches per scored path; search_head: the
 # supernets' classifier init, 'timm' (the authors') or 'zero' (the authors' range is sized for 1,000 classes; at
 # 10 a single-path supernet trained at 18 % after 1,500 steps with it, 46 % from zero: docs/proxy_task.md)
-FULL = dict(size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16, band=[0.0, 100.0],
-            gt_select='width',
+FULL = dict(task='shapes', size=32, num_train=40000, num_val=5000, search_train=40000, search_val=1000, archs=16,
+            band=[0.0, 100.0], gt_select='width',
             paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, head='timm', search_epochs=10, points=5,
             depths=1, batch=64, lr=0.2, search_lr=0.05, calib=2, search_head='timm')
+# the glyphs' full run differs from FULL in: num_val, 10,000 validation images (at ~95 % and 34 classes, 5,000 would
+# leave ~0.3 points of a run's noise to which images the set holds); gt_select, 'macs' (the archs spread evenly over
+# the MACs range: 'width' was chosen on the shapes, where expansion was the only knob that mattered)
+TASK_FULL = {'glyphs': dict(num_val=10000, gt_select='macs')}
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
-QUICK = dict(size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4, band=[25.0, 75.0],
-             gt_select='macs',
+QUICK = dict(task='shapes', size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4,
+             band=[25.0, 75.0], gt_select='macs',
              paths=6, gt_seeds=2, seeds=1, epochs=1, warmup=0.5, clip=0.0, head='timm', search_epochs=5, points=5,
              depths=1, batch=50, lr=0.1, search_lr=0.1, calib=1, search_head='timm')
 # what a job's stored result depends on (its digest covers only these, so that a new stand-alone recipe keeps the
 # searches and a new search budget keeps the ground truth): a stand-alone training, a search, the ground truth
-STANDALONE_KEYS = ('size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'head', 'batch', 'lr')
-SEARCH_KEYS = ('size', 'search_train', 'search_val', 'paths', 'search_epochs', 'points', 'depths', 'batch',
+STANDALONE_KEYS = ('task', 'size', 'num_train', 'num_val', 'epochs', 'warmup', 'clip', 'head', 'batch', 'lr')
+SEARCH_KEYS = ('task', 'size', 'search_train', 'search_val', 'paths', 'search_epochs', 'points', 'depths', 'batch',
                'search_lr', 'calib', 'search_head')
 GT_KEYS = STANDALONE_KEYS + ('archs', 'band', 'gt_seeds', 'depths', 'gt_select')
 # keys added after results were stored under digests without them: a spec holds one only when it is set off this
 # default, so that those results keep their digests (and are reused)
-LATER_KEYS = {'gt_select': 'macs', 'head': 'timm', 'search_head': 'timm'}
+LATER_KEYS = {'task': 'shapes', 'gt_select': 'macs', 'head': 'timm', 'search_head': 'timm'}
+# the generated sets (cream_det.data): their writer and class count
+TASKS = {'shapes': (shapes.make_imagenet_shapes, shapes.NUM_CLASSES),
+         'glyphs': (glyphs.make_imagenet_glyphs, glyphs.NUM_CLASSES)}
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -132,18 +140,27 @@ def load(root: Path, split: str, size: int, batch: int, order_seed: int | None =
     return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)]
 
 
+def task_of(p: dict) -> str:
+    return p.get('task', LATER_KEYS['task'])
+
+
+def classes(p: dict) -> int:
+    return TASKS[task_of(p)][1]
+
+
 def make_data(p: dict, out: Path, data: str | None) -> tuple[Path, Path, Path]:
     """The task, the supernets' training set (both ``--data`` when given, else generated under ``out``; the
     same set when ``num_train == search_train``) and the searches' held-out set (always generated)."""
-    root = Path(data) if data else out / f"shapes_{p['size']}px_{p['num_train']}"
-    search = Path(data) if data else out / f"shapes_{p['size']}px_{p['search_train']}"
-    held = out / f"shapes_{p['size']}px_search_val_{p['search_val']}"
+    task = task_of(p)
+    root = Path(data) if data else out / f"{task}_{p['size']}px_{p['num_train']}"
+    search = Path(data) if data else out / f"{task}_{p['size']}px_{p['search_train']}"
+    held = out / f"{task}_{p['size']}px_search_val_{p['search_val']}"
     for path, kw in ((root, dict(num_train=p['num_train'], num_val=p['num_val'], seed=0)),
                      (search, dict(num_train=p['search_train'], num_val=p['num_val'], seed=0)),
-                     (held, dict(num_train=NUM_CLASSES, num_val=p['search_val'], seed=1))):
+                     (held, dict(num_train=classes(p), num_val=p['search_val'], seed=1))):
         if not (path / 'val').is_dir():
             t = time.time()
-            make_imagenet_shapes(path, size=p['size'], **kw)
+            TASKS[task][0](path, size=p['size'], **kw)
             seconds = round(time.time() - t, 1)
             print(f'data: {path} generated in {seconds:.1f} s', flush=True)
             atomic_write_text(out / 'data_seconds.json', json.dumps({**data_seconds(out), path.name: seconds}, indent=2)
@@ -190,10 +207,10 @@ def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
     """The MACs range (the ``band`` percentiles of the space's MACs), the ground-truth archs and the
     convergence paths."""
     depths = (p['depths'],) * len(CREAM_SPACE.stages)
-    every = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, seed=123)
+    every = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, seed=123)
     lo, hi = (float(v) for v in np.percentile([every.sample().macs for _ in range(400)], p['band']))
-    gt = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=7)
-    conv = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, macs_range=(lo, hi), seed=11)
+    gt = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, macs_range=(lo, hi), seed=7)
+    conv = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, macs_range=(lo, hi), seed=11)
     # the ground truth spreads evenly over the range's MACs (the middle of each of ``archs`` equal-count slices of
     # a large in-range sample): uniform draws crowd the middle, where archs differ least. gt_select 'width' (FULL's)
     # spreads it first over the number of layers at the space's widest expansion (0 to all), the knob the earlier
@@ -222,8 +239,8 @@ def evenly(items: list, n: int) -> list:
 
 def teacher_arch(p: dict) -> Arch:
     depths = (p['depths'],) * len(CREAM_SPACE.stages)
-    code = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, seed=0).sample().encode()
-    return Arch.decode(np.where(code >= 0, LARGEST_OP, code), CREAM_SPACE, p['size'], NUM_CLASSES)
+    code = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, seed=0).sample().encode()
+    return Arch.decode(np.where(code >= 0, LARGEST_OP, code), CREAM_SPACE, p['size'], classes(p))
 
 
 # ---- jobs ---------------------------------------------------------------------------------------------------
@@ -251,7 +268,7 @@ def search_config(spec: dict) -> Any:
     cfg = Config.fromfile(str(ROOT / 'configs/search' / DEMO_CONFIG[name]))
     epochs = p['search_epochs']
     iters = -(-p['search_train'] // p['batch'])
-    cfg.model.update(macs_range=tuple(spec['macs_range']), resolution=p['size'], num_classes=NUM_CLASSES,
+    cfg.model.update(macs_range=tuple(spec['macs_range']), resolution=p['size'], num_classes=classes(p),
                      depths=(p['depths'],) * len(CREAM_SPACE.stages), seed=seed,
                      head_init=p.get('search_head', 'timm'))
     st = cfg.model.strategy
@@ -577,7 +594,10 @@ def spec_digest(spec: dict) -> str:
 
 # ---- stages -------------------------------------------------------------------------------------------------
 def settings(args: argparse.Namespace) -> dict:
-    return {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if v is not None and k in FULL}}
+    """QUICK or FULL, then the task's own FULL settings (``TASK_FULL``), then the flags given."""
+    given = {k: v for k, v in vars(args).items() if v is not None and k in FULL}
+    base = QUICK if args.quick else {**FULL, **TASK_FULL.get(given.get('task', FULL['task']), {})}
+    return {**base, **given}
 
 
 def stability(top1: list) -> str:
@@ -659,7 +679,7 @@ def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
     A search's spec holds the search settings only and DNA's also the teacher's digest: a new stand-alone
     recipe (the ground truth's) then retrains the teacher and reruns DNA's searches, but keeps the others'."""
     (lo, hi), _, paths = arch_sets(p)
-    teacher = out / 'dna_teacher.pth'
+    teacher = out / ('dna_teacher.pth' if task_of(p) == 'shapes' else f'dna_teacher_{task_of(p)}.pth')
     teacher_spec = standalone_spec(p, data, teacher_arch(p).to_dict(), 0, save=str(teacher))
     base = dict(kind='search', params=pick(p, SEARCH_KEYS), data=str(search), held_out=str(held), macs_range=[lo, hi],
                 paths=[a.to_dict() for a in paths])
@@ -753,13 +773,13 @@ def learnability(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     train = load(data, 'train', p['size'], p['batch'], order_seed=0)
     depths = (p['depths'],) * len(CREAM_SPACE.stages)
-    template = ArchSampler(CREAM_SPACE, p['size'], NUM_CLASSES, depths=depths, seed=0).sample().encode()
+    template = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, seed=0).sample().encode()
     n_ops = len(CREAM_SPACE.ops)
     res = {}
     for mode in args.modes:
         torch.manual_seed(0)
         rng = np.random.default_rng(0)
-        sn = Supernet(CREAM_SPACE, depths, NUM_CLASSES, resolution=p['size'], init=args.init,
+        sn = Supernet(CREAM_SPACE, depths, classes(p), resolution=p['size'], init=args.init,
                       head_init=p['search_head']).train()
         opt = torch.optim.SGD(sn.parameters(), lr=p['search_lr'], momentum=0.9, nesterov=True, weight_decay=1e-4)
         fixed = tuple(int(v) for v in template)
@@ -886,7 +906,7 @@ def main(argv: list[str] | None = None) -> None:
         g = sub.add_parser(name, help=text)
         g.add_argument('--quick', action='store_true', help='a tiny setting that checks the harness in about a minute')
         g.add_argument('--out', default='work_dirs/nas_proxy')
-        g.add_argument('--data', help='an existing shapes set (default: generated under --out)')
+        g.add_argument('--data', help='an existing set of the task (default: generated under --out)')
         g.add_argument('--jobs', type=int, default=1, help='trainings at once, each in its own process')
         if name == 'compare':
             g.add_argument('--strategies', nargs='+', choices=STRATEGIES)
@@ -904,6 +924,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error('--jobs must be >= 1')
+    if args.task not in (None, *TASKS):
+        ap.error(f"--task {args.task}: one of {', '.join(TASKS)}")
     if args.gt_select not in (None, 'macs', 'width'):
         ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs) or 'width' (over wide layers, then MACs)")
     for key in ('head', 'search_head'):

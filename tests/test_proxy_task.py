@@ -448,3 +448,36 @@ def test_each_ground_truth_recipe_is_kept_and_reused(tmp_path, monkeypatch, caps
     assert len(trained) == 2 * p['archs'] * p['gt_seeds'] and again == first
     assert 'reusing' in capsys.readouterr().out
     assert len(list((tmp_path / 'groundtruth').glob('*.json'))) == 2
+
+
+def test_the_glyph_task_moves_every_job_to_its_own_data_classes_and_work_dirs(tmp_path):
+    """--task glyphs: 34 classes in every arch, supernet and stand-alone job, its own data dirs, DNA teacher and
+    search work dirs (the shapes' results and checkpoints stay), while the shapes' specs keep their digests."""
+    np_ = _harness()
+    p = dict(np_.QUICK)
+    g = dict(p, task='glyphs')
+    assert np_.pick(p, np_.SEARCH_KEYS) == {k: p[k] for k in np_.SEARCH_KEYS if k not in np_.LATER_KEYS}
+    assert np_.pick(g, np_.SEARCH_KEYS)['task'] == 'glyphs' and np_.pick(g, np_.STANDALONE_KEYS)['task'] == 'glyphs'
+    (lo, hi), gt, paths = np_.arch_sets(g)
+    assert {a.num_classes for a in gt + paths} == {34} and {a.num_classes for a in np_.arch_sets(p)[1]} == {10}
+    assert np_.teacher_arch(g).num_classes == 34
+    out = tmp_path / 'out'
+    teacher, searches = np_.search_specs(g, out, out / 'd', out / 's', out / 'h', ['spos', 'dna'])
+    assert searches['spos_s0']['work_dir'].endswith('runs/spos_s0_task-glyphs')
+    assert searches['dna_s0']['teacher'].endswith('dna_teacher_glyphs.pth') == teacher['save'].endswith(
+        'dna_teacher_glyphs.pth') is True
+    cfg = np_.search_config(dict(searches['spos_s0'], teacher=teacher['save']))
+    assert cfg.model.num_classes == 34
+    data, search, held = np_.make_data(dict(g, num_train=34, search_train=34, num_val=34, search_val=34), out, None)
+    assert [d.name for d in (data, search, held)] == ['glyphs_32px_34', 'glyphs_32px_34', 'glyphs_32px_search_val_34']
+    assert len(list((data / 'train').iterdir())) == 34
+
+
+def test_the_task_brings_its_own_full_settings_and_flags_still_win():
+    np_ = _harness()
+    ns = lambda **kw: argparse.Namespace(**{**{k: None for k in np_.FULL}, **kw}, quick=False)   # noqa: E731
+    assert np_.settings(ns()) == np_.FULL
+    glyphs = np_.settings(ns(task='glyphs'))
+    assert glyphs == {**np_.FULL, 'task': 'glyphs', **np_.TASK_FULL['glyphs']} and glyphs['num_val'] == 10000
+    assert np_.settings(ns(task='glyphs', num_val=3000))['num_val'] == 3000
+    assert np_.settings(argparse.Namespace(**{k: None for k in np_.FULL}, quick=True)) == np_.QUICK
