@@ -7,8 +7,9 @@ cluttered shapes (``cream_det.data.shapes``, 10 classes) or the font glyphs (``c
 
 ``groundtruth``
     16 archs of one MACs range (``band``: percentiles of the MACs of a one-layer-per-stage supernet),
-    spread over their number of e6 layers and then their MACs (``--gt-select``), each trained from
-    scratch with two seeds
+    spread over their number of layers at the largest expansion (``--gt-select width``, the shapes') or
+    kernel (``kernel``, where a kernel can matter) and then their MACs, or over MACs alone (``macs``),
+    each trained from scratch with two seeds
     (``ranking_tool.train_standalone``: SGD, warm-up, cosine, clipped gradients). Prints the
     stability of that ground truth and how much of it is "bigger is better"::
 
@@ -98,9 +99,10 @@ FULL = dict(task='shapes', size=32, num_train=40000, num_val=5000, search_train=
             paths=50, gt_seeds=2, seeds=3, epochs=2, warmup=1.0, clip=5.0, head='timm', search_epochs=10, points=5,
             depths=1, batch=64, lr=0.2, search_lr=0.05, calib=2, search_head='timm')
 # the glyphs' full run differs from FULL in: num_val, 10,000 validation images (at ~95 % and 34 classes, 5,000 would
-# leave ~0.3 points of a run's noise to which images the set holds); gt_select, 'macs' (the archs spread evenly over
-# the MACs range: 'width' was chosen on the shapes, where expansion was the only knob that mattered)
-TASK_FULL = {'glyphs': dict(num_val=10000, gt_select='macs')}
+# leave ~0.3 points of a run's noise to which images the set holds); gt_select, 'kernel' (the archs spread over how
+# many layers have k7 where a kernel can matter: on the glyphs the kernel is the knob; spread over MACs alone, two
+# seeds agreed with tau 0.35, over k7 layers with 0.52; docs/proxy_task.md)
+TASK_FULL = {'glyphs': dict(num_val=10000, gt_select='kernel')}
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
 # every quick net stayed at 10 % and every tau was undefined)
 QUICK = dict(task='shapes', size=32, num_train=200, num_val=100, search_train=200, search_val=100, archs=4,
@@ -119,6 +121,11 @@ LATER_KEYS = {'task': 'shapes', 'gt_select': 'macs', 'head': 'timm', 'search_hea
 # the generated sets (cream_det.data): their writer and class count
 TASKS = {'shapes': (shapes.make_imagenet_shapes, shapes.NUM_CLASSES),
          'glyphs': (glyphs.make_imagenet_glyphs, glyphs.NUM_CLASSES)}
+# gt_select: 'macs', or the op attribute whose largest value the archs are spread over by count of layers first
+GT_KNOBS = {'width': 'expansion', 'kernel': 'kernel'}
+# the results of the evidence runs, committed (``archive``): a run that spans sessions continues from a fresh clone
+ARCHIVE_REL = 'benchmarks/results/nas_proxy'
+ARCHIVE = ROOT / ARCHIVE_REL
 STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
@@ -215,18 +222,39 @@ def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
     # a large in-range sample): uniform draws crowd the middle, where archs differ least. gt_select 'width' (FULL's)
     # spreads it first over the number of layers at the space's widest expansion (0 to all), the knob the earlier
     # measurements pointed at on the shapes at 32 px (uniform archs: k3e4 91.0 / 92.1 %, k3e6 96.1 / 96.5 %), then
-    # over MACs within each count: its two seeds agreed with tau 0.54 (MACs vs top-1: 0.02), those spread over MACs alone with 0.37
+    # over MACs within each count: its two seeds agreed with tau 0.54 (MACs vs top-1: 0.02), those spread over MACs
+    # alone with 0.37, though four seeds put the tau two seeds agree with on average at 0.20. 'kernel' does the same
+    # over the layers at the largest kernel, the knob of the glyphs, whose uniform archs gain 2-3 points from k3 to
+    # k7 and 0.5-1.6 from e4 to e6 (docs/proxy_task.md)
     pool = sorted((gt.decode(c) for c in gt.sample_codes(64 * p['archs'])), key=lambda a: a.macs)
-    if p.get('gt_select', 'macs') == 'width':
-        widest = max(op.expansion for op in CREAM_SPACE.ops)
+    knob = GT_KNOBS.get(p.get('gt_select', 'macs'))
+    if knob is not None:
         groups: dict[int, list[Arch]] = {}
         for a in pool:
-            groups.setdefault(sum(op.expansion == widest for st in a.stages for op in st), []).append(a)
+            groups.setdefault(top_layers(a, knob, p['size']), []).append(a)
         sizes = [len(part) for part in np.array_split(np.arange(p['archs']), len(groups))]
         spread = sorted((a for k, n in zip(sorted(groups), sizes) for a in evenly(groups[k], n)), key=lambda a: a.macs)
     else:
         spread = evenly(pool, p['archs'])
     return (lo, hi), spread, [conv.sample() for _ in range(p['paths'])]
+
+
+def top_layers(a: Arch, knob: str, size: int) -> int:
+    """How many of ``a``'s layers hold the space's largest ``knob`` ('expansion' or 'kernel') where it can matter.
+
+    A k x k depthwise conv sees at most (2H-1) x (2H-1) of an H x H map, so where 2H-1 is no larger than the space's
+    smallest kernel (the 2x2 maps of the last two stages at 32 px) every kernel of the space is the same conv: those
+    layers would only blur the count. Expansion matters at every size."""
+    top = max(getattr(op, knob) for op in CREAM_SPACE.ops)
+    smallest_kernel = min(op.kernel for op in CREAM_SPACE.ops)
+    h, count = (size - 1) // 2 + 1, 0                   # the stem halves the input; the first block keeps it
+    for spec, ops in zip(CREAM_SPACE.stages, a.stages):
+        for i, op in enumerate(ops):
+            if getattr(op, knob) == top and (knob != 'kernel' or 2 * h - 1 > smallest_kernel):
+                count += 1
+            if i == 0:
+                h = (h - 1) // spec.stride + 1
+    return count
 
 
 def evenly(items: list, n: int) -> list:
@@ -438,10 +466,12 @@ class Pool:
     each result in ``jobs/<name>.json`` so that a rerun only does what is missing. A job run with other
     settings under the same name (a pilot recipe's ground truth) first moves the result there to
     ``jobs/kept/<name>.<digest>.json``, where it is still found: trying a recipe does not lose the last one's
-    results, nor the measured times a run's wall time is rebuilt from."""
+    results, nor the measured times a run's wall time is rebuilt from. ``archive`` (``ARCHIVE``: results
+    committed to the repository, ``<name>.<digest>.json``) is read too, so that a run longer than a session
+    continues in the next one from a fresh clone; only a result of the very same spec is taken from it."""
 
-    def __init__(self, out: Path, jobs: int) -> None:
-        self.dir, self.jobs = out / 'jobs', jobs
+    def __init__(self, out: Path, jobs: int, archive: Path | None = None) -> None:
+        self.dir, self.jobs, self.archive = out / 'jobs', jobs, archive
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def run(self, named_specs: dict[str, dict | Callable[[dict[str, dict]], dict]],
@@ -464,6 +494,10 @@ class Pool:
                 if res is not None:
                     results[name] = res
         todo = [n for n in order if n not in results]
+        archived = [n for n in results if self.archive is not None and self.source(
+            n, self._spec(named_specs[n], needs.get(n, ()), results)).parent == self.archive]
+        if archived:
+            print(f'{len(archived)} job(s) taken from the committed results in {self.archive}', flush=True)
         if todo:
             print(f'{len(todo)} job(s) to run ({len(order) - len(todo)} done before), {self.jobs} at once', flush=True)
             t0 = time.time()
@@ -526,13 +560,16 @@ class Pool:
 
     def stored(self, name: str, spec: dict) -> dict | None:
         """The job's stored result, if one was made from this very spec (other settings: run it again)."""
+        path = self.source(name, spec)
+        return None if path is None else json.loads(path.read_text())['result']
+
+    def source(self, name: str, spec: dict) -> Path | None:
+        """Where the result of this very spec is: this run's own, a kept one, or else a committed one."""
         digest = spec_digest(spec)
-        for path in (self.dir / f'{name}.json', self.dir / 'kept' / f'{name}.{digest}.json'):
-            if path.is_file():
-                res = json.loads(path.read_text())
-                if res.get('spec_digest') == digest:
-                    return res['result']
-        return None
+        places = [self.dir / f'{name}.json', self.dir / 'kept' / f'{name}.{digest}.json']
+        if self.archive is not None:
+            places.append(self.archive / f'{name}.{digest}.json')
+        return next((p for p in places if p.is_file() and json.loads(p.read_text()).get('spec_digest') == digest), None)
 
     def _one(self, name: str, spec: dict) -> None:
         result, spec_file = self.dir / f'{name}.json', self.dir / f'{name}.spec.json'
@@ -610,6 +647,26 @@ def stability(top1: list) -> str:
             f"with tau {r['expected_tau']:.2f} on average")
 
 
+def archive_of(args: argparse.Namespace) -> Path | None:
+    """The committed results a run reads, unless ``--no-archive``."""
+    return None if getattr(args, 'no_archive', False) else ARCHIVE
+
+
+def archive(args: argparse.Namespace) -> None:
+    """Copies the results under ``--out/jobs`` (not their checkpoints) to ``ARCHIVE``, to be committed."""
+    src = Path(args.out) / 'jobs'
+    if not src.is_dir():
+        raise SystemExit(f'nas_proxy archive: {src} does not exist (no run under --out {args.out})')
+    ARCHIVE.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in sorted(src.glob('*.json')):
+        res = json.loads(path.read_text())
+        if 'spec_digest' in res and 'result' in res:          # not a job's spec file
+            atomic_write_text(ARCHIVE / f"{path.stem}.{res['spec_digest']}.json", json.dumps(res) + '\n')
+            n += 1
+    print(f'{n} job result(s) of {src} copied to {ARCHIVE}', flush=True)
+
+
 def groundtruth_file(p: dict, out: Path, data: Path) -> Path:
     return out / 'groundtruth' / f"{spec_digest({'params': gt_params(p), 'data': str(data)})}.json"
 
@@ -635,7 +692,7 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
         return res
     (lo, hi), archs, _ = arch_sets(p)
     t0 = time.time()
-    specs, pool = groundtruth_specs(p, data), Pool(out, args.jobs)
+    specs, pool = groundtruth_specs(p, data), Pool(out, args.jobs, archive_of(args))
     made_before = all(pool.stored(n, spec) is not None for n, spec in specs.items())   # in compare's pool
     done = pool.run(specs)
     # its wall time: this invocation's, or rebuilt from its jobs' seconds when they ran in compare's pool
@@ -714,7 +771,7 @@ def compare(args: argparse.Namespace) -> dict:
         named[f'pick_{n}'] = lambda res, n=n: standalone_spec(p, data, res[n]['pick'], specs[n]['seed'])
         needs[f'score_{n}'] = needs[f'pick_{n}'] = (n,)
     gt_jobs = groundtruth_specs(p, data)
-    pool = Pool(out, args.jobs)
+    pool = Pool(out, args.jobs, archive_of(args))
     done = pool.run({**named, **({} if groundtruth_file(p, out, data).is_file() else gt_jobs)}, needs)
     gt = groundtruth(args, p)          # its trainings are done: this gathers them (or reuses a ground truth)
     runs = {n: done[n] for n in specs}
@@ -910,6 +967,9 @@ def main(argv: list[str] | None = None) -> None:
         g.add_argument('--jobs', type=int, default=1, help='trainings at once, each in its own process')
         if name == 'compare':
             g.add_argument('--strategies', nargs='+', choices=STRATEGIES)
+        if name in ('groundtruth', 'compare'):
+            g.add_argument('--no-archive', action='store_true',
+                           help=f'train every job here, even one whose result is committed in {ARCHIVE_REL}')
         if name == 'learnability':
             g.add_argument('--modes', nargs='+', choices=('fixed', 'same_op', 'per_layer'),
                            default=['fixed', 'same_op', 'per_layer'])
@@ -921,13 +981,18 @@ def main(argv: list[str] | None = None) -> None:
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float, nargs=len(FULL[key]))
             else:
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, type=type(FULL[key]))
+    a = sub.add_parser('archive', help=f'copy the job results under --out to {ARCHIVE_REL}, to commit')
+    a.add_argument('--out', default='work_dirs/nas_proxy')
     args = ap.parse_args(argv)
+    if args.stage == 'archive':
+        return archive(args)
     if args.jobs < 1:
         ap.error('--jobs must be >= 1')
     if args.task not in (None, *TASKS):
         ap.error(f"--task {args.task}: one of {', '.join(TASKS)}")
-    if args.gt_select not in (None, 'macs', 'width'):
-        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs) or 'width' (over wide layers, then MACs)")
+    if args.gt_select not in (None, 'macs', *GT_KNOBS):
+        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs), 'width' (over wide layers, then MACs) or "
+                 f"'kernel' (over large-kernel layers, then MACs)")
     for key in ('head', 'search_head'):
         if getattr(args, key) not in (None, *HEAD_INITS):
             ap.error(f"--{key.replace('_', '-')} {getattr(args, key)}: one of {', '.join(HEAD_INITS)} ('timm': the "

@@ -1,6 +1,4 @@
 """The cluttered-glyphs proxy task: generated from matplotlib's fonts, ImageNet layout, deterministic."""
-import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +8,7 @@ from cream_det.data import glyphs
 from cream_det.data.glyphs import CLASSES, FONTS, make_imagenet_glyphs, render
 from cream_det.data.imagenet import CreamImageFolder
 from cream_det.errors import ConfigError, DatasetError
-
-
-def _digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(root.rglob('*.JPEG')):
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+from image_sets import jpeg_digest
 
 
 def test_layout_balance_and_determinism(tmp_path):
@@ -25,7 +16,7 @@ def test_layout_balance_and_determinism(tmp_path):
     a = make_imagenet_glyphs(tmp_path / 'a', size=32, num_train=2 * n, num_val=n, seed=3)
     b = make_imagenet_glyphs(tmp_path / 'b', size=32, num_train=2 * n, num_val=n, seed=3)
     c = make_imagenet_glyphs(tmp_path / 'c', size=32, num_train=2 * n, num_val=n, seed=4)
-    assert _digest(a) == _digest(b) != _digest(c)
+    assert jpeg_digest(a) == jpeg_digest(b) != jpeg_digest(c)
     for split, k in (('train', 2), ('val', 1)):
         folders = sorted(p for p in (a / split).iterdir())
         assert len(folders) == n and all(len(list(f.glob('*.JPEG'))) == k for f in folders)

@@ -1,6 +1,5 @@
 """The cluttered-shapes proxy task (generated, ImageNet layout) and the ground-truth harness."""
 import argparse
-import hashlib
 import importlib.util
 import os
 import json
@@ -15,23 +14,16 @@ import pytest
 from cream_det.data.shapes import CLASSES, make_imagenet_shapes, render
 from cream_det.data.imagenet import CreamImageFolder
 from cream_det.errors import ConfigError
+from image_sets import jpeg_digest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(root.rglob('*.JPEG')):
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
 
 
 def test_layout_balance_and_determinism(tmp_path):
     a = make_imagenet_shapes(tmp_path / 'a', size=32, num_train=40, num_val=20, seed=3)
     b = make_imagenet_shapes(tmp_path / 'b', size=32, num_train=40, num_val=20, seed=3)
     c = make_imagenet_shapes(tmp_path / 'c', size=32, num_train=40, num_val=20, seed=4)
-    assert _digest(a) == _digest(b) != _digest(c)
+    assert jpeg_digest(a) == jpeg_digest(b) != jpeg_digest(c)
     for split, n in (('train', 4), ('val', 2)):
         folders = sorted(p for p in (a / split).iterdir())
         assert len(folders) == len(CLASSES) and all(len(list(f.glob('*.JPEG'))) == n for f in folders)
@@ -109,6 +101,34 @@ def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
     back = pool.run({'j0': {'kind': 'count', 'i': 0}})
     assert calls == [0, 1, 2, 3, 0] and back['j0']['top1'] == first['j0']['top1'] == 0.0
     assert pool.run({'j0': {'kind': 'count', 'i': 0, 'recipe': 'other'}}) == changed and len(calls) == 5
+
+
+def test_committed_results_continue_a_run_from_a_fresh_clone_for_the_same_spec_only(tmp_path, monkeypatch, capsys):
+    """``archive`` copies a run's results (not its spec files); a fresh --out with the archive reruns only the jobs
+    whose spec is not archived, its own results win over the archive's, and without the archive it reruns all."""
+    np_ = _harness()
+    archive = tmp_path / 'committed'
+    monkeypatch.setattr(np_, 'ARCHIVE', archive)
+    calls = []
+    monkeypatch.setitem(np_.JOBS, 'count', lambda spec: calls.append(spec['i']) or {'top1': float(spec['i'])})
+    specs = {f'j{i}': {'kind': 'count', 'i': i} for i in range(3)}
+    np_.Pool(tmp_path / 'first', jobs=1).run(specs)
+    (tmp_path / 'first' / 'jobs' / 'j0.spec.json').write_text('{}\n')       # a spec file is not a result
+    np_.main(['archive', '--out', str(tmp_path / 'first')])
+    assert sorted(p.name.split('.')[0] for p in archive.iterdir()) == ['j0', 'j1', 'j2']
+    assert '3 job result(s)' in capsys.readouterr().out
+    fresh = np_.Pool(tmp_path / 'fresh', jobs=1, archive=archive)
+    changed = {**specs, 'j2': {'kind': 'count', 'i': 2, 'recipe': 'other'}, 'j3': {'kind': 'count', 'i': 3}}
+    done = fresh.run(changed)
+    assert calls == [0, 1, 2, 2, 3] and done['j0']['top1'] == 0.0
+    assert '2 job(s) taken from the committed results' in capsys.readouterr().out
+    (fresh.dir / 'j1.json').write_text(json.dumps({'spec_digest': np_.spec_digest(specs['j1']),
+                                                   'result': {'top1': 42.0}}))
+    assert fresh.run(specs)['j1'] == {'top1': 42.0} and calls == [0, 1, 2, 2, 3]       # j2: the archived result
+    np_.Pool(tmp_path / 'bare', jobs=1).run(specs)
+    assert calls[-3:] == [0, 1, 2]
+    with pytest.raises(SystemExit, match='does not exist'):
+        np_.main(['archive', '--out', str(tmp_path / 'nothing')])
 
 
 def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
@@ -244,6 +264,27 @@ def test_width_selection_spreads_the_ground_truth_over_wide_layers_and_keeps_old
     assert paths == np_.arch_sets(p)[2]                                     # the searches' paths do not move
     assert 'gt_select' not in np_.gt_params(p)
     assert np_.gt_params(dict(p, gt_select='width')) != np_.gt_params(p)
+
+
+def test_kernel_selection_counts_only_the_layers_where_a_kernel_can_matter():
+    """gt_select='kernel': a k x k depthwise conv on an H x H map with 2H-1 <= 3 is the same conv for every kernel
+    of the space, so a 32 px arch has 3 layers where k7 can matter (maps 16, 8, 4) and a 64 px one 5; every count
+    (0 to 3 at 32 px) gets its share of the archs, inside the band, and the ground truth's digest moves."""
+    from cream_det.space import Arch
+    from cream_det.space.spec import Op
+    np_ = _harness()
+    big = Arch(((Op(7, 6),),) * 5, 32, 34)
+    assert np_.top_layers(big, 'kernel', 32) == 3 and np_.top_layers(big, 'expansion', 32) == 5
+    assert np_.top_layers(Arch(((Op(7, 6),),) * 5, 64, 34), 'kernel', 64) == 5
+    late = Arch(((Op(3, 4),),) * 3 + ((Op(7, 4),),) * 2, 32, 34)          # k7 only on the 2x2 maps
+    assert np_.top_layers(late, 'kernel', 32) == 0
+    p = dict(np_.FULL, task='glyphs', archs=12, paths=2, gt_select='kernel')
+    (lo, hi), by_kernel, paths = np_.arch_sets(p)
+    assert sorted(np_.top_layers(a, 'kernel', 32) for a in by_kernel) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert all(lo <= a.macs <= hi for a in by_kernel) and len(set(by_kernel)) == 12
+    assert paths == np_.arch_sets(dict(p, gt_select='macs'))[2]
+    assert len({json.dumps(np_.gt_params(dict(p, gt_select=s)), sort_keys=True)
+                for s in ('macs', 'width', 'kernel')}) == 3
 
 
 def test_table_shows_the_macs_alone_baseline():
@@ -479,5 +520,6 @@ def test_the_task_brings_its_own_full_settings_and_flags_still_win():
     assert np_.settings(ns()) == np_.FULL
     glyphs = np_.settings(ns(task='glyphs'))
     assert glyphs == {**np_.FULL, 'task': 'glyphs', **np_.TASK_FULL['glyphs']} and glyphs['num_val'] == 10000
+    assert glyphs['gt_select'] == 'kernel'
     assert np_.settings(ns(task='glyphs', num_val=3000))['num_val'] == 3000
     assert np_.settings(argparse.Namespace(**{k: None for k in np_.FULL}, quick=True)) == np_.QUICK

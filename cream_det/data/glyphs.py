@@ -27,8 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import DatasetError
-from ._atomic import atomic_dir
-from .digits import require, require_seed, save_jpeg, wnid
+from ._generated import check_args, smooth_field, write_imagenet_set
 
 CLASSES = tuple('0123456789ABCDEFGHJKLMNPQRSTUVWXYZ')
 NUM_CLASSES = len(CLASSES)
@@ -49,23 +48,11 @@ def make_imagenet_glyphs(out_dir: str | os.PathLike, *, size: int = 32, num_trai
         distractors: small glyphs of other classes scattered behind the main one.
         noise: standard deviation of the per-pixel Gaussian noise (0-255 scale).
     """
-    require(isinstance(size, int) and size >= 16, f'size must be an int >= 16, got {size!r}')
-    for name, n in (('num_train', num_train), ('num_val', num_val)):
-        require(isinstance(n, int) and n >= NUM_CLASSES, f'{name} must be an int >= {NUM_CLASSES}, got {n!r}')
-    require(isinstance(distractors, int) and distractors >= 0, f'distractors must be an int >= 0, got {distractors!r}')
-    require(noise >= 0, f'noise must be >= 0, got {noise!r}')
-    require_seed(seed)
+    check_args(size=size, num_train=num_train, num_val=num_val, num_classes=NUM_CLASSES, distractors=distractors,
+               noise=noise, seed=seed)
     font_files()                                      # a missing font fails here, before anything is written
-    with atomic_dir(out_dir, force) as tmp:
-        for split, count, split_seed in (('train', num_train, 0), ('val', num_val, 1)):
-            for i in range(count):
-                label = i % NUM_CLASSES
-                rng = np.random.default_rng((seed, split_seed, i))
-                folder = tmp / split / wnid(label)
-                folder.mkdir(parents=True, exist_ok=True)
-                save_jpeg(render(label, size, rng, distractors, noise), folder / f'{wnid(label)}_{i:06d}.JPEG')
-        (tmp / 'labels.txt').write_text(''.join(f'{wnid(k)} glyph_{c}\n' for k, c in enumerate(CLASSES)))
-    return Path(out_dir)
+    return write_imagenet_set(out_dir, names=[f'glyph_{c}' for c in CLASSES], num_train=num_train, num_val=num_val,
+                              seed=seed, force=force, draw=lambda label, rng: render(label, size, rng, distractors, noise))
 
 
 def render(label: int, size: int, rng: np.random.Generator, distractors: int = 2, noise: float = 12.0) -> np.ndarray:
@@ -116,12 +103,7 @@ def _glyph_alpha(label: int, n: int, rng: np.random.Generator, scale: tuple[floa
 
 def _paper(rng: np.random.Generator, n: int) -> np.ndarray:
     """A light, smoothly tinted background: a 4x4 grid of light colours, bilinearly upsampled."""
-    grid = rng.uniform(150, 255, size=(4, 4, 3))
-    t = np.linspace(0, 3, n)
-    i = np.minimum(t.astype(int), 2)
-    f = (t - i)[:, None]
-    rows = grid[i] * (1 - f[..., None]) + grid[i + 1] * f[..., None]                  # (n, 4, 3)
-    return rows[:, i] * (1 - f[None, :, :]) + rows[:, i + 1] * f[None, :, :]        # (n, n, 3)
+    return smooth_field(rng.uniform(150, 255, size=(4, 4, 3)), n)
 
 
 def _ink(rng: np.random.Generator) -> np.ndarray:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_dir
-from .digits import require, require_seed, save_jpeg, wnid
+from ._generated import check_args, smooth_field, write_imagenet_set
 
 CLASSES = ('disc', 'ring', 'square', 'hollow_square', 'triangle', 'plus', 'cross', 'diamond', 'bars', 'half_disc')
 NUM_CLASSES = len(CLASSES)
@@ -38,23 +37,10 @@ def make_imagenet_shapes(out_dir: str | os.PathLike, *, size: int = 32, num_trai
         distractors: small shapes of other classes scattered behind the main one.
         noise: standard deviation of the per-pixel Gaussian noise (0-255 scale).
     """
-    require(isinstance(size, int) and size >= 16, f'size must be an int >= 16, got {size!r}')
-    for name, n in (('num_train', num_train), ('num_val', num_val)):
-        require(isinstance(n, int) and n >= NUM_CLASSES, f'{name} must be an int >= {NUM_CLASSES}, got {n!r}')
-    require(isinstance(distractors, int) and distractors >= 0, f'distractors must be an int >= 0, got {distractors!r}')
-    require(noise >= 0, f'noise must be >= 0, got {noise!r}')
-    require_seed(seed)
-    with atomic_dir(out_dir, force) as tmp:
-        for split, count, split_seed in (('train', num_train, 0), ('val', num_val, 1)):
-            for i in range(count):
-                label = i % NUM_CLASSES
-                rng = np.random.default_rng((seed, split_seed, i))
-                folder = tmp / split / wnid(label)
-                folder.mkdir(parents=True, exist_ok=True)
-                save_jpeg(render(label, size, rng, distractors, noise), folder / f'{wnid(label)}_{i:06d}.JPEG')
-        names = {wnid(k): name for k, name in enumerate(CLASSES)}
-        (tmp / 'labels.txt').write_text(''.join(f'{k} {v}\n' for k, v in names.items()))
-    return Path(out_dir)
+    check_args(size=size, num_train=num_train, num_val=num_val, num_classes=NUM_CLASSES, distractors=distractors,
+               noise=noise, seed=seed)
+    return write_imagenet_set(out_dir, names=CLASSES, num_train=num_train, num_val=num_val, seed=seed, force=force,
+                              draw=lambda label, rng: render(label, size, rng, distractors, noise))
 
 
 def render(label: int, size: int, rng: np.random.Generator, distractors: int = 3, noise: float = 12.0) -> np.ndarray:
@@ -71,12 +57,7 @@ def render(label: int, size: int, rng: np.random.Generator, distractors: int = 3
 
 def _background(rng: np.random.Generator, n: int) -> np.ndarray:
     """A smooth random colour field: a 4x4 grid of colours, bilinearly upsampled."""
-    grid = rng.uniform(0, 255, size=(4, 4, 3))
-    t = np.linspace(0, 3, n)
-    i = np.minimum(t.astype(int), 2)
-    f = (t - i)[:, None]
-    rows = grid[i] * (1 - f[..., None]) + grid[i + 1] * f[..., None]                  # (n, 4, 3)
-    return rows[:, i] * (1 - f[None, :, :]) + rows[:, i + 1] * f[None, :, :]        # (n, n, 3)
+    return smooth_field(rng.uniform(0, 255, size=(4, 4, 3)), n)
 
 
 def _colour(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
