@@ -71,6 +71,7 @@ from cream_det.models.subnet import HEAD_INITS  # noqa: E402
 from cream_det.search.evaluate import accuracy  # noqa: E402
 from cream_det.search.ranking import kendall_tau, seed_noise  # noqa: E402
 from cream_det.search.ranking_tool import train_standalone  # noqa: E402
+from cream_det.search.teacher import stage_sizes  # noqa: E402
 from cream_det.space import CREAM_SPACE, Arch, ArchSampler  # noqa: E402
 from cream_det.utils.io import atomic_write_bytes, atomic_write_text, png_bytes  # noqa: E402
 
@@ -245,15 +246,15 @@ def top_layers(a: Arch, knob: str, size: int) -> int:
     A k x k depthwise conv sees at most (2H-1) x (2H-1) of an H x H map, so where 2H-1 is no larger than the space's
     smallest kernel (the 2x2 maps of the last two stages at 32 px) every kernel of the space is the same conv: those
     layers would only blur the count. Expansion matters at every size."""
-    top = max(getattr(op, knob) for op in CREAM_SPACE.ops)
-    smallest_kernel = min(op.kernel for op in CREAM_SPACE.ops)
-    h, count = (size - 1) // 2 + 1, 0                   # the stem halves the input; the first block keeps it
-    for spec, ops in zip(CREAM_SPACE.stages, a.stages):
+    top = max(getattr(op, knob) for op in a.space.ops)
+    smallest_kernel = min(op.kernel for op in a.space.ops)
+    first, after = stage_sizes(a.space, size)
+    entering = [first, *after[:-1]]                     # the map a stage's first (strided) layer sees
+    count = 0
+    for s, ops in enumerate(a.stages):
         for i, op in enumerate(ops):
-            if getattr(op, knob) == top and (knob != 'kernel' or 2 * h - 1 > smallest_kernel):
-                count += 1
-            if i == 0:
-                h = (h - 1) // spec.stride + 1
+            h = after[s] if i else entering[s]
+            count += getattr(op, knob) == top and (knob != 'kernel' or 2 * h - 1 > smallest_kernel)
     return count
 
 
@@ -488,16 +489,16 @@ class Pool:
             if name not in named_specs or any(d not in order[:order.index(name)] for d in deps):
                 raise ValueError(f'job {name} needs {deps}: each must be a job given before it')
         results: dict[str, dict] = {}
+        archived = 0
         for name in order:                          # what is stored already (a function spec once its needs are)
             if all(d in results for d in needs.get(name, ())):
-                res = self.stored(name, self._spec(named_specs[name], needs.get(name, ()), results))
-                if res is not None:
-                    results[name] = res
+                found = self._find(name, self._spec(named_specs[name], needs.get(name, ()), results))
+                if found is not None:
+                    results[name] = found[1]
+                    archived += found[0].parent == self.archive
         todo = [n for n in order if n not in results]
-        archived = [n for n in results if self.archive is not None and self.source(
-            n, self._spec(named_specs[n], needs.get(n, ()), results)).parent == self.archive]
         if archived:
-            print(f'{len(archived)} job(s) taken from the committed results in {self.archive}', flush=True)
+            print(f'{archived} job(s) taken from the committed results in {self.archive}', flush=True)
         if todo:
             print(f'{len(todo)} job(s) to run ({len(order) - len(todo)} done before), {self.jobs} at once', flush=True)
             t0 = time.time()
@@ -560,16 +561,21 @@ class Pool:
 
     def stored(self, name: str, spec: dict) -> dict | None:
         """The job's stored result, if one was made from this very spec (other settings: run it again)."""
-        path = self.source(name, spec)
-        return None if path is None else json.loads(path.read_text())['result']
+        found = self._find(name, spec)
+        return None if found is None else found[1]
 
-    def source(self, name: str, spec: dict) -> Path | None:
-        """Where the result of this very spec is: this run's own, a kept one, or else a committed one."""
+    def _find(self, name: str, spec: dict) -> tuple[Path, dict] | None:
+        """The result of this very spec and where it is: this run's own, a kept one, or else a committed one."""
         digest = spec_digest(spec)
         places = [self.dir / f'{name}.json', self.dir / 'kept' / f'{name}.{digest}.json']
         if self.archive is not None:
             places.append(self.archive / f'{name}.{digest}.json')
-        return next((p for p in places if p.is_file() and json.loads(p.read_text()).get('spec_digest') == digest), None)
+        for path in places:
+            if path.is_file():
+                res = json.loads(path.read_text())
+                if res.get('spec_digest') == digest:
+                    return path, res['result']
+        return None
 
     def _one(self, name: str, spec: dict) -> None:
         result, spec_file = self.dir / f'{name}.json', self.dir / f'{name}.spec.json'
