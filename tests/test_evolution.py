@@ -8,7 +8,7 @@ import torch
 
 from cream_det.errors import SpaceError
 from cream_det.search.evolution import evolution_search
-from cream_det.search.ranking import kendall_tau, seed_noise
+from cream_det.search.ranking import expected_tau, kendall_tau, seed_noise, split_half_taus
 from cream_det.space import CREAM_SPACE, cost_table
 
 RES, NCLS, DEPTHS = 224, 1000, (2, 1, 1, 1, 1)      # 6^6 = 46,656 paths: small enough to brute-force
@@ -109,7 +109,10 @@ def test_seed_noise_hand_computed():
     assert r['noise'] == pytest.approx(np.sqrt(1.25))
     assert r['spread'] == pytest.approx(np.sqrt(5.5))
     assert r['expected_tau'] == pytest.approx(2 / np.pi * np.arcsin(5.5 / 6.75))
-    assert seed_noise([[1, 2, 3], [1, 2, 3]]) == pytest.approx({'noise': 0.0, 'spread': 1.0, 'expected_tau': 1.0})
+    # two ground truths of two seeds each: the noise of a mean, 1.25 / 2
+    assert r['expected_tau_of_means'] == pytest.approx(2 / np.pi * np.arcsin(5.5 / 6.125))
+    assert seed_noise([[1, 2, 3], [1, 2, 3]]) == pytest.approx(
+        {'noise': 0.0, 'spread': 1.0, 'expected_tau': 1.0, 'expected_tau_of_means': 1.0})
     # the archs' means differ by no more than their noise explains: no spread, nothing to rank
     assert seed_noise([[0, 1], [1, 0]])['spread'] == 0.0 and seed_noise([[0, 1], [1, 0]])['expected_tau'] == 0.0
     for bad in ([[1, 2, 3]], [[1], [2]], [1, 2, 3]):
@@ -130,6 +133,30 @@ def test_seed_noise_recovers_a_known_ground_truth(spread, noise, seeds):
     assert r['spread'] == pytest.approx(spread, rel=0.06)
     taus = [kendall_tau(runs[0, i:i + 300], runs[1, i:i + 300]) for i in range(0, quality.size, 300)]
     assert r['expected_tau'] == pytest.approx(np.mean(taus), abs=0.03)
+    if seeds == 4:
+        # two ground truths of two seeds each (the halves' means) agree as expected_tau of two runs says, and
+        # better than single seeds (the plausible wrong one, the single seeds' tau, is 0.09 lower here)
+        splits = [split_half_taus(runs[:, i:i + 300]) for i in range(0, quality.size, 300)]
+        halves = [t for split in splits for _, _, t in split]
+        assert np.mean(halves) == pytest.approx(expected_tau(noise, spread, 2), abs=0.03)
+        assert expected_tau(noise, spread, 2) - r['expected_tau'] > 0.08
+
+
+def test_split_half_taus_are_the_taus_of_the_halves_means():
+    acc = np.array([[1.0, 2, 3, 4], [2, 2, 5, 3], [1, 3, 2, 4], [2, 1, 4, 3]])
+    got = split_half_taus(acc)
+    assert [(a, b) for a, b, _ in got] == [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
+    for a, b, t in got:
+        assert t == pytest.approx(kendall_tau(acc[list(a)].mean(0), acc[list(b)].mean(0)))
+    # seeds 0+1: means 1.5 / 2 / 4 / 3.5, seeds 2+3: 1.5 / 2 / 3 / 3.5: five pairs concordant, one not
+    assert got[0][2] == pytest.approx(4 / 6)
+    assert len(split_half_taus(np.zeros((6, 3)))) == 10            # 6 seeds: C(5, 2) splits holding seed 0
+    for bad in (np.zeros((2, 4)), np.zeros((5, 4)), np.zeros(4)):
+        with pytest.raises(ValueError):
+            split_half_taus(bad)
+    with pytest.raises(ValueError):
+        expected_tau(0.5, 0.5, 0)
+    assert expected_tau(0.5, 0.5, 1) == pytest.approx(1 / 3)       # rho 1/2: 2/pi * asin(1/2)
 
 
 def test_multipath_evolution_finds_the_optimum_of_a_brute_forced_space():

@@ -301,8 +301,12 @@ def test_table_shows_the_macs_alone_baseline():
     assert '| MACs alone (no supernet) | | -0.37 |' in table and '| SPOS | 11.0 / 21.0 | 0.20 ± 0.14 |' in table
     assert 'tau seed vs seed 0.61' in table
     # two seeds 2 points apart on each arch, means 1 point apart: all noise, nothing the seeds can agree on
-    assert ('noise of one run 1.41 points, spread of the archs 0.00: two seeds agree with tau 0.00 on average'
-            in table)
+    assert ('noise of one run 1.41 points, spread of the archs 0.00: two seeds agree with tau 0.00 on average, two '
+            'ground truths of 2 seeds each with 0.00' in table)
+    # four seeds: the halves' means against each other, measured, beside what the noise and spread expect
+    four = np_.stability([[90, 91, 92], [90, 92, 91], [91, 91, 93], [89, 92, 92]])
+    assert ('two ground truths of 4 seeds each with' in four and "means of 2 seeds against the other 2's (expected"
+            in four and '0+1 / 2+3 0.82, 0+2 / 1+3 0.33, 0+3 / 1+2 1.00 (mean 0.72)' in four)
     assert ('from scratch at --jobs 2: 1.50 h = the pool\'s jobs 70 min' in table and 'searches 120, picks 18)' in table
             and '+ the ground truth, made apart, 20 min' in table and 'data generation not counted' in table
             and 'this invocation 10 min' in table)
