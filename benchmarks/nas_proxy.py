@@ -105,9 +105,10 @@ FULL = dict(task='shapes', size=32, num_train=40000, num_val=5000, search_train=
 # seeds agreed with tau 0.35, over k7 layers with 0.52; docs/proxy_task.md); search_epochs and search_train, 5 x
 # 25,000 images (1,955 steps, a third of the shapes' 6,250): the 3-hour bar on a machine that ran the steps ~1.5x
 # slower than on the shapes' day (two epochs of a Cream search of 5 x 40,000 put it at ~1,025 s, 190 of them scoring
-# the convergence paths: the whole run at ~3.3 h by that estimate; with 25,000 it measured 2.87 h); search_head, 'zero', because with timm's head a SPOS supernet
-# (``learnability --task glyphs --modes per_layer``) trained at 10.1 % after 1,500 steps on the 34 classes, from
-# zero at 34.8 % (the authors' head stays the default: docs/fidelity.md)
+# the convergence paths: the whole run at ~3.3 h by that estimate; with 25,000 it measured 2.87 h); search_head,
+# 'zero', because with timm's head a SPOS supernet (``learnability --task glyphs --modes per_layer``) trained at
+# 10.1 % after 1,500 steps on the 34 classes, from zero at 34.8 % (the authors' head stays the default:
+# docs/fidelity.md)
 TASK_FULL = {'glyphs': dict(num_val=10000, gt_select='kernel', search_epochs=5, search_train=25000,
                             search_head='zero')}
 # QUICK checks the harness, not the ground truth: unclipped, so its few steps move the nets off chance (clipped at 5,
