@@ -158,3 +158,15 @@ def test_the_comparison_rejects_plausible_wrong_schedules(tmp_path):
              dict(type='CosineAnnealingLR', T_max=500, eta_min=1e-5, by_epoch=True, begin=0, end=500)]
     cfg = load_config(CFG_DIR / 'cream-287_imagenet.py', {'param_scheduler': naive})
     assert _max_diff(mmengine_lrs(cfg, 1)[0], timm_lrs(287, 1)[0]) > 1e-4
+
+
+@pytest.mark.parametrize('net', NETS)
+def test_paper_variant_differs_from_the_yaml_in_augmentation_only(net):
+    yaml_cfg = load_config(CFG_DIR / f'cream-{net}_imagenet.py')
+    paper = load_config(CFG_DIR / f'cream-{net}_imagenet_paper.py')
+    ds, pds = yaml_cfg.train_dataloader.dataset, paper.train_dataloader.dataset
+    assert (ds.auto_augment, ds.re_prob) == ('rand-m9-mstd0.5', 0.2)        # yaml:48-49
+    assert (pds.auto_augment, pds.re_prob) == ('original', 0.0)             # the paper: AutoAugment
+    assert {**pds, 'auto_augment': None, 're_prob': None} == {**ds, 'auto_augment': None, 're_prob': None}
+    for key in ('param_scheduler', 'optim_wrapper', 'train_cfg', 'model', 'auto_scale_lr', 'custom_hooks'):
+        assert paper[key] == yaml_cfg[key], key
