@@ -134,7 +134,7 @@ def test_converter_takes_the_ema_weights_by_default_and_says_so(tmp_path, capsys
     tool = _convert_tool()
 
     def convert(src, *flags):
-        dst = tmp_path / f'{src.stem}{"".join(flags)}.pth'
+        dst = tmp_path / f'out_{src.stem}{"".join(flags)}.pth'
         tool.main([str(src), str(dst), '--arch', 'cream_14', *flags])
         return capsys.readouterr().out, read_checkpoint(dst)
 
