@@ -48,9 +48,9 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='RMSpropTF', lr=0.064, alpha=0.9, momentum=0.9, eps=1e-3, weight_decay=1e-5),
     paramwise_cfg=dict(flat_decay_mult=0.0))          # timm's filter: no decay on 1-D params
-# The authors' lr is absolute: timm never rescales it. Their yamls say 8 GPUs; the published numbers
-# came from 16 (microsoft/Cream#160: 287.yaml at 16 x 128 with the same 0.064 gave 77.04 %, at the
-# yaml's 8 x 128 77.07 %). Keep this off to run their lr at any GPU count; enable=True scales it
+# The authors' lr is absolute: timm never rescales it. Their yamls say 8 GPUs; the paper's runs used
+# 16 as microsoft/Cream#160 reads it (there 287.yaml at 16 x 128 with the same 0.064 gave 77.04 %, at
+# the yaml's 8 x 128 77.07 %). Keep this off to run their lr at any GPU count; enable=True scales it
 # linearly from 1024 images (0.128 on 16 GPUs), which no run of theirs did.
 auto_scale_lr = dict(enable=False, base_batch_size=1024)
 
