@@ -112,3 +112,45 @@ def test_convert_cli(tmp_path):
                           str(FIX / 'cream_14_official_layout.pth'), str(dst), '--arch', 'cream_nope'],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and 'error:' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def _convert_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('_convert_official', ROOT / 'tools/convert_official.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_converter_takes_the_ema_weights_by_default_and_says_so(tmp_path, capsys):
+    """The published accuracies are of state_dict_ema; --raw takes state_dict; without an EMA copy
+    the default takes state_dict and says why, and --use-ema then refuses."""
+    ck = torch.load(FIX / 'cream_14_official_layout.pth', weights_only=True)
+    key = next(k for k in ck['state_dict_ema'] if k.endswith('conv_stem.weight'))
+    ck['state_dict_ema'] = {k: v + 1.0 if k == key else v for k, v in ck['state_dict_ema'].items()}
+    both, raw_only = tmp_path / 'both.pth', tmp_path / 'raw_only.pth'
+    torch.save(ck, both)
+    torch.save({k: v for k, v in ck.items() if k != 'state_dict_ema'}, raw_only)
+    tool = _convert_tool()
+
+    def convert(src, *flags):
+        dst = tmp_path / f'out_{src.stem}{"".join(flags)}.pth'
+        tool.main([str(src), str(dst), '--arch', 'cream_14', *flags])
+        return capsys.readouterr().out, read_checkpoint(dst)
+
+    msg, out = convert(both)
+    assert torch.equal(out['state_dict']['conv_stem.weight'], ck['state_dict_ema'][key])
+    assert out['meta']['weights'] == 'state_dict_ema' and 'took the EMA weights (state_dict_ema)' in msg
+    msg, out = convert(both, '--raw')
+    assert torch.equal(out['state_dict']['conv_stem.weight'], ck['state_dict'][key])
+    assert out['meta']['weights'] == 'state_dict' and 'took the raw weights (state_dict, --raw)' in msg
+    msg, out = convert(raw_only)
+    assert torch.equal(out['state_dict']['conv_stem.weight'], ck['state_dict'][key])
+    assert 'the checkpoint has no state_dict_ema' in msg
+    msg, out = convert(both, '--use-ema')                   # kept: requires the EMA copy
+    assert out['meta']['weights'] == 'state_dict_ema'
+    with pytest.raises(CheckpointError, match='no EMA weights'):
+        convert(raw_only, '--use-ema')
+    with pytest.raises(SystemExit):
+        convert(both, '--raw', '--use-ema')
+    assert 'not allowed with' in capsys.readouterr().err

@@ -25,7 +25,7 @@ test_dataloader = val_dataloader
 
 train_cfg = dict(max_epochs=10, val_interval=5)
 optim_wrapper = dict(optimizer=dict(lr=0.004))
-auto_scale_lr = dict(base_batch_size=32)
+auto_scale_lr = dict(enable=True, base_batch_size=32)    # the lr follows the GPU count (the ImageNet configs: off)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, end_factor=1.0, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),

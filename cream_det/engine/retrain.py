@@ -16,6 +16,8 @@ Importing this module registers everything a retrain config names: ``CreamClassi
   and logs them as ``top1``/``top5`` and ``ema/top1``/``ema/top5``.
 - ``FractionalEpochStepLR``: ``StepLR`` with a step of a fraction of epochs (EfficientNet's decay
   every 2.4 epochs), rounded to whole iterations; mmengine's own keeps a float step that never fires.
+  (The ImageNet configs use ``TimmStepLR``/``TimmCosineLR`` from ``timm_schedule.py``: the authors'
+  timm schedules, exactly; the digits demo keeps this one.)
 - timm's ``RMSpropTF`` in mmengine's ``OPTIMIZERS`` (the authors' optimizer).
 """
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ..models.checkpoint import ARCH_KEY, embedded_arch, read_checkpoint, same_n
 from ..space import ZOO, Arch, as_arch
 from ..utils.io import atomic_write_text
 from .classification import CreamAccuracy, CreamClassifier, classifier_arch
+from .timm_schedule import TimmCosineLR, TimmStepLR  # noqa: F401  (registers the authors' schedules)
 
 EMA_PREFIX = 'ema/'
 
