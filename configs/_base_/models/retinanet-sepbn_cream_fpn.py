@@ -3,7 +3,9 @@
 # SyncBN), nothing frozen, drop path 0.2; the FPN over strides 8/16/32 from its first input, BN after its
 # 3x3 convs and ReLU before the extra levels; RetinaSepBNHead (convs shared across levels, BN per level).
 # As in mmdet's config the neck and head take BN (SyncBN with several GPUs: norm_cfg=dict(type='SyncBN', ...)).
-# Without a distributed launch mmengine's Runner reverts every SyncBN to BN, so this runs on one GPU or a CPU.
+# Without a distributed launch mmengine's Runner reverts every SyncBN to BN (CreamBackbone then puts back
+# the activations that revert drops from timm's layers), so this runs on one GPU or a CPU; several
+# processes synchronise BN on GPUs only (torch's SyncBatchNorm refuses CPU tensors).
 _base_ = './retinanet_cream_fpn.py'
 
 model = dict(
