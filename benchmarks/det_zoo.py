@@ -2,20 +2,22 @@
 """The model-zoo table: each published Cream net in each detector, beside mmdet's MobileNetV2 and
 ResNet-18 RetinaNet, measured the same way in the same run.
 
-    python benchmarks/det_zoo.py [--nets cream_14 cream_43 ...] [--detectors retinanet fcos faster_rcnn]
+    python benchmarks/det_zoo.py [--nets cream_14 cream_43 ...]
+                                 [--detectors retinanet fcos faster_rcnn retinanet_crop896]
                                  [--runs 3] [--threads 1] [--json zoo.json]
 
 Per model:
 - backbone MACs: the Cream net's analytic MACs at its own classification resolution (the paper's
   figure: cream_14 is a 64 px net, cream_43 96 px, ...);
 - detector FLOPs and params: **mmdet's own** ``tools/analysis_tools/get_flops.py``, run unchanged on
-  the config, on one 1333x800 image (padded to 1344x800), as mmdet's model zoo reports them
+  the config, on one 1333x800 image (padded to 1344x800; ``retinanet_crop896``, the efficient-backbone
+  recipe, resizes it to 896x538, padded to 896x544, as its test pipeline does), as mmdet's model zoo reports them
   (mmengine's counter counts one multiply-add as one FLOP). It prints 3 significant digits, so the
   same counter is also called here exactly as get_flops.py calls it, unrounded, and checked to
   round to the printed value; the backbone's share comes from that counter on the backbone alone;
 - CPU time per image: the median of ``--runs`` ``model.test_step`` calls (preprocessing of the
   loaded image, forward, box decoding, NMS) at the same size, after one warm-up, ``--threads``
-  torch threads, each model in its own process.
+  torch threads, each model in its own process; ``--runs 0`` leaves it out (FLOPs and params only).
 
 Prints ``name: value unit`` lines, then the Markdown table that README's model zoo shows.
 On a shared machine, ``--retime JSON`` re-measures the CPU column with every model in one process,
@@ -38,6 +40,8 @@ DETECTORS = {
     'retinanet': 'configs/retinanet/retinanet_cream-{n}_fpn_1x_coco.py',
     'fcos': 'configs/fcos/fcos_cream-{n}_fpn_gn-head_1x_coco.py',
     'faster_rcnn': 'configs/faster_rcnn/faster-rcnn_cream-{n}_fpn_1x_coco.py',
+    # the efficient-backbone recipe (mmdet's EfficientNet-B3 RetinaNet): RetinaSepBNHead, tested at 896 px
+    'retinanet_crop896': 'configs/retinanet/retinanet_cream-{n}_fpn_8xb4-crop896-1x_coco.py',
 }
 # mmdet ships RetinaNet R-18; its MobileNetV2 RetinaNet is mmdet's R-50 config with mmdet's
 # MobileNetV2 backbone (strides 8/16/32, widths 32/96/320), as in benchmarks/retinanet_iter.py
@@ -49,6 +53,9 @@ BASELINES = {
         "             neck=dict(in_channels=[32, 96, 320], start_level=0))\n"),
 }
 W, H = 1333, 800
+# what each recipe's test pipeline makes of the 1333x800 image, padded to 32, as get_flops.py prints it
+# (height, width): the 1x recipes keep 1333x800, the crop-896 one resizes to 896x538
+INPUT_SHAPE = {'retinanet_crop896': (544, 896)}
 
 
 def make_image_set(root: Path) -> Path:
@@ -73,8 +80,9 @@ def data_options(root: Path) -> list[str]:
             'val_dataloader.dataset.data_prefix.img=']
 
 
-def mmdet_get_flops(cfg: Path, root: Path) -> tuple[str, str]:
-    """FLOPs and params as mmdet's own get_flops.py prints them ('161G', '10.7M')."""
+def mmdet_get_flops(cfg: Path, root: Path, expected: tuple[int, int] = (H, 1344)) -> tuple[str, str]:
+    """FLOPs and params as mmdet's own get_flops.py prints them ('161G', '10.7M'), checking that it
+    profiled the input (height, width) that the config's test pipeline makes of the image."""
     import mmdet
     tool = Path(mmdet.__file__).parent / '.mim/tools/analysis_tools/get_flops.py'
     r = subprocess.run([sys.executable, str(tool), str(cfg), '--num-images', '1', '--cfg-options',
@@ -82,7 +90,7 @@ def mmdet_get_flops(cfg: Path, root: Path) -> tuple[str, str]:
     if r.returncode:
         raise RuntimeError(f'get_flops.py {cfg}: {r.stderr[-2000:]}')
     shape = re.search(r'Input shape: (\(.*?\))', r.stdout).group(1)
-    assert shape == f'({H}, {1344})', f'{cfg}: get_flops profiled {shape}, not 800x1344'
+    assert shape == str(expected), f'{cfg}: get_flops profiled {shape}, not {expected}'
     return re.search(r'Flops: (\S+)', r.stdout).group(1), re.search(r'Params: (\S+)', r.stdout).group(1)
 
 
@@ -116,12 +124,13 @@ def time_one(cfg: Path, root: Path, runs: int, threads: int) -> dict:
     bb = get_model_complexity_info(model.backbone, None, inputs=data['inputs'], show_table=False, show_arch=False)
     times = []
     with torch.no_grad():
-        model.test_step(batch)
+        if runs:
+            model.test_step(batch)
         for _ in range(runs):
             t = time.perf_counter()
             model.test_step(batch)
             times.append(time.perf_counter() - t)
-    return {'sec_per_img': statistics.median(times), 'times': times, 'flops': counts['flops'],
+    return {'sec_per_img': statistics.median(times) if times else None, 'times': times, 'flops': counts['flops'],
             'params': counts['params'], 'backbone_flops': bb['flops'], 'input': list(data['inputs'].shape)}
 
 
@@ -160,7 +169,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--nets', nargs='+', default=list(NETS), choices=NETS)
     p.add_argument('--detectors', nargs='+', default=list(DETECTORS), choices=list(DETECTORS))
-    p.add_argument('--runs', type=int, default=3)
+    p.add_argument('--runs', type=int, default=3, help='timed runs per model; 0: FLOPs and params only')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--json', help='also write the rows here')
     p.add_argument('--retime', metavar='JSON',
@@ -194,7 +203,7 @@ def main() -> None:
             models.append((name, tmp / f'{name}.py', 'retinanet', name.split('_')[1]))
         from mmengine.analysis.print_helper import _format_size
         for name, cfg, det, net in models:
-            flops_str, params_str = mmdet_get_flops(cfg, root)
+            flops_str, params_str = mmdet_get_flops(cfg, root, INPUT_SHAPE.get(det, (H, 1344)))
             r = subprocess.run([sys.executable, __file__, '--time-one', str(cfg), str(root), '--runs',
                                 str(args.runs), '--threads', str(args.threads)],
                                capture_output=True, text=True, cwd=ROOT, env=_env())
@@ -211,11 +220,12 @@ def main() -> None:
                        backbone_resolution=arch.resolution if arch else None, get_flops_printed=flops_str,
                        get_flops_params_printed=params_str, gflops=t['flops'] / 1e9, params_m=t['params'] / 1e6,
                        backbone_gflops=t['backbone_flops'] / 1e9, input=t['input'],
-                       cpu_ms=t['sec_per_img'] * 1000, cpu_runs_ms=[x * 1000 for x in t['times']])
+                       cpu_ms=t['sec_per_img'] * 1000 if t['times'] else None,
+                       cpu_runs_ms=[x * 1000 for x in t['times']])
             rows.append(row)
             print(f'{name}: detector {row["gflops"]:.2f} GFLOPs (get_flops.py: {flops_str}), backbone in it '
-                  f'{row["backbone_gflops"]:.2f} GFLOPs, {row["params_m"]:.2f} M params (get_flops.py: {params_str}), '
-                  f'CPU {row["cpu_ms"]:.0f} ms/img'
+                  f'{row["backbone_gflops"]:.2f} GFLOPs, {row["params_m"]:.2f} M params (get_flops.py: {params_str})'
+                  + (f', CPU {row["cpu_ms"]:.0f} ms/img' if t['times'] else '')
                   + (f', backbone {macs:.1f} MMACs at {arch.resolution} px' if arch else ''),
                   flush=True)
     if args.json:
@@ -258,14 +268,21 @@ def _env() -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
 
 
+def _at(row: dict) -> str:
+    """' @896×544' where a recipe's test input is not the table's 1333×800 (padded 1344×800)."""
+    h, w = row['input'][-2:]
+    return '' if (h, w) == (H, 1344) else f' @{w}×{h}'
+
+
 def markdown(rows: list, threads: int) -> str:
     head = ['| detector | backbone | backbone MACs (paper: classification, own resolution) | backbone FLOPs (1333×800) | detector FLOPs (1333×800) '
             f'| params | CPU time / image ({threads} thread) | COCO box AP |',
             '|---|---|---:|---:|---:|---:|---:|---:|']
     body = [f'| {r["detector"]} | {r["backbone"]} | '
             + (f'{r["backbone_mmacs"]:.1f} M @{r["backbone_resolution"]}²' if r['backbone_mmacs'] else '—')
-            + f' | {r["backbone_gflops"]:.2f} G | {r["gflops"]:.2f} G ({r["get_flops_printed"]}) '
-              f'| {r["params_m"]:.2f} M | {r["cpu_ms"]:.0f} ms | |' for r in rows]
+            + f' | {r["backbone_gflops"]:.2f} G{_at(r)} | {r["gflops"]:.2f} G ({r["get_flops_printed"]}){_at(r)} '
+              f'| {r["params_m"]:.2f} M | ' + (f'{r["cpu_ms"]:.0f} ms' if r['cpu_ms'] is not None else '—')
+            + ' | |' for r in rows]
     return '\n'.join(head + body)
 
 

@@ -68,6 +68,33 @@ def test_sync_bn_keeps_activation():
     assert 'SyncBatchNormAct' in kinds and 'BatchNormAct2d' not in kinds
 
 
+def test_sync_bn_reverted_by_mmengine_keeps_its_activation():
+    """Without a distributed launch mmengine's Runner reverts SyncBN to BN (revert_sync_batchnorm); for
+    timm's SyncBatchNormAct that drops the activation. The next train()/eval() puts it back, on the very
+    parameters the optimizer already holds, and the backbone computes what the plain-BN one does."""
+    from mmengine.model import revert_sync_batchnorm
+    torch.manual_seed(0)
+    plain = CreamBackbone(arch='cream_14').eval()
+    synced = CreamBackbone(arch='cream_14', sync_bn=True)
+    synced.load_state_dict(plain.state_dict())
+    reverted = revert_sync_batchnorm(synced)
+    x = torch.randn(2, 3, 64, 64)
+    torch.nn.Module.train(reverted, False)              # mmengine's revert alone
+    with torch.no_grad():
+        assert not torch.allclose(reverted(x)[-1], plain(x)[-1], atol=1e-3)
+    params = [id(p) for p in reverted.parameters()]
+    reverted.eval()
+    assert [id(p) for p in reverted.parameters()] == params
+    assert 'SyncBatchNormAct' not in {type(m).__name__ for m in reverted.modules()}
+    with torch.no_grad():
+        for a, b in zip(reverted(x), plain(x)):
+            assert torch.equal(a, b)
+    reverted.train()                                    # training mode: batch statistics, same function
+    plain.train()
+    for a, b in zip(reverted(x), plain(x)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_loads_converted_official_and_retrain_style_checkpoints(tmp_path):
     conv = convert_official(FIX / 'cream_14_official_layout.pth', tmp_path / 'c14.pth', 'cream_14')
     bb = CreamBackbone(init_cfg=dict(type='Pretrained', checkpoint=str(conv)))   # arch read from the file

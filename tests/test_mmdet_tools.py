@@ -102,3 +102,26 @@ def test_mmdet_get_flops_on_a_coco_config(coco_digits, tmp_path):
     assert float(params.group(1)) == pytest.approx(n_params, rel=0.01)
     # RetinaNet's head at 800x800 dwarfs a 14M-MAC backbone: tens of GFLOPs, not 0 and not ResNet-50's 200+
     assert 10 < float(flops.group(1)) < 150
+
+
+@pytest.mark.slow
+def test_mmdet_train_py_runs_the_efficient_backbone_recipe(coco_digits, tmp_path):
+    """The second RetinaNet recipe (mmdet's EfficientNet-B3 one) at demo scale, one epoch under mmdet's
+    train.py on a CPU: SyncBN in the backbone is reverted to BN by mmengine (not distributed) and the
+    backbone keeps its activations; BN statistics move (norm_eval=False); the head is RetinaSepBNHead."""
+    cfg = ROOT / 'configs/retinanet/retinanet_cream-demo_fpn_crop128_digits.py'
+    work = tmp_path / 'w'
+    r = _run('train.py', str(cfg), '--work-dir', str(work), '--cfg-options', *_data_options(coco_digits),
+             'train_cfg.max_epochs=1', 'train_cfg.val_interval=1', 'default_hooks.checkpoint.interval=1',
+             'default_hooks.logger.interval=1', cwd=tmp_path)
+    log = r.stdout + r.stderr
+    assert 'Epoch(train) [1][5/5]' in log
+    assert 'reverted to BN without their activation' in log          # CreamBackbone restored them
+    losses = [float(x) for x in re.findall(r' loss: ([-0-9.naif]+)', log)]
+    assert len(losses) == 5 and all(x == x and abs(x) < 1e4 for x in losses), losses
+    sd = torch.load(work / 'epoch_1.pth', map_location='cpu', weights_only=False)['state_dict']
+    # one set of convs for all levels, a BN per level (RetinaSepBNHead), BN after the FPN's convs
+    assert 'bbox_head.cls_convs.0.0.conv.weight' in sd and 'bbox_head.cls_convs.4.0.bn.weight' in sd
+    assert 'neck.fpn_convs.0.bn.weight' in sd
+    # the backbone's BN statistics were updated in training (they start at 0 / 1)
+    assert sd['backbone.net.blocks.2.0.bn1.running_mean'].abs().sum() > 0

@@ -36,7 +36,9 @@ class CreamBackbone(BaseModule):
         drop_path_rate: stochastic depth over the blocks.
         sync_bn: convert BatchNorm (timm's BatchNorm+activation layers included) to SyncBatchNorm;
             use this rather than the Runner's ``sync_bn``, whose torch conversion drops the
-            activation folded into timm's ``BatchNormAct2d``.
+            activation folded into timm's ``BatchNormAct2d``. Without a distributed launch mmengine's
+            Runner reverts SyncBN to BN (``revert_sync_batchnorm``), which drops that activation the
+            same way; the next ``train()``/``eval()`` puts it back (:meth:`_restore_reverted_norm_act`).
     """
 
     def __init__(self, arch: 'Arch | str | dict | None' = None, out_indices: Sequence[int] = (1, 2, 3, 4),
@@ -58,6 +60,7 @@ class CreamBackbone(BaseModule):
         self.norm_eval = norm_eval
         self.net = build_subnet(self.arch, features_only=True, out_indices=out_indices,
                                 drop_path_rate=drop_path_rate)
+        self.sync_bn = sync_bn
         if sync_bn:
             from timm.layers import convert_sync_batchnorm
             self.net = convert_sync_batchnorm(self.net)
@@ -90,7 +93,41 @@ class CreamBackbone(BaseModule):
             for p in m.parameters():
                 p.requires_grad = False
 
+    def _restore_reverted_norm_act(self) -> int:
+        """Undo what mmengine's ``revert_sync_batchnorm`` does to timm's ``SyncBatchNormAct``.
+
+        The Runner reverts every SyncBN to a plain ``_BatchNormXd`` when training is not distributed
+        (one GPU, a CPU): right for torch's SyncBN, but timm's layer also holds its activation (and
+        drop), which the plain BN keeps as children and never calls, so the backbone silently loses
+        every activation after a BN. Each such layer becomes timm's ``BatchNormAct2d`` again, built
+        around the very same parameters and statistics (the optimizer already holds them). Returns
+        how many layers were restored.
+        """
+        from timm.layers import BatchNormAct2d
+        restored = 0
+        for parent in list(self.net.modules()):
+            for name, child in list(parent.named_children()):
+                if (isinstance(child, _BatchNorm) and not isinstance(child, (BatchNormAct2d, nn.SyncBatchNorm))
+                        and isinstance(getattr(child, 'act', None), nn.Module)):
+                    layer = BatchNormAct2d(child.num_features, eps=child.eps, momentum=child.momentum,
+                                           affine=child.affine, track_running_stats=child.track_running_stats,
+                                           apply_act=False)
+                    layer.weight, layer.bias = child.weight, child.bias
+                    layer.running_mean, layer.running_var = child.running_mean, child.running_var
+                    layer.num_batches_tracked = child.num_batches_tracked
+                    layer.act, layer.drop = child.act, child.drop
+                    layer.train(child.training)
+                    setattr(parent, name, layer)
+                    restored += 1
+        if restored:
+            from mmengine.logging import print_log
+            print_log(f'CreamBackbone: {restored} SyncBN layers reverted to BN without their activation '
+                      '(mmengine, not distributed); restored as BatchNormAct2d', logger='current')
+        return restored
+
     def train(self, mode: bool = True) -> 'CreamBackbone':
+        if self.sync_bn:
+            self._restore_reverted_norm_act()
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

@@ -1,0 +1,7 @@
+# RetinaNet + cream_114 on COCO, the efficient-backbone recipe (mmdet's EfficientNet-B3 RetinaNet). Convert
+# the authors' ImageNet weights first:
+#   tools/convert_official.py <authors' 114 checkpoint> checkpoints/cream_114.pth --arch cream_114
+_base_ = './_cream_fpn_8xb4-crop896-1x_coco.py'
+model = dict(backbone=dict(
+    arch='cream_114',
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/cream_114.pth')))
