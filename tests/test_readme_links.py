@@ -144,6 +144,16 @@ def test_readme_sections_in_order() -> None:
         pos = hit + 1
 
 
+def test_readme_evidence_summary_is_short() -> None:
+    """The README summarises the evidence in at most 15 lines; the tables live in docs/evidence.md."""
+    text = README.read_text(encoding='utf-8')
+    section = re.search(r'^## Evidence[^\n]*\n(.*?)(?=^## |\Z)', text, re.S | re.M)
+    assert section, 'README: no "## Evidence" section'
+    body = [line for line in section.group(1).splitlines() if line.strip()]
+    assert len(body) <= 15, f'README\'s evidence summary has {len(body)} lines (at most 15)'
+    assert '(docs/evidence.md)' in section.group(1)
+
+
 def test_readme_keeps_the_two_commands() -> None:
     """The contract: on a fresh machine `make demo` runs the main job and `make test` the tests
     (.ci/run runs exactly `make test`)."""
