@@ -374,7 +374,9 @@ def test_demo_fcos_and_faster_rcnn_train_and_evaluate(coco_digits, tmp_path, cfg
 
 
 def test_sync_bn_options_build_under_plain_mmdet():
-    """The README's SyncBN recipe: the backbone's sync_bn plus mmdet's norm_cfg for neck and head."""
+    """SyncBN options build under plain mmdet: the backbone's sync_bn (docs/detection.md's recipe) and,
+    where a user gives neck and head a norm_cfg (which adds BN layers to RetinaHead: another detector,
+    as docs/detection.md warns), every such layer is a SyncBatchNorm."""
     sync = dict(type='SyncBN', requires_grad=True)
     _, det = _plain_mmdet_build(DEMO, **{'model.backbone.sync_bn': True, 'model.neck.norm_cfg': sync,
                                          'model.bbox_head.norm_cfg': sync})
