@@ -383,3 +383,32 @@ def test_sync_bn_options_build_under_plain_mmdet():
     kinds = [type(m).__name__ for m in det.modules()]
     assert 'SyncBatchNormAct' in kinds and 'BatchNormAct2d' not in kinds           # backbone
     assert kinds.count('SyncBatchNorm') >= len(det.neck.fpn_convs) + 2 * det.bbox_head.stacked_convs
+
+
+def test_detector_checkpoint_of_another_backbone_arch_is_refused(tmp_path):
+    """mmengine loads detector checkpoints non-strictly (load_from, tools/test.py, mmdet's test.py): a
+    test run without the training's backbone options used to load only the fitting tensors and report a
+    wrong mAP after a warning. The backbone now refuses; strict_load=False restores the partial load."""
+    from mmengine.runner import load_checkpoint
+    opts = {'model.backbone.init_cfg': None, 'model.backbone.arch': 'cream_43'}
+    _, trained = _plain_mmdet_build(DEMO, **opts)
+    path = tmp_path / 'det.pth'
+    torch.save({'state_dict': trained.state_dict(), 'meta': {}}, path)
+
+    _, same = _plain_mmdet_build(DEMO, **opts)
+    load_checkpoint(same, str(path), strict=False)
+    for (k, a), b in zip(trained.state_dict().items(), same.state_dict().values()):
+        assert torch.equal(a, b), k
+
+    _, other = _plain_mmdet_build(DEMO, **{**opts, 'model.backbone.arch': 'cream_14'})
+    with pytest.raises(ConfigError, match=r"do not fit this CreamBackbone \(arch cream_14\).*--cfg-options"):
+        load_checkpoint(other, str(path), strict=False)
+
+    _, lenient = _plain_mmdet_build(DEMO, **{**opts, 'model.backbone.arch': 'cream_14',
+                                             'model.backbone.strict_load': False})
+    load_checkpoint(lenient, str(path), strict=False)       # mmengine's partial load, as before
+    assert torch.equal(lenient.bbox_head.retina_cls.weight, trained.bbox_head.retina_cls.weight)
+
+    head_only = {k: v for k, v in trained.state_dict().items() if not k.startswith('backbone.')}
+    torch.save({'state_dict': head_only}, tmp_path / 'head.pth')
+    load_checkpoint(other, str(tmp_path / 'head.pth'), strict=False)   # no backbone weights: mmengine's call

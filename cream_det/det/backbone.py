@@ -39,11 +39,13 @@ class CreamBackbone(BaseModule):
             activation folded into timm's ``BatchNormAct2d``. Without a distributed launch mmengine's
             Runner reverts SyncBN to BN (``revert_sync_batchnorm``), which drops that activation the
             same way; the next ``train()``/``eval()`` puts it back (:meth:`_restore_reverted_norm_act`).
+        strict_load: refuse a detector checkpoint whose backbone weights do not fit this arch (see
+            :meth:`_load_from_state_dict`); False gives mmengine's partial load with a warning.
     """
 
     def __init__(self, arch: 'Arch | str | dict | None' = None, out_indices: Sequence[int] = (1, 2, 3, 4),
                  frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 sync_bn: bool = False, init_cfg: Any = None) -> None:
+                 sync_bn: bool = False, strict_load: bool = True, init_cfg: Any = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch, init_cfg)
         out_indices = tuple(int(i) for i in out_indices)
@@ -61,6 +63,7 @@ class CreamBackbone(BaseModule):
         self.net = build_subnet(self.arch, features_only=True, out_indices=out_indices,
                                 drop_path_rate=drop_path_rate)
         self.sync_bn = sync_bn
+        self.strict_load = strict_load
         if sync_bn:
             from timm.layers import convert_sync_batchnorm
             self.net = convert_sync_batchnorm(self.net)
@@ -137,6 +140,38 @@ class CreamBackbone(BaseModule):
         return self
 
     # ---- weights --------------------------------------------------------------------------------
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Refuse a detector checkpoint trained with another backbone arch.
+
+        mmengine (``load_from``, ``tools/test.py``, mmdet's ``test.py``) loads a detector checkpoint
+        non-strictly: when the config's arch is not the one trained (the training's
+        ``--cfg-options model.backbone...`` forgotten at test time), the fitting tensors load, the rest
+        stay random, a warning scrolls past and the mAP is quietly wrong. Here any backbone tensor of
+        the checkpoint that this net lacks or has in another shape, or any of ours the checkpoint
+        lacks while it holds others, is one clear error. A checkpoint without backbone weights at all
+        (e.g. a head-only file) is left to mmengine.
+        """
+        if self.strict_load:
+            theirs = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            if theirs:
+                ours = self.state_dict()
+                bad = [k for k, v in theirs.items()
+                       if k not in ours or tuple(getattr(v, 'shape', ())) != tuple(ours[k].shape)]
+                missing = [k for k in ours if k not in theirs]
+                if bad or missing:
+                    first = bad[0] if bad else missing[0]
+                    shape = lambda sd, k: tuple(sd[k].shape) if k in sd else 'absent'  # noqa: E731
+                    raise ConfigError(
+                        f'the checkpoint\'s backbone weights do not fit this CreamBackbone '
+                        f'(arch {self.arch.name or self.arch.hash}): {len(bad)} tensors of another shape or '
+                        f'unknown here, {len(missing)} missing, e.g. {prefix}{first} is '
+                        f'{shape(theirs, first)} in the checkpoint and {shape(ours, first)} here. A detector '
+                        'checkpoint needs the backbone it was trained with: give the test the same '
+                        '--cfg-options model.backbone.* as the training (e.g. model.backbone.arch=None '
+                        'model.backbone.init_cfg.checkpoint=<the retrain checkpoint>), or '
+                        'model.backbone.strict_load=False to load what fits')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def init_weights(self) -> None:
         """Load a ``Pretrained`` checkpoint strictly (every backbone key present, shapes equal).
 
