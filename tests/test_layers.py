@@ -3,7 +3,8 @@ imported from another module.
 
 errors <- utils <- data <- space <- models <- search <- det <- engine (<- tools): a module may import
 its own layer and the ones to its left. Every import counts, a function-level one too (it is the
-same dependency, only later); imports under ``if TYPE_CHECKING:`` do not (they never run).
+same dependency, only later); for the layers, imports under ``if TYPE_CHECKING:`` do not (they never
+run), for circles they do: two files that name each other are one knot whichever import closes it.
 """
 from __future__ import annotations
 
@@ -31,15 +32,16 @@ def _is_type_checking(node: ast.If) -> bool:
         (isinstance(t, ast.Attribute) and t.attr == 'TYPE_CHECKING')
 
 
-def _imports(path: Path, modules: set[str]) -> list[tuple[str, str | None, int]]:
-    """(imported module, imported name or None, line) for every cream_det import in ``path``."""
+def _imports(path: Path, modules: set[str], type_checking: bool = False) -> list[tuple[str, str | None, int]]:
+    """(imported module, imported name or None, line) for every cream_det import in ``path`` (those under
+    ``if TYPE_CHECKING:`` only with ``type_checking``)."""
     name = _module_name(path)
     package = name if path.name == '__init__.py' else name.rpartition('.')[0]
     out: list[tuple[str, str | None, int]] = []
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
+            if isinstance(child, ast.If) and _is_type_checking(child) and not type_checking:
                 for c in child.orelse:
                     visit(c)
                 continue
@@ -62,10 +64,10 @@ def _imports(path: Path, modules: set[str]) -> list[tuple[str, str | None, int]]
     return out
 
 
-def _graph() -> dict[str, list[tuple[str, str | None, int]]]:
+def _graph(type_checking: bool = False) -> dict[str, list[tuple[str, str | None, int]]]:
     files = sorted(PKG.rglob('*.py'))
     modules = {_module_name(f) for f in files}
-    return {_module_name(f): _imports(f, modules) for f in files}
+    return {_module_name(f): _imports(f, modules, type_checking) for f in files}
 
 
 def _layer(module: str) -> int | None:
@@ -80,7 +82,10 @@ def test_the_reader_sees_imports_of_every_kind():
     assert ('cream_det.space.zoo', 'get_arch', 10) in g['cream_det.models.zoo']          # relative, top level
     assert any(t == 'cream_det.utils.distributed' for t, _, _ in g['cream_det.search.cream'])   # `from .. import m`
     assert any(t == 'cream_det.models.checkpoint' for t, _, _ in g['cream_det.engine.run'])     # inside a function
-    assert not any(t == 'cream_det.space.arch' for t, _, _ in g['cream_det.space.flops'])       # TYPE_CHECKING only
+    assert not any(t == 'cream_det.space.arch' for t, _, _ in g['cream_det.space.flops'])
+    assert not any(t == 'cream_det.models.supernet' for t, _, _ in g['cream_det.search.matching'])  # TYPE_CHECKING only
+    typed = _graph(type_checking=True)
+    assert any(t == 'cream_det.models.supernet' for t, _, _ in typed['cream_det.search.matching'])   # ... seen there
 
 
 def test_no_upward_import():
@@ -97,17 +102,27 @@ def test_no_upward_import():
     assert not bad, '\n'.join(bad)
 
 
-def test_no_import_circle():
-    g = _graph()
+def _packages_above(module: str) -> list[str]:
+    """``a.b.c`` -> ``['a', 'a.b']``: the packages whose ``__init__`` runs before the module."""
+    parts = module.split('.')
+    return ['.'.join(parts[:k]) for k in range(1, len(parts))]
+
+
+def _import_edges(g: dict[str, list[tuple[str, str | None, int]]]) -> dict[str, set[str]]:
+    """Module -> the modules importing it runs first: what it names, and the packages above a named module that
+    are not already running around the importer (importing ``p.q.m`` from outside ``p.q`` runs ``p/q/__init__``
+    first; from inside it, that ``__init__`` is already running, so only an import naming ``p.q`` depends on it)."""
     edges: dict[str, set[str]] = {m: set() for m in g}
     for mod, imports in g.items():
+        running = set(_packages_above(mod))
         for target, _, _ in imports:
-            if target in edges and target != mod:
-                edges[mod].add(target)
-        if '.' in mod:                       # importing a module runs its package's __init__ first
-            parent = mod.rpartition('.')[0]
-            if parent in edges and parent != 'cream_det':
-                edges[mod].add(parent)
+            edges[mod].update(t for t in (target, *(p for p in _packages_above(target) if p not in running))
+                              if t in edges and t != mod)
+    return edges
+
+
+def _circle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One circle of ``edges`` (its modules, the first repeated at the end), or None."""
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -115,9 +130,6 @@ def test_no_import_circle():
         state[m] = 1
         stack.append(m)
         for n in sorted(edges[m]):
-            # a package's own __init__ importing its submodules is how packages work, not a circle
-            if m == n.rpartition('.')[0] or n == m.rpartition('.')[0] and m in _init_imports(g, n):
-                continue
             if state.get(n) == 1:
                 return stack[stack.index(n):] + [n]
             if n not in state:
@@ -130,12 +142,32 @@ def test_no_import_circle():
 
     for m in sorted(edges):
         if m not in state:
-            cycle = dfs(m)
-            assert cycle is None, 'import circle: ' + ' -> '.join(cycle)
+            found = dfs(m)
+            if found:
+                return found
+    return None
 
 
-def _init_imports(g: dict, package: str) -> set[str]:
-    return {t for t, _, _ in g.get(package, ())}
+def test_the_circle_check_sees_circles_of_every_kind():
+    """Through a function-level or a type-only import, through a package's ``__init__`` that a submodule names
+    (``from . import x`` of a name the ``__init__`` defines), or through the ``__init__`` that importing another
+    package's module runs first; and not in a package's ``__init__`` importing its own submodules."""
+    pkg = {'p': [('p.a', None, 1)], 'p.a': [('p.b', 'f', 1)], 'p.b': [], 'q': [], 'q.c': []}
+    assert _circle(_import_edges(pkg)) is None                 # an __init__, its submodule and a sibling it imports
+    assert _circle(_import_edges({**pkg, 'p.b': [('p.a', 'g', 9)]})) == ['p.a', 'p.b', 'p.a']
+    assert _circle(_import_edges({**pkg, 'p.b': [('p', 'name', 3)]})) == ['p', 'p.a', 'p.b', 'p']   # names its __init__
+    # q's __init__ imports p.b, which imports q.c: importing q.c runs q's __init__ first
+    assert _circle(_import_edges({**pkg, 'q': [('p.b', 'x', 1)], 'p.b': [('q.c', 'h', 1)]})) \
+        == ['p', 'p.a', 'p.b', 'q', 'p']
+    typed = _import_edges(_graph(type_checking=True))
+    assert 'cream_det.models.supernet' in typed['cream_det.search.matching']       # a type-only import counts
+    assert 'cream_det.models.checkpoint' in typed['cream_det.engine.run']          # a function-level one too
+
+
+def test_no_import_circle():
+    """No circle of files in the package, counting every import: function-level and type-only ones too."""
+    cycle = _circle(_import_edges(_graph(type_checking=True)))
+    assert cycle is None, 'import circle: ' + ' -> '.join(cycle)
 
 
 def test_no_private_name_crosses_modules():

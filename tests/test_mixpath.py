@@ -189,6 +189,19 @@ TINY = SearchSpace('tiny_mixpath', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 
                    last_channels=16, head_channels=16)
 
 
+def test_the_path_codes_choose_the_supernet():
+    """The strategy's codes decide the supernet: SupernetSearch builds the MixPath supernet for MixPath's op-set
+    masks and the single-path one otherwise, and each supernet's own codes name its class back."""
+    from cream_det.engine.supernet_search import SupernetSearch
+    from cream_det.models.supernet_kinds import supernet_class
+    from cream_det.space import PathCodes
+    assert supernet_class(PathCodes(TINY)) is Supernet and supernet_class(PathCodes(TINY, 2)) is MixPathSupernet
+    lo, hi = cost_table(TINY, 32, 5).masks(2).bounds((2, 2))
+    for strategy, cls in ((dict(type='mixpath', max_paths=2), MixPathSupernet), (dict(type='spos'), Supernet)):
+        model = SupernetSearch(strategy, (lo, hi), TINY, resolution=32, num_classes=5, depths=(2, 2))
+        assert type(model.supernet) is cls and supernet_class(model.supernet.codes) is cls
+
+
 @pytest.fixture(scope='module')
 def tiny_net() -> MixPathSupernet:
     torch.manual_seed(0)

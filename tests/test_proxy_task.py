@@ -1,6 +1,6 @@
 """The cluttered-shapes proxy task (generated, ImageNet layout) and the ground-truth harness."""
 import argparse
-import importlib.util
+import importlib
 import os
 import json
 import subprocess
@@ -49,10 +49,10 @@ def test_bad_arguments_are_config_errors(tmp_path):
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location('nas_proxy', ROOT / 'benchmarks/nas_proxy.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The harness of benchmarks/nas_proxy.py, the package beside it (the script puts the checkout on sys.path)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module('benchmarks.proxy_task')
 
 
 def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
@@ -108,7 +108,7 @@ def test_committed_results_continue_a_run_from_a_fresh_clone_for_the_same_spec_o
     whose spec is not archived, its own results win over the archive's, and without the archive it reruns all."""
     np_ = _harness()
     archive = tmp_path / 'committed'
-    monkeypatch.setattr(np_, 'ARCHIVE', archive)
+    monkeypatch.setattr(np_.pool, 'ARCHIVE', archive)
     calls = []
     monkeypatch.setitem(np_.JOBS, 'count', lambda spec: calls.append(spec['i']) or {'top1': float(spec['i'])})
     specs = {f'j{i}': {'kind': 'count', 'i': i} for i in range(3)}
@@ -131,6 +131,26 @@ def test_committed_results_continue_a_run_from_a_fresh_clone_for_the_same_spec_o
         np_.main(['archive', '--out', str(tmp_path / 'nothing')])
 
 
+def test_the_committed_run_is_found_under_the_digests_the_harness_makes():
+    """The committed results (benchmarks/results/nas_proxy/: ``compare --jobs 2 --task glyphs`` at the default
+    --out) are reused only under the digest of the spec that made each: every job of that run, as the harness
+    builds its spec today, must find its result there, or a fresh clone retrains it (hours)."""
+    np_ = _harness()
+    p = np_.settings(argparse.Namespace(**{**{k: None for k in np_.FULL}, 'task': 'glyphs'}, quick=False))
+    out = Path('work_dirs/nas_proxy')
+    data, search, held = np_.data_dirs(p, out, None)
+    _, named, needs, gt_jobs = np_.comparison_jobs(p, out, data, search, held, list(np_.STRATEGIES))
+    committed = {path.name for path in np_.pool.ARCHIVE.glob('*.json')}
+    results = {}
+    for name, spec in {**named, **gt_jobs}.items():
+        spec = spec({d: results[d] for d in needs[name]}) if callable(spec) else spec      # a pick: its search's arch
+        stored = f'{name}.{np_.spec_digest(spec)}.json'
+        assert stored in committed, f'{name}: no committed result under its digest ({stored})'
+        results[name] = json.loads((np_.pool.ARCHIVE / stored).read_text())['result']
+    # the DNA teacher, each search with its score and pick, the ground truth's trainings: 1 + 3 x 18 + 32
+    assert len(results) == 1 + 3 * len(np_.STRATEGIES) * p['seeds'] + p['gt_seeds'] * p['archs'] == 87
+
+
 def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
     np_ = _harness()
     work = tmp_path / 'run'
@@ -151,17 +171,17 @@ def test_a_resumed_search_reports_the_time_of_the_epochs_it_kept(tmp_path):
     np_.register_hook()
     hook = HOOKS.get('ProxyConvergenceHook')(spec={}, every=100)        # no convergence point in these epochs
     runner = SimpleNamespace(work_dir=str(tmp_path), epoch=0)
-    np_._INVOCATION.update(t0=time.time() - 30.0, before=0.0)          # the first run: started 30 s ago
+    np_.jobs._INVOCATION.update(t0=time.time() - 30.0, before=0.0)     # the first run: started 30 s ago
     hook.before_train(runner)
     for e in range(3):                                                  # epochs 1-3, then killed
         runner.epoch = e
         hook.after_train_epoch(runner)
     first = json.loads((tmp_path / 'elapsed.json').read_text())
     assert set(first) == {'1', '2', '3'} and all(29.5 < v < 32 for v in first.values())
-    np_._INVOCATION.update(t0=time.time() - 10.0, before=0.0)          # resumed from epoch 2's checkpoint
+    np_.jobs._INVOCATION.update(t0=time.time() - 10.0, before=0.0)     # resumed from epoch 2's checkpoint
     runner.epoch = 2
     hook.before_train(runner)
-    assert np_._INVOCATION['before'] == first['2']
+    assert np_.jobs._INVOCATION['before'] == first['2']
     hook.after_train_epoch(runner)                                      # epoch 3 again
     again = json.loads((tmp_path / 'elapsed.json').read_text())
     assert set(again) == {'1', '2', '3'} and again['3'] == pytest.approx(first['2'] + 10.0, abs=1.5)

@@ -18,12 +18,12 @@ from mmengine.model import BaseModel, MMDistributedDataParallel
 from mmengine.registry import HOOKS, MODEL_WRAPPERS, MODELS
 
 from ..errors import CheckpointError, ConfigError
-from ..models.mixpath_supernet import MixPathSupernet
-from ..models.supernet import Supernet
+from ..models.supernet_kinds import supernet_class
 from ..space.sizing import supernet_depths
 from ..utils import distributed as D
 from ..search.strategies import StepContext, build_strategy, supernet_args
-from ..space import ArchSampler, get_space
+from ..space import PathCodes, get_space
+from ..space.sampler import check_depths
 from ..utils.io import atomic_write_bytes, png_bytes
 
 
@@ -44,8 +44,9 @@ class SupernetSearch(BaseModel):
 
     Args:
         strategy: ``dict(type='cream'|'spos'|'mixpath', ...)`` (see ``cream_det.search.strategies``);
-            it also decides the supernet: ``mixpath`` (``max_paths=m``) trains a
-            :class:`~cream_det.models.mixpath_supernet.MixPathSupernet`, the others the single-path one.
+            it also decides the supernet, through the codes of its paths (``cream_det.models.supernet_kinds``):
+            ``mixpath`` (``max_paths=m``) trains a :class:`~cream_det.models.mixpath_supernet.MixPathSupernet`,
+            the others the single-path one.
         space: search-space name (or spec dict).
         macs_range: ``(min, max)`` MACs of the archs searched for.
         resolution, num_classes: of the search data.
@@ -67,17 +68,17 @@ class SupernetSearch(BaseModel):
         sp = get_space(space)
         rng = (float(macs_range[0]), float(macs_range[1]))
         sn_args = supernet_args(strategy)
-        max_paths = sn_args.get('max_paths')
         if depths is None:
             depths, fitted = supernet_depths(sp, rng, resolution, num_classes)
             if fitted != resolution:
                 raise ConfigError(f'macs_range {rng} needs resolution {fitted}, but the data is at {resolution}: '
                                   f'set model.resolution={fitted} and the pipeline to match')
+        # the strategy's codes (MixPath's max_paths: op-set masks) decide the supernet and the range's bounds
+        codes = PathCodes(sp, sn_args.get('max_paths'))
         # the range must hold archs of these depths (and widths): a SpaceError names the true bounds
-        ArchSampler(sp, resolution, num_classes, depths=depths, macs_range=rng, max_paths=max_paths)
-        net = Supernet if max_paths is None else MixPathSupernet
-        self.supernet = net(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution, init=init,
-                            head_init=head_init, **sn_args)
+        codes.check_macs_range(rng, resolution, num_classes, check_depths(sp, depths))
+        self.supernet = supernet_class(codes)(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution,
+                                              init=init, head_init=head_init, **sn_args)
         self.macs_range = rng
         self.strategy = build_strategy(strategy, self.supernet, rng, seed)
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints

@@ -45,7 +45,7 @@ class EvolutionResult:
 
     def best_arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
         codes = PathCodes(space, len(space.ops) if self.multipath else None)
-        return codes.decode(self.best_code, resolution, num_classes)
+        return Arch.from_code(self.best_code, codes, resolution, num_classes)
 
 
 class EvolutionSearch:

@@ -19,19 +19,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ArchError, CreamDetError
-from .flops import arch_cost
+from .codes import Layer, PathCodes, arch_cost
 from .spec import CREAM_SPACE, MAX_MASK_OPS, Op, SearchSpace, get_space, is_registered
 
 FORMAT = 'cream_det.arch/1'
 #: the format of files with at least one multi-path layer (read by this version alongside FORMAT)
 FORMAT_MULTIPATH = 'cream_det.arch/2'
-#: a layer: one op, or (multi-path) several distinct ops in the space's choice order
-Layer = Union[Op, tuple[Op, ...]]
 
 
 @dataclass(frozen=True)
@@ -124,14 +122,16 @@ class Arch:
         return out
 
     @classmethod
+    def from_code(cls, code: Sequence[int], codes: PathCodes, resolution: int = 224,
+                  num_classes: int = 1000) -> 'Arch':
+        """The arch a code of the kind ``codes`` writes (its space's; absent slots skipped)."""
+        return cls(codes.layers(code), resolution, num_classes, codes.space)
+
+    @classmethod
     def decode(cls, code: Sequence[int], space: SearchSpace = CREAM_SPACE, resolution: int = 224,
                num_classes: int = 1000) -> 'Arch':
-        stages, off = [], 0
-        for st in space.stages:
-            seg = [int(c) for c in code[off:off + st.max_depth]]
-            stages.append(tuple(space.ops[c] for c in seg if c >= 0))
-            off += st.max_depth
-        return cls(tuple(stages), resolution, num_classes, space)
+        """Inverse of :meth:`encode` (absent slots, -1, are skipped)."""
+        return cls.from_code(code, PathCodes(space), resolution, num_classes)
 
     def encode_mask(self) -> np.ndarray:
         """Fixed-length int32 vector over the layer slots: bit j set when the layer runs op j; 0 = absent.
@@ -154,16 +154,7 @@ class Arch:
     def decode_mask(cls, code: Sequence[int], space: SearchSpace = CREAM_SPACE, resolution: int = 224,
                     num_classes: int = 1000) -> 'Arch':
         """Inverse of :meth:`encode_mask` (absent slots, 0, are skipped)."""
-        stages, off = [], 0
-        for st in space.stages:
-            layers = []
-            for c in (int(c) for c in code[off:off + st.max_depth]):
-                if c > 0:
-                    ops = tuple(op for j, op in enumerate(space.ops) if c >> j & 1)
-                    layers.append(ops[0] if len(ops) == 1 else ops)
-            stages.append(tuple(layers))
-            off += st.max_depth
-        return cls(tuple(stages), resolution, num_classes, space)
+        return cls.from_code(code, PathCodes(space, len(space.ops)), resolution, num_classes)
 
     def block_string(self, stage: int, index: int, op: Op) -> str:
         """timm block string of ``op`` at layer ``index`` of searchable stage ``stage`` (0-based)."""

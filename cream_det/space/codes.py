@@ -3,20 +3,30 @@
 Two kinds: single-path codes (:meth:`Arch.encode`: an op index per layer, -1 = absent, int8) and
 MixPath's multi-path codes (:meth:`Arch.encode_mask`: an op-set bitmask per layer, 0 = absent,
 int32, layers of 1..``max_paths`` ops). A :class:`PathCodes` answers every question whose answer
-depends on the kind — the absent value and dtype, the cost table that prices the codes, how to
-draw layers, how to decode — so the sampler (which owns one), the evolutionary searches and the
-supernets ask it instead of branching on ``max_paths``.
+depends on the kind — the absent value and dtype, the cost table that prices the codes (and so an
+arch's MACs, :func:`arch_cost`), which MACs ranges its archs can meet, how to read a code, how to
+draw layers, which supernet runs such paths (:attr:`PathCodes.supernet`) — so the sampler (which
+owns one), the evolutionary searches, :class:`Arch` and the supernets ask it instead of branching
+on ``max_paths``.
+
+This module sits below :mod:`.arch`: it reads an arch only through what every arch has (``space``,
+``resolution``, ``num_classes``, ``is_multipath``, ``max_paths``, ``encode``/``encode_mask``) and
+turns a code into layers, from which :meth:`Arch.from_code` builds the arch.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence, Union
 
 import numpy as np
 
 from ..errors import SpaceError
-from .arch import Arch
-from .flops import cost_table
-from .spec import SearchSpace
+from .flops import Cost, cost_table
+from .spec import Op, SearchSpace
+
+#: the supernet kinds (:attr:`PathCodes.supernet`); ``cream_det.models.supernet_kinds`` maps each to its class
+SINGLE_PATH, MULTI_PATH = 'single_path', 'mixpath'
+#: a decoded layer: one op, or (multi-path) several distinct ops in the space's choice order
+Layer = Union[Op, tuple[Op, ...]]
 
 
 def check_max_paths(space: SearchSpace, max_paths: int | None) -> int | None:
@@ -42,6 +52,13 @@ class PathCodes:
         self.multipath = self.max_paths is not None
         #: what an absent layer is in a code, and the codes' dtype
         self.absent, self.dtype = (0, np.int32) if self.multipath else (-1, np.int8)
+        #: the kind of supernet that runs these paths (the space cannot import models: it names it)
+        self.supernet = MULTI_PATH if self.multipath else SINGLE_PATH
+
+    @classmethod
+    def of(cls, arch: Any) -> 'PathCodes':
+        """The codes ``arch`` is written in: multi-path (up to its widest layer) when a layer runs several ops."""
+        return cls(arch.space, arch.max_paths if arch.is_multipath else None)
 
     def __repr__(self) -> str:
         kind = f'multi-path, up to {self.max_paths} ops per layer' if self.multipath else 'single-path'
@@ -53,11 +70,41 @@ class PathCodes:
         table = cost_table(self.space, resolution, num_classes)
         return table.masks(self.max_paths) if self.multipath else table
 
-    def decode(self, code: Sequence[int], resolution: int, num_classes: int = 1000) -> Arch:
-        dec = Arch.decode_mask if self.multipath else Arch.decode
-        return dec(code, self.space, resolution, num_classes)
+    def cost(self, arch: Any) -> Cost:
+        """``arch``'s exact MACs and parameters, priced from its code by this kind's table."""
+        table = self.cost_table(arch.resolution, arch.num_classes)
+        code = self.encode(arch)
+        return Cost(int(table.macs_of(code)), int(table.params_of(code)))
 
-    def encode(self, arch: Arch) -> np.ndarray:
+    def check_macs_range(self, macs_range: Sequence[float], resolution: int, num_classes: int = 1000,
+                         depths: tuple[int, ...] | None = None) -> tuple[float, float]:
+        """``(min, max)`` as floats, or one clear error naming the true bounds when no arch of this kind (of
+        ``depths``, when given) at ``resolution`` has MACs inside the range. The one check of a MACs range:
+        the samplers and ``SupernetSearch`` call it."""
+        lo, hi = float(macs_range[0]), float(macs_range[1])
+        tlo, thi = self.cost_table(resolution, num_classes).bounds(depths)
+        if lo > hi or hi < tlo or lo > thi:
+            raise SpaceError(
+                f'MACs range [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] is infeasible: archs of search space '
+                f'{self.space.name} at resolution {resolution}' + (f' with depths {depths}' if depths else '')
+                + (f' and up to {self.max_paths} ops per layer' if self.max_paths else '')
+                + f' have between {tlo / 1e6:.2f}M and {thi / 1e6:.2f}M MACs')
+        return lo, hi
+
+    def layers(self, code: Sequence[int]) -> tuple[tuple[Layer, ...], ...]:
+        """The stages a code writes, layer by layer (absent slots skipped; a one-op mask is that op)."""
+        sp, stages, off = self.space, [], 0
+        for st in sp.stages:
+            seg = (int(c) for c in code[off:off + st.max_depth])
+            if self.multipath:
+                sets = (tuple(op for j, op in enumerate(sp.ops) if c >> j & 1) for c in seg if c > 0)
+                stages.append(tuple(ops[0] if len(ops) == 1 else ops for ops in sets))
+            else:
+                stages.append(tuple(sp.ops[c] for c in seg if c >= 0))
+            off += st.max_depth
+        return tuple(stages)
+
+    def encode(self, arch: Any) -> np.ndarray:
         return arch.encode_mask() if self.multipath else arch.encode()
 
     def check_probs(self, probs: np.ndarray) -> None:
@@ -108,4 +155,9 @@ class PathCodes:
         return width
 
 
-__all__ = ['PathCodes', 'check_max_paths']
+def arch_cost(arch: Any) -> Cost:
+    """An arch's exact MACs and parameters, priced by the table of its own kind of code."""
+    return PathCodes.of(arch).cost(arch)
+
+
+__all__ = ['Layer', 'MULTI_PATH', 'PathCodes', 'SINGLE_PATH', 'arch_cost', 'check_max_paths']

@@ -17,19 +17,18 @@ sums them, and normalises the sum with one BN before the residual (``models.mixe
 cost is the sum of its branches' costs minus all but one final BN. :class:`MaskCostTable` tabulates
 that for every op subset of every slot (``2**ops`` columns), so bitmask codes
 (:meth:`Arch.encode_mask`) are costed by the same gather-and-sum.
+
+Which table prices an arch is a question of its kind of code, so an arch's own cost is
+:func:`cream_det.space.codes.arch_cost`'s; this module knows tables and spaces, not archs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .spec import MAX_MASK_OPS, Op, SearchSpace
-
-if TYPE_CHECKING:
-    from .arch import Arch
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -213,11 +212,3 @@ class MaskCostTable:
 def cost_table(space: SearchSpace, resolution: int, num_classes: int = 1000) -> CostTable:
     return CostTable(space, resolution, num_classes)
 
-
-def arch_cost(arch: 'Arch') -> Cost:
-    t = cost_table(arch.space, arch.resolution, arch.num_classes)
-    if arch.is_multipath:
-        t, code = t.masks(), arch.encode_mask()
-    else:
-        code = arch.encode()
-    return Cost(int(t.macs_of(code)), int(t.params_of(code)))

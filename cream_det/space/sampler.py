@@ -20,6 +20,17 @@ from .codes import PathCodes
 from .spec import CREAM_SPACE, SearchSpace
 
 
+def check_depths(space: SearchSpace, depths: Sequence[int] | None) -> tuple[int, ...] | None:
+    """Fixed per-stage depths as a tuple (``None``: drawn), or one clear error when they do not fit ``space``."""
+    if depths is None:
+        return None
+    depths = tuple(int(d) for d in depths)
+    if len(depths) != space.num_stages or any(
+            not st.min_depth <= d <= st.max_depth for d, st in zip(depths, space.stages)):
+        raise SpaceError(f'depths {depths} do not fit the stages of search space {space.name}')
+    return depths
+
+
 class ArchSampler:
     """Draw archs of ``space`` at ``resolution``.
 
@@ -48,12 +59,7 @@ class ArchSampler:
         self.table = self.codes.cost_table(resolution, num_classes)
         #: what an absent layer is in a code, and the codes' dtype
         self.absent, self.code_dtype = self.codes.absent, self.codes.dtype
-        if depths is not None:
-            depths = tuple(int(d) for d in depths)
-            if len(depths) != space.num_stages or any(
-                    not st.min_depth <= d <= st.max_depth for d, st in zip(depths, space.stages)):
-                raise SpaceError(f'depths {depths} do not fit the stages of search space {space.name}')
-        self.depths = depths
+        self.depths = depths = check_depths(space, depths)
         if op_probs is not None:
             p = np.asarray(op_probs, dtype=np.float64)
             if p.shape != (len(space.ops),) or (p < 0).any() or p.sum() <= 0:
@@ -61,17 +67,8 @@ class ArchSampler:
             op_probs = p / p.sum()
             self.codes.check_probs(p)
         self.op_probs = op_probs
-        self.macs_range = None
-        if macs_range is not None:
-            lo, hi = float(macs_range[0]), float(macs_range[1])
-            tlo, thi = self.table.bounds(depths)
-            if lo > hi or hi < tlo or lo > thi:
-                raise SpaceError(
-                    f'MACs range [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] is infeasible: archs of search space '
-                    f'{space.name} at resolution {resolution}' + (f' with depths {depths}' if depths else '')
-                    + (f' and up to {self.max_paths} ops per layer' if self.max_paths else '')
-                    + f' have between {tlo / 1e6:.2f}M and {thi / 1e6:.2f}M MACs')
-            self.macs_range = (lo, hi)
+        self.macs_range = (None if macs_range is None else
+                           self.codes.check_macs_range(macs_range, resolution, num_classes, depths))
         self.rng = np.random.default_rng(seed)
         self.max_draws = max_draws
         self.keep_widths, self.redraw_rounds = bool(keep_widths), int(redraw_rounds)
@@ -97,7 +94,7 @@ class ArchSampler:
 
     def decode(self, code: Sequence[int]) -> Arch:
         """The :class:`Arch` of one code of this sampler's kind."""
-        return self.codes.decode(code, self.resolution, self.num_classes)
+        return Arch.from_code(code, self.codes, self.resolution, self.num_classes)
 
     def sample_codes(self, n: int, block: int = 8192) -> np.ndarray:
         """``n`` encoded archs (rows of :meth:`Arch.encode`) inside the MACs range."""
