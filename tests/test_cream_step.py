@@ -17,7 +17,7 @@ from cream_det.search.matching import select_teacher, soft_cross_entropy, studen
 from cream_det.search.strategies import StepContext
 from cream_det.space.spec import Op, SearchSpace, StageSpec
 
-NCLS, RES, BATCH = 5, 32, 12
+NCLS, RES, BATCH, SLICE = 5, 32, 12, 4
 TINY = SearchSpace('tiny_cream_step', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2, Op(3, 2), 2)),
                    (Op(3, 2), Op(5, 2), Op(3, 4)), stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
                    last_channels=16, head_channels=16)
@@ -222,15 +222,29 @@ def test_no_board_pick_error_says_which_case():
     assert 'has no board' in str(no_board_pick_error(object(), (0, 1)))
 
 
-def test_vmapped_per_entry_selection_equals_the_loop_in_train_mode():
+def test_per_entry_selection_is_one_forward_equal_to_the_loop_in_train_mode():
+    """One forward of every entry's images, each entry normalised by its own batch statistics: the
+    authors' loop of one forward per entry, not one BN batch of all images; no buffer moves."""
     net, cream, opt, x, y = _setup(warmup_iters=0, board_size=4)
     for step in range(4):                      # each entry keeps other images
         _step(net, cream, opt, x + torch.randn_like(x), y, step)
     entries = cream.board.entries
     assert len(entries) >= 3
-    fn = cream._path_fn(StepContext(net, net, opt, x, y, step=0), entries[0].code)
-    vmapped = student_probs(fn, entries, torch.device('cpu'), 'per_entry')
-    looped = student_probs(lambda im: fn(im), entries, torch.device('cpu'), 'per_entry')
+    ctx = StepContext(net, net, opt, x, y, step=0)
+    fn = cream._path_fn(ctx, entries[0].code)
+    rows = []
+    hook = net.classifier.register_forward_hook(lambda m, i, out: rows.append(len(out)))
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    grouped = student_probs(fn, entries, torch.device('cpu'), 'per_entry')
+    idx, m = cream._choose_teacher(ctx, entries[0].code)
+    hook.remove()
+    assert rows == [SLICE * len(entries)] * 2                  # one forward each: the probs, then the pick
+    assert all(torch.equal(v, buffers[k]) for k, v in net.state_dict().items())     # num_batches_tracked too
+    with torch.no_grad():
+        looped = torch.stack([F.softmax(fn(e.images), 1) for e in entries])
     pooled = student_probs(fn, entries, torch.device('cpu'), 'batched')
-    torch.testing.assert_close(vmapped, looped, rtol=1e-4, atol=1e-6)
-    assert not torch.allclose(vmapped, pooled, atol=1e-4)
+    torch.testing.assert_close(grouped, looped, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(grouped, pooled, atol=1e-4)
+    scores = torch.stack([cream.matcher(p, e.soft) for p, e in zip(looped, entries)]).detach()
+    assert idx == int(scores.argmax()) and m == pytest.approx(float(torch.sigmoid(-scores[idx])), rel=1e-5)
+

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from ..errors import ConfigError
 from ..utils import distributed as D
@@ -49,8 +49,9 @@ class Cream(SearchStrategy):
             [the authors train on CE while ``epoch <= 20``: ``warmup_epochs=21``].
         teacher: 'meta' (matching network), 'top1' (best board path, m = 0.5) or 'random' (a board path
             drawn uniformly, m = 0.5; the ablation baseline for the matching network).
-        selection: 'per_entry' (one student forward per entry: each entry's images are their own
-            BatchNorm batch, as in the meta update) or 'batched' (one forward over the board; the
+        selection: 'per_entry' (each entry's images are their own BatchNorm batch, as in the authors'
+            loop of one forward per entry and in the meta update; computed as one forward over the
+            board with per-entry batch statistics) or 'batched' (one plain forward over the board; the
             same in eval mode, pooled BN statistics in train mode).
         board_acc: 'train_batch' (top-1 on the batch just trained on) or 'heldout' (top-1 on the
             batch's last ``heldout_size`` images, which are not trained on).
@@ -176,22 +177,12 @@ class Cream(SearchStrategy):
 
     def _path_fn(self, ctx: StepContext, code: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
         """The path as a function of images, on copies of its BN buffers (train-mode statistics, as in
-        training, without moving the running averages on a few stored images).
-
-        Its ``per_entry`` runs several entries' slices, each as its own BN batch, in one vmapped
-        forward (the selection's loop of small forwards costs about 1.5x as much on a CPU core).
-        """
+        training, without moving the running averages or ``num_batches_tracked`` on a few stored images)."""
         params = dict(ctx.supernet.named_path_parameters(code))
         buffers = {n: b.clone() for n, b in ctx.supernet.named_path_buffers(code)}
 
-        def logits(images: torch.Tensor, bufs: dict[str, torch.Tensor] = buffers) -> torch.Tensor:
-            return functional_call(ctx.supernet, {**params, **bufs}, (images, code))
-
-        def per_entry(stacked: torch.Tensor) -> torch.Tensor:
-            copies = {n: b.unsqueeze(0).expand(len(stacked), *b.shape).clone() for n, b in buffers.items()}
-            return vmap(logits, in_dims=(0, 0), randomness='different')(stacked, copies)
-
-        logits.per_entry = per_entry       # type: ignore[attr-defined]
+        def logits(images: torch.Tensor) -> torch.Tensor:
+            return functional_call(ctx.supernet, {**params, **buffers}, (images, code))
         return logits
 
     def _choose_teacher(self, ctx: StepContext, code: tuple[int, ...],
