@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time of one search iteration: Cream (batched teacher selection: pooled BN statistics), Cream
-(per-entry selection, each entry its own BN batch as in the authors' loop, computed as one vmapped
-forward; the default) and SPOS, at equal batch, on iterations without a meta update.
+(per-entry selection, each entry its own BN batch as in the authors' loop, computed as one forward
+with per-entry BN statistics; the default) and SPOS, at equal batch, on iterations without a meta update.
 
     python benchmarks/search_step.py [--res 128] [--batch 16 64 128] [--iters 5] [--device cpu|cuda]
 
@@ -23,7 +23,12 @@ timm subnet (``Supernet.export_subnet``) and trained with an optimizer built fro
 
 prints ``standalone step``, ``spos step``, ``cream step`` (no meta update) and ``meta step`` (a Cream
 step with the second-order matching-network update) in ms, then the ratios ``spos/standalone``,
-``cream/spos`` and ``meta/spos``. ``--res`` is only the input size: the supernet's depths come from
+``cream/spos`` and ``meta/spos``; beside them the two gradient-free passes a Cream step adds,
+``teacher forward`` (the batch through the teacher path) and ``selection`` (the matcher's scores of
+every board entry: the student path's forward of the board's 10 x 4 stored images, each entry its
+own BN batch), the Cream floor they make with the SPOS step, and the selection's reference,
+``plain forward (40 images)``: the same images through the same path in one plain forward, with the
+ratio ``selection/plain forward`` (the target is <= 1.2). ``--res`` is only the input size: the supernet's depths come from
 the config's MACs range at the config's resolution (the authors' rule). ``--amp`` (CUDA only) runs
 every variant under mmengine's ``AmpOptimWrapper``; ``--channels-last`` converts weights and inputs.
 """
@@ -113,7 +118,8 @@ def main() -> None:
         naive = make('cream', sn, board_from=cream.board, meta_interval=10 ** 9, selection='per_entry')
         variants = {'spos step': _step_timer(make('spos', sn), sn, x, y, args.device),
                     'cream step (batched teacher selection)': _step_timer(cream, sn, x, y, args.device),
-                    'cream step (per-entry teacher selection, vmapped)': _step_timer(naive, sn, x, y, args.device)}
+                    'cream step (per-entry teacher selection, per-entry BN statistics)':
+                        _step_timer(naive, sn, x, y, args.device)}
         times = {k: [] for k in variants}
         for r in range(args.iters + 1):          # interleaved, so a change of machine load hits all alike
             for k, step in variants.items():
@@ -217,12 +223,20 @@ def config_main(args: argparse.Namespace) -> None:
             ctx = StepContext(sn, lambda a, c: sn(a, c), ow, x, y, step=1, epoch=10 ** 6)
             cream._choose_teacher(ctx, current['code'], with_grad=cream.matcher_grad in ('both', 'student'))
 
+        board_images = torch.cat([e.images for e in cream.board]).to(dev)
+        plain_name = f'plain forward ({len(board_images)} images)'
+
+        def plain_forward() -> None:            # the selection's reference: its images, one plain forward
+            with torch.no_grad():
+                sn(board_images, current['code'])
+
         variants = {'standalone step': standalone(), 'spos step': search_step(spos, 1)}
         if not args.skip_cream:
             variants['cream step'] = search_step(cream, meta_interval * 1000 + 1)    # no meta update
             variants['meta step'] = search_step(cream, meta_interval * 1000)        # with the meta update
             variants['teacher forward'] = teacher_forward
             variants['selection'] = selection
+            variants[plain_name] = plain_forward
         if ow_default is not None:
             variants['standalone step (default constructor)'] = standalone(2)
             variants['spos step (default constructor)'] = search_step(spos, 1, ow_default)
@@ -256,6 +270,9 @@ def config_main(args: argparse.Namespace) -> None:
             floor = s + med['teacher forward'] + med['selection']
             print(f'batch {batch} {res}px: cream floor (spos + teacher forward + selection): {floor * 1000:.1f} ms/step'
                   f'  ratio floor/spos: {floor / s:.2f}  ratio cream/floor: {med["cream step"] / floor:.2f}')
+            print(f'batch {batch} {res}px: selection {med["selection"] * 1000:.1f} ms, {plain_name} '
+                  f'{med[plain_name] * 1000:.1f} ms  ratio selection/plain forward: '
+                  f'{med["selection"] / med[plain_name]:.2f}')
         if 'spos step (default constructor)' in med:
             d = med['spos step (default constructor)']
             print(f'batch {batch} {res}px, default constructor: ratio spos/standalone: '

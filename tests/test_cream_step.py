@@ -15,9 +15,10 @@ from cream_det.models.supernet import Supernet
 from cream_det.search.cream import Cream
 from cream_det.search.matching import select_teacher, soft_cross_entropy, student_probs
 from cream_det.search.strategies import StepContext
+from cream_det.space import Arch
 from cream_det.space.spec import Op, SearchSpace, StageSpec
 
-NCLS, RES, BATCH = 5, 32, 12
+NCLS, RES, BATCH, SLICE = 5, 32, 12, 4
 TINY = SearchSpace('tiny_cream_step', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2, Op(3, 2), 2)),
                    (Op(3, 2), Op(5, 2), Op(3, 4)), stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
                    last_channels=16, head_channels=16)
@@ -203,7 +204,8 @@ def test_epoch_report_counts_teachers_and_m():
     assert cream.epoch_report() is None                     # statistics restart each epoch
 
 
-@pytest.mark.parametrize('key', ['selection', 'matcher_grad', 'board_tiebreak', 'meta_inner_loss'])
+@pytest.mark.parametrize('key', ['selection', 'matcher_grad', 'board_tiebreak', 'meta_inner_loss', 'meta_clip_scope',
+                                 'grad_reset'])
 def test_bad_switch_values_are_config_errors(key):
     net = Supernet(TINY, (2, 2), num_classes=NCLS, resolution=RES)
     with pytest.raises(ConfigError, match=key):
@@ -222,15 +224,107 @@ def test_no_board_pick_error_says_which_case():
     assert 'has no board' in str(no_board_pick_error(object(), (0, 1)))
 
 
-def test_vmapped_per_entry_selection_equals_the_loop_in_train_mode():
+def test_per_entry_selection_is_one_forward_equal_to_the_loop_in_train_mode():
+    """One forward of every entry's images, each entry normalised by its own batch statistics: the
+    authors' loop of one forward per entry, not one BN batch of all images; no buffer moves."""
     net, cream, opt, x, y = _setup(warmup_iters=0, board_size=4)
     for step in range(4):                      # each entry keeps other images
         _step(net, cream, opt, x + torch.randn_like(x), y, step)
     entries = cream.board.entries
     assert len(entries) >= 3
-    fn = cream._path_fn(StepContext(net, net, opt, x, y, step=0), entries[0].code)
-    vmapped = student_probs(fn, entries, torch.device('cpu'), 'per_entry')
-    looped = student_probs(lambda im: fn(im), entries, torch.device('cpu'), 'per_entry')
+    ctx = StepContext(net, net, opt, x, y, step=0)
+    fn = cream._path_fn(ctx, entries[0].code)
+    rows = []
+    hook = net.classifier.register_forward_hook(lambda m, i, out: rows.append(len(out)))
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    grouped = student_probs(fn, entries, torch.device('cpu'), 'per_entry')
+    idx, m = cream._choose_teacher(ctx, entries[0].code)
+    hook.remove()
+    assert rows == [SLICE * len(entries)] * 2                  # one forward each: the probs, then the pick
+    assert all(torch.equal(v, buffers[k]) for k, v in net.state_dict().items())     # num_batches_tracked too
+    with torch.no_grad():
+        looped = torch.stack([F.softmax(fn(e.images), 1) for e in entries])
     pooled = student_probs(fn, entries, torch.device('cpu'), 'batched')
-    torch.testing.assert_close(vmapped, looped, rtol=1e-4, atol=1e-6)
-    assert not torch.allclose(vmapped, pooled, atol=1e-4)
+    torch.testing.assert_close(grouped, looped, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(grouped, pooled, atol=1e-4)
+    scores = torch.stack([cream.matcher(p, e.soft) for p, e in zip(looped, entries)]).detach()
+    assert idx == int(scores.argmax()) and m == pytest.approx(float(torch.sigmoid(-scores[idx])), rel=1e-5)
+
+
+def _code(op):
+    return tuple(int(c) for c in Arch(tuple((TINY.ops[op],) * 2 for _ in TINY.stages), RES, NCLS, TINY).encode())
+
+
+def _op_params(net, op):
+    """Names of the parameters of candidate ``op`` in every searchable layer (``blocks.{s}.{i}.{op}...``)."""
+    stages = {str(s + 1) for s in range(len(TINY.stages))}
+    return [n for n, _ in net.named_parameters()
+            if n.startswith('blocks.') and n.split('.')[1] in stages and n.split('.')[3] == str(op)]
+
+
+def _torch12_sgd_step(params, state, lr, momentum, wd, grad_reset):
+    """torch 1.2's SGD.step (Nesterov), written out: only a parameter whose .grad is None is skipped;
+    weight decay is added into .grad in place; then the gradients are cleared as ``grad_reset`` says
+    (torch 1.2's zero_grad zeroed them in place, today's default sets them to None)."""
+    with torch.no_grad():
+        for p in params:
+            if p.grad is None:
+                continue
+            d_p = p.grad
+            d_p.add_(p, alpha=wd)
+            if p not in state:
+                state[p] = d_p.clone()
+            else:
+                state[p].mul_(momentum).add_(d_p)
+            p.add_(d_p + momentum * state[p], alpha=-lr)
+    for p in params:
+        if p.grad is not None:
+            if grad_reset == 'zero':
+                p.grad.zero_()
+            else:
+                p.grad = None
+
+
+@pytest.mark.parametrize('grad_reset', ['zero', 'none'])
+def test_grad_reset_zero_updates_every_op_ever_sampled_as_torch_1_2(grad_reset):
+    """'zero': an op sampled once keeps being decayed and pushed by momentum when off the path; an op
+    never sampled is never touched. 'none': only the path moves."""
+    from mmengine.optim import OptimWrapper
+    net, cream, _, x, y = _setup(warmup_iters=100, grad_reset=grad_reset)        # plain CE steps
+    ref = copy.deepcopy(net)
+    lr, momentum, wd = 0.1, 0.9, 0.05
+    opt = OptimWrapper(torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, nesterov=True, weight_decay=wd))
+    paths = [_code(0), _code(1), _code(1)]                    # op 0 once, op 1 twice, op 2 never
+    cream.sample = lambda device, _it=iter(paths): next(_it)
+    state, params = {}, list(ref.parameters())
+    init = {n: p.detach().clone() for n, p in net.named_parameters()}
+    seen = []
+    for step, code in enumerate(paths):
+        cream.train_step(StepContext(net, lambda a, c, **k: net(a, c), opt, x, y, step=step))
+        F.cross_entropy(ref(x, code), y, label_smoothing=0.1).backward()
+        _torch12_sgd_step(params, state, lr, momentum, wd, grad_reset)
+        seen.append({n: p.detach().clone() for n, p in net.named_parameters()})
+    for (n, p), q in zip(net.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, msg=n)
+    never = _op_params(net, 2)
+    assert never and all(torch.equal(seen[-1][n], init[n]) for n in never)      # op 2 never ran: never updated
+    once = _op_params(net, 0)                                 # op 0 ran at step 0 only
+    moved_off_path = [not torch.equal(seen[0][n], seen[2][n]) for n in once]
+    assert once and moved_off_path == [grad_reset == 'zero'] * len(once)
+
+
+@pytest.mark.parametrize('scope', ['every_step', 'meta_update'])
+def test_meta_clip_scope_decides_whether_the_first_order_step_is_clipped(scope):
+    clip = 1e-6
+    net, cream, opt, x, y = _setup(warmup_iters=0, matcher_grad='both', meta_interval=2, meta_clip=clip,
+                                   meta_clip_scope=scope)
+    norms = []
+    real = cream.meta_opt.step
+    cream.meta_opt.step = lambda *a, **k: norms.append(float(torch.linalg.vector_norm(
+        torch.cat([p.grad.flatten() for p in cream.matcher.parameters()])))) or real(*a, **k)
+    logs = [_step(net, cream, opt, x, y, step)[0] for step in range(3)]
+    assert 'meta_val_loss' in logs[2] and 'meta_val_loss' not in logs[1]
+    first_order, meta, first_order_2 = norms                  # step 1; step 2: the meta update, then step 2's own
+    assert meta <= clip * (1 + 1e-4)                          # the meta update is clipped either way
+    clipped = [n <= clip * (1 + 1e-4) for n in (first_order, first_order_2)]
+    assert clipped == [scope == 'every_step'] * 2

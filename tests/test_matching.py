@@ -48,7 +48,7 @@ def test_per_entry_and_batched_selection_agree_in_eval_mode(setup):
     calls.clear()
     assert (idx, pytest.approx(m, abs=1e-12)) == select_teacher(lambda x: calls.append(len(x)) or fn(x), board,
                                                                 matcher, selection='per_entry')
-    assert calls == [SLICE] * len(board)                      # one forward per entry
+    assert calls == [SLICE * len(board)]                      # also one forward, each entry its own BN batch
     with torch.no_grad():
         scores = torch.stack([matcher(F.softmax(fn(e.images), 1), e.soft) for e in board])
     assert idx == int(scores.argmax()) and m == pytest.approx(float(torch.sigmoid(-scores[idx])))

@@ -146,8 +146,7 @@ def test_cream_meta_update_runs_in_fp32_under_the_wrappers_autocast():
     entries = len(model.strategy.board)
     log = model.train_step((x, y), wrapper)
     assert 'meta_val_loss' in log and entries == 2
-    # the meta update's teacher choice (one vmapped forward over the entries), teacher slice, entry
-    # scoring, inner and validation forwards run in fp32; then the step's own selection (vmapped:
-    # autocast does not reach inside vmap here, its dtype is not the point), teacher and student
-    # forwards, the last two under autocast
+    # the meta update's teacher choice (one forward over the entries), teacher slice, entry
+    # scoring, inner and validation forwards run in fp32; then the step's own selection (its dtype
+    # is not the point), teacher and student forwards, the last two under autocast
     assert len(seen) == 8 and seen[:5] == [torch.float32] * 5 and seen[6:] == [torch.bfloat16] * 2

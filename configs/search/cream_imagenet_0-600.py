@@ -20,6 +20,7 @@ model = dict(macs_range=(0, 600e6), resolution=224, num_classes=num_classes,
                            meta_interval=200, meta_interval_by='epoch_iter', meta_lr=1e-4, meta_momentum=0.9,
                            meta_nesterov=True, meta_clip=1.0, meta_lr_decay=True,
                            meta_inner_lr='supernet', meta_inner_loss='blended', meta_student_step=False,
+                           meta_clip_scope='every_step', grad_reset='none',
                            op_probs=None, constrain_macs=False))
 train_dataloader = dict(
     batch_size=batch_size, num_workers=8, persistent_workers=True, pin_memory=True, drop_last=True,

@@ -11,4 +11,7 @@ model = dict(strategy=dict(
     meta_inner_lr='meta',          # simulate_sgd_update uses param_groups[-1]['lr']: the meta group's
     meta_inner_loss='kd',          # forward_training: meta_value * KD only
     meta_student_step=True,        # update_student_weights_only: a real step, clip-norm 1
+    meta_clip_scope='meta_update', # the meta layer's first-order step is the supernet SGD's, unclipped
+    grad_reset='zero',             # torch 1.2's zero_grad: every op ever sampled keeps a zero gradient,
+                                   # so weight decay and momentum reach it at every step
 ))

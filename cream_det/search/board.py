@@ -1,8 +1,10 @@
 """The prioritized path board (Cream, Sec. 3.1): the K best paths seen so far, ready to teach.
 
 Each entry is a path that did well while training the supernet, kept together with a small
-slice of the images it was judged on and the soft targets it produced for them. Later paths
-are distilled from a board entry chosen by the meta matching network (see ``matching.py``).
+slice of the images it was judged on and soft targets for them: the softmax of the teacher that
+distilled the path on that batch, as in the authors' code (the path's own while the board was
+still empty, or with the Cream strategy's ``board_targets='own'``). Later paths are distilled
+from a board entry chosen by the meta matching network (see ``matching.py``).
 
 The rule for entering the board is the paper's, written out in :meth:`PrioritizedBoard.consider`:
 a path enters if the board has room, if it beats the worst entry's accuracy by more than a

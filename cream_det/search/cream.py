@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 
 from ..errors import ConfigError
 from ..utils import distributed as D
@@ -35,6 +35,8 @@ _CHOICES = {
     'meta_interval_by': ('epoch_iter', 'global'),
     'meta_inner_lr': ('supernet', 'meta'),
     'meta_inner_loss': INNER_LOSSES,
+    'meta_clip_scope': ('every_step', 'meta_update'),
+    'grad_reset': ('none', 'zero'),
 }
 
 
@@ -49,8 +51,9 @@ class Cream(SearchStrategy):
             [the authors train on CE while ``epoch <= 20``: ``warmup_epochs=21``].
         teacher: 'meta' (matching network), 'top1' (best board path, m = 0.5) or 'random' (a board path
             drawn uniformly, m = 0.5; the ablation baseline for the matching network).
-        selection: 'per_entry' (one student forward per entry: each entry's images are their own
-            BatchNorm batch, as in the meta update) or 'batched' (one forward over the board; the
+        selection: 'per_entry' (each entry's images are their own BatchNorm batch, as in the authors'
+            loop of one forward per entry and in the meta update; computed as one forward over the
+            board with per-entry batch statistics) or 'batched' (one plain forward over the board; the
             same in eval mode, pooled BN statistics in train mode).
         board_acc: 'train_batch' (top-1 on the batch just trained on) or 'heldout' (top-1 on the
             batch's last ``heldout_size`` images, which are not trained on).
@@ -68,6 +71,13 @@ class Cream(SearchStrategy):
             counted from the start ('global').
         meta_lr, meta_momentum, meta_nesterov, meta_clip, meta_lr_decay: the matcher's SGD (1e-4,
             0.9, Nesterov, gradient norm clipped to 1, lr decayed with the supernet's schedule).
+        meta_clip_scope: which matcher steps ``meta_clip`` clips: 'every_step' (the first-order step
+            of every distillation step too) ['meta_update': the meta update's only; the authors'
+            first-order step is the supernet optimizer's, unclipped].
+        grad_reset: what the supernet's gradients become after each optimizer step: 'none' (set to
+            None: an op off the path is not updated) ['zero': zeroed in place, as torch 1.2's
+            ``zero_grad`` did, so every op ever sampled keeps a zero gradient and each SGD step
+            applies weight decay and momentum to it, on the path or not].
         meta_inner_lr: lr of the simulated step: 'supernet' (the student's current lr, the
             paper's theta - xi * grad) ['meta': the matcher's current lr].
         meta_inner_loss: loss of the simulated step: 'blended' (the student loss with m) ['kd': m * KD].
@@ -85,11 +95,13 @@ class Cream(SearchStrategy):
                  meta_interval: int = 200, meta_interval_by: str = 'epoch_iter', meta_lr: float = 1e-4,
                  meta_momentum: float = 0.9, meta_nesterov: bool = True, meta_clip: float | None = 1.0,
                  meta_lr_decay: bool = True, meta_inner_lr: str = 'supernet', meta_inner_loss: str = 'blended',
-                 meta_student_step: bool = False, **kw: Any) -> None:
+                 meta_student_step: bool = False, meta_clip_scope: str = 'every_step', grad_reset: str = 'none',
+                 **kw: Any) -> None:
         super().__init__(supernet, **kw)
         given = dict(teacher=teacher, selection=selection, board_acc=board_acc, board_targets=board_targets,
                      board_tiebreak=board_tiebreak, matcher_init=matcher_init, matcher_grad=matcher_grad,
-                     meta_interval_by=meta_interval_by, meta_inner_lr=meta_inner_lr, meta_inner_loss=meta_inner_loss)
+                     meta_interval_by=meta_interval_by, meta_inner_lr=meta_inner_lr, meta_inner_loss=meta_inner_loss,
+                     meta_clip_scope=meta_clip_scope, grad_reset=grad_reset)
         for key, value in given.items():
             if value not in _CHOICES[key]:
                 raise ConfigError(f"cream {key}={value!r}: one of {', '.join(repr(c) for c in _CHOICES[key])}")
@@ -102,6 +114,7 @@ class Cream(SearchStrategy):
         self.matcher_grad, self.meta_interval, self.meta_interval_by = matcher_grad, meta_interval, meta_interval_by
         self.meta_lr, self.meta_clip, self.meta_lr_decay = float(meta_lr), meta_clip, meta_lr_decay
         self.meta_inner_lr, self.meta_inner_loss, self.meta_student_step = meta_inner_lr, meta_inner_loss, meta_student_step
+        self.meta_clip_scope, self.grad_reset = meta_clip_scope, grad_reset
         self.matcher = MetaMatchingNetwork(supernet.num_classes, slice_size, init=matcher_init)
         self._matcher_w0 = self.matcher.fc.weight.detach().clone()     # the report's drift is measured from here
         self.meta_opt = torch.optim.SGD(self.matcher.parameters(), lr=meta_lr, momentum=meta_momentum,
@@ -143,9 +156,12 @@ class Cream(SearchStrategy):
             logits = ctx.forward(x, code)
             loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         scale = _loss_scale(ctx.optim_wrapper)
-        ctx.optim_wrapper.update_params(loss)
+        if self.grad_reset == 'zero':       # torch 1.2's zero_grad: gradients zeroed in place, kept
+            ctx.optim_wrapper.update_params(loss, zero_kwargs=dict(set_to_none=False))
+        else:
+            ctx.optim_wrapper.update_params(loss)
         if first_order:      # the student loss reached the matcher through m
-            self._step_matcher(ctx, unscale=scale)
+            self._step_matcher(ctx, unscale=scale, clip=self.meta_clip_scope == 'every_step')
 
         if self.board_acc == 'heldout':
             with torch.no_grad():
@@ -176,22 +192,12 @@ class Cream(SearchStrategy):
 
     def _path_fn(self, ctx: StepContext, code: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
         """The path as a function of images, on copies of its BN buffers (train-mode statistics, as in
-        training, without moving the running averages on a few stored images).
-
-        Its ``per_entry`` runs several entries' slices, each as its own BN batch, in one vmapped
-        forward (the selection's loop of small forwards costs about 1.5x as much on a CPU core).
-        """
+        training, without moving the running averages or ``num_batches_tracked`` on a few stored images)."""
         params = dict(ctx.supernet.named_path_parameters(code))
         buffers = {n: b.clone() for n, b in ctx.supernet.named_path_buffers(code)}
 
-        def logits(images: torch.Tensor, bufs: dict[str, torch.Tensor] = buffers) -> torch.Tensor:
-            return functional_call(ctx.supernet, {**params, **bufs}, (images, code))
-
-        def per_entry(stacked: torch.Tensor) -> torch.Tensor:
-            copies = {n: b.unsqueeze(0).expand(len(stacked), *b.shape).clone() for n, b in buffers.items()}
-            return vmap(logits, in_dims=(0, 0), randomness='different')(stacked, copies)
-
-        logits.per_entry = per_entry       # type: ignore[attr-defined]
+        def logits(images: torch.Tensor) -> torch.Tensor:
+            return functional_call(ctx.supernet, {**params, **buffers}, (images, code))
         return logits
 
     def _choose_teacher(self, ctx: StepContext, code: tuple[int, ...],
@@ -212,7 +218,7 @@ class Cream(SearchStrategy):
         group = ctx.optim_wrapper.param_groups[0]
         return float(group['lr']) / float(group.get('initial_lr', group['lr']) or 1.0)
 
-    def _step_matcher(self, ctx: StepContext, unscale: float = 1.0) -> None:
+    def _step_matcher(self, ctx: StepContext, unscale: float = 1.0, clip: bool = True) -> None:
         params = list(self.matcher.parameters())
         grads = [p.grad for p in params if p.grad is not None]
         if unscale != 1.0:
@@ -220,7 +226,7 @@ class Cream(SearchStrategy):
                 g.div_(unscale)
         D.average_grads_(params)
         if all(bool(torch.isfinite(g).all()) for g in grads):     # AMP overflow: skip, as the scaler does
-            if self.meta_clip is not None:
+            if clip and self.meta_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, self.meta_clip)
             for g in self.meta_opt.param_groups:
                 g['lr'] = self.meta_lr * (self._lr_factor(ctx) if self.meta_lr_decay else 1.0)
@@ -252,7 +258,7 @@ class Cream(SearchStrategy):
                 torch.nn.utils.clip_grad_norm_(stepped, self.meta_clip)
             optimizer = getattr(ctx.optim_wrapper, 'optimizer', ctx.optim_wrapper)
             optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=self.grad_reset == 'none')
         self.meta_updates += 1
         return {'meta_val_loss': float(out['val_loss']), 'meta_m': float(out['m'])}
 

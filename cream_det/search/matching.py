@@ -19,8 +19,9 @@ updated student on held-out images with respect to phi, through the simulated st
 (The authors' code also lets the student loss reach phi through m at every step; the Cream
 strategy offers that with ``matcher_grad``; see docs/fidelity.md.)
 
-Selection and the meta update score an entry the same way (:func:`student_probs`, one forward
-per entry, so with BatchNorm in train mode each entry's 4 images are their own batch): the same
+Selection and the meta update score an entry the same way (:func:`student_probs`: with BatchNorm in
+train mode each entry's 4 images are their own batch, as in the authors' loop of one forward per
+entry, computed as one forward of every entry's images with per-entry batch statistics): the same
 entry gets the same m in both.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .board import BoardEntry, PrioritizedBoard
+from .grouped_bn import per_group_batch_norm
 
 if TYPE_CHECKING:
     from ..models.supernet import PathLike
@@ -82,25 +84,27 @@ def student_probs(student_logits_fn: LogitsFn, entries: Sequence[BoardEntry], de
                   selection: str = 'per_entry') -> torch.Tensor:
     """The student's softmax on every entry's stored images, ``(entries, slice, classes)``, without gradient.
 
-    ``'per_entry'``: one forward per entry (the authors' loop): with BatchNorm in train mode each
-    entry's images are normalised by their own statistics, exactly as when one entry alone is
-    scored (the meta update). ``'batched'``: one forward over all entries; the same result in eval
-    mode, fewer, larger forwards, but in train mode the batch statistics pool every entry.
-
-    A ``student_logits_fn`` with a ``per_entry`` attribute (``(entries, slice, ...) -> (entries,
-    slice, classes)``, each entry its own batch, e.g. one ``torch.func.vmap``-ed forward) computes
-    ``'per_entry'`` in one call instead of the loop.
+    One forward of all entries' images. ``'per_entry'``: every train-mode BatchNorm normalises each
+    entry's images by their own mean and variance (:func:`~.grouped_bn.per_group_batch_norm`), so
+    each entry is scored exactly as when it is scored alone (the authors' loop, and the meta
+    update), and the running statistics are not touched by the grouped layers. ``'batched'``: one
+    plain forward, whose train-mode statistics pool every entry (the same as ``'per_entry'`` in
+    eval mode only).
     """
     if selection not in SELECTIONS:
         raise ValueError(f"selection={selection!r}: one of {', '.join(SELECTIONS)}")
+    sizes = {len(e.images) for e in entries}
+    if len(sizes) > 1:
+        raise ValueError(f'board entries hold different numbers of images ({sorted(sizes)}): the student scores '
+                         'every entry on the same number (slice_size)')
+    images = torch.cat([e.images for e in entries]).to(device)
     with torch.no_grad():
         if selection == 'batched':
-            logits = student_logits_fn(torch.cat([e.images for e in entries]).to(device))
-            return F.softmax(logits, dim=1).view(len(entries), -1, logits.shape[1])
-        many = getattr(student_logits_fn, 'per_entry', None)
-        if many is not None:
-            return F.softmax(many(torch.stack([e.images for e in entries]).to(device)), dim=-1)
-        return torch.stack([F.softmax(student_logits_fn(e.images.to(device)), dim=1) for e in entries])
+            logits = student_logits_fn(images)
+        else:
+            with per_group_batch_norm(len(entries)):
+                logits = student_logits_fn(images)
+    return F.softmax(logits, dim=1).view(len(entries), -1, logits.shape[1])
 
 
 def entry_scores(student_logits_fn: LogitsFn, board: PrioritizedBoard | Sequence[BoardEntry],
