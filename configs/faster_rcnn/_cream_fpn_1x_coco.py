@@ -4,6 +4,9 @@
 # Per-net configs only name the arch and the pretrained checkpoint.
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
+# a NaN/inf loss stops training before it reaches a weight or a checkpoint, also under mmdet's own
+# tools/train.py (docs/faults.md); dict(type='FiniteLossHook', on_nonfinite='skip') drops such steps instead
+custom_hooks = [dict(type='FiniteLossHook')]
 
 model = dict(
     backbone=dict(
