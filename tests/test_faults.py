@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
 
 import cream_det  # noqa: F401
+import tests.scripts.poison_hooks  # noqa: F401  (PoisonBatchHook, PoisonWeightHook)
 from cream_det.engine import load_config
 from cream_det.engine.launch import DEFAULT_TIMEOUT_S, process_group_args
 from cream_det.errors import CheckpointError, ConfigError, TrainingError, WriteError
@@ -217,23 +216,10 @@ def test_resume_fallback_flag_on_the_tools(capsys):
 
 
 # ---- 4. a NaN or inf loss ----------------------------------------------------------------------------------
-@HOOKS.register_module(force=True)
-class _PoisonBatchHook(Hook):
-    """Test-only: fills the inputs of the batch of the given (0-based) iterations with NaN."""
-    priority = 'HIGHEST'
-
-    def __init__(self, iters=(7,)):
-        self.iters = set(iters)
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        if runner.iter in self.iters:
-            data_batch['inputs'].fill_(float('nan'))
-
-
 def _poisoned(tmp_path, iters, **extra):
     opts = {'train_cfg.max_epochs': 2, 'param_scheduler.0.end': 12, 'default_hooks.logger.interval': 1,
             'custom_hooks': [dict(type='SearchStateHook'), dict(type='SearchOutputsHook', plot=False),
-                             dict(type='_PoisonBatchHook', iters=iters)], **extra}
+                             dict(type='PoisonBatchHook', iters=iters)], **extra}
     return load_config(TOY, opts, str(tmp_path))
 
 
@@ -276,7 +262,7 @@ def test_skip_mode_drops_the_nan_steps_and_counts_them(tmp_path):
     # many in a row: the weights themselves are broken, the run stops
     with pytest.raises(TrainingError, match='3 non-finite losses in a row'):
         run_search(_poisoned(tmp_path / 'b', [7, 8, 9], nonfinite_loss='skip',
-                             custom_hooks=[dict(type='SearchStateHook'), dict(type='_PoisonBatchHook', iters=[7, 8, 9]),
+                             custom_hooks=[dict(type='SearchStateHook'), dict(type='PoisonBatchHook', iters=[7, 8, 9]),
                                            dict(type='FiniteLossHook', max_consecutive_skips=3)]))
 
 
@@ -430,3 +416,46 @@ def test_a_killed_rank_ends_the_run_in_seconds_and_resume_or_restart_matches(tmp
         other = json.loads((work / 'board.json').read_text())['entries']
         assert [(e['arch'], e['step'], e['macs']) for e in other] == [(e['arch'], e['step'], e['macs']) for e in board]
         assert [e['acc'] for e in other] == pytest.approx([e['acc'] for e in board], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_retraining_before_any_checkpoint_holds_it(imagenet_digits, tmp_path, one_thread):
+    """mmengine's own train_step (retraining; detection takes the same path): stopped at the iteration,
+    the last checkpoint named and left the last one."""
+    from cream_det.engine import train
+    from cream_det.models.checkpoint import read_checkpoint
+    opts = {f'{k}_dataloader.dataset.root': str(imagenet_digits) for k in ('train', 'val', 'test')}
+    opts.update({'train_cfg.max_epochs': 2, 'train_cfg.val_interval': 10, 'default_hooks.checkpoint.interval': 1})
+    cfg = load_config(ROOT / 'configs/retrain/demo_digits.py', opts, str(tmp_path))
+    cfg.custom_hooks = [*cfg.custom_hooks, dict(type='PoisonWeightHook', at=11)]    # 8 iterations per epoch
+    with pytest.raises(TrainingError) as e:
+        train(cfg)
+    msg = str(e.value)
+    assert msg.startswith('iteration 12 (epoch 2): the loss is nan') and 'training path' not in msg
+    assert f'last intact checkpoint is {tmp_path / "epoch_1.pth"}' in msg
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['epoch_1.pth']
+    from cream_det.engine.finite_loss import nonfinite_tensors
+    ck = read_checkpoint(tmp_path / 'epoch_1.pth')
+    assert not list(nonfinite_tensors({k: v for k, v in ck.items() if k != 'message_hub'}))
+
+
+@pytest.mark.slow
+def test_mmdet_own_train_py_stops_at_a_nan_loss_through_the_configs_hook(coco_digits, tmp_path):
+    """Detection under mmdet's own tools/train.py: the hook comes from the config's custom_hooks alone."""
+    import mmdet
+    root = str(coco_digits) + '/'
+    opts = {'train_dataloader.dataset.data_root': root, 'val_dataloader.dataset.data_root': root,
+            'test_dataloader.dataset.data_root': root,
+            'val_evaluator.ann_file': root + 'annotations/instances_val.json',
+            'test_evaluator.ann_file': root + 'annotations/instances_val.json'}
+    cfg = tmp_path / 'poisoned.py'          # the demo config, its custom_hooks untouched, plus the poison
+    cfg.write_text(f"_base_ = '{ROOT / 'configs/retinanet/retinanet_cream-demo_fpn_digits.py'}'\n"
+                   "custom_imports = dict(imports=['cream_det', 'tests.scripts.poison_hooks'], allow_failed_imports=False)\n"
+                   "default_hooks = dict(poison=dict(type='PoisonWeightHook', at=2))\n")
+    train_py = Path(mmdet.__file__).parent / '.mim' / 'tools' / 'train.py'
+    r = subprocess.run([sys.executable, str(train_py), str(cfg), '--work-dir', str(tmp_path / 'w'),
+                        '--cfg-options', *[f'{k}={v}' for k, v in opts.items()]],
+                       capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600)
+    assert r.returncode != 0
+    assert 'TrainingError: iteration 3 (epoch 1): the loss is nan' in r.stderr, r.stderr[-3000:]
+    assert 'holds no intact checkpoint yet' in r.stderr and not list((tmp_path / 'w').glob('*.pth'))
