@@ -459,3 +459,27 @@ def test_mmdet_own_train_py_stops_at_a_nan_loss_through_the_configs_hook(coco_di
     assert r.returncode != 0
     assert 'TrainingError: iteration 3 (epoch 1): the loss is nan' in r.stderr, r.stderr[-3000:]
     assert 'holds no intact checkpoint yet' in r.stderr and not list((tmp_path / 'w').glob('*.pth'))
+
+
+@pytest.mark.dist
+def test_two_processes_skip_the_same_step_when_one_rank_sees_nan(tmp_path):
+    """Rank 1's loss alone is NaN: both ranks skip that step (DDP survives a step without backward)
+    and still hold the same weights, paths and board."""
+    cfg = tmp_path / 'poisoned.py'
+    cfg.write_text(f"_base_ = '{TOY}'\n"
+                   "custom_imports = dict(imports=['cream_det', 'tests.search_testdata', 'tests.scripts.poison_hooks'],"
+                   " allow_failed_imports=False)\n"
+                   "custom_hooks = [dict(type='SearchStateHook'), dict(type='SearchOutputsHook', plot=False),"
+                   " dict(type='PoisonBatchHook', iters=[4], rank=1)]\n"
+                   "nonfinite_loss = 'skip'\n")
+    work = tmp_path / 'w'
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29676',
+                        str(ROOT / 'tests/scripts/dist_search_check.py'), str(cfg), str(work)],
+                       capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert 'iteration 5 (epoch 2): the loss is non-finite on another rank' in out   # rank 0's log (rank 1 logs none)
+    a, b = (json.loads((work / f'search_rank{i}.json').read_text()) for i in range(2))
+    assert len(a['history']) == 11 and {h[0] for h in a['history']}.isdisjoint({4})      # 12 steps, one skipped
+    for key in ('params', 'board_codes', 'board_acc', 'board_tensors', 'history', 'matcher'):
+        assert a[key] == b[key], key

@@ -7,14 +7,16 @@ from mmengine.registry import HOOKS
 
 @HOOKS.register_module(force=True)
 class PoisonBatchHook(Hook):
-    """Fills the (float) inputs of the batches of the given 0-based iterations with NaN."""
+    """Fills the (float) inputs of the batches of the given 0-based iterations with NaN (on ``rank`` only,
+    when given: the other ranks' losses stay finite)."""
     priority = 'HIGHEST'
 
-    def __init__(self, iters=(7,)):
-        self.iters = set(iters)
+    def __init__(self, iters=(7,), rank=None):
+        self.iters, self.rank = set(iters), rank
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        if runner.iter in self.iters:
+        from mmengine.dist import get_rank
+        if runner.iter in self.iters and self.rank in (None, get_rank()):
             data_batch['inputs'].fill_(float('nan'))
 
 
