@@ -191,6 +191,9 @@ def test_resume_from_a_truncated_latest_checkpoint_is_one_error_or_the_fallback(
         assert f'newest intact checkpoint in {work} is {work / "epoch_1.pth"}' in msg and '--resume-fallback' in msg
         cfg = load_config(TOY, {'resume_fallback': True}, str(work))
         assert resume_checkpoint(cfg, resume) == str(work / 'epoch_1.pth') == cfg.load_from and cfg.resume
+    # a work dir moved since: the marker's checkpoint is found by its name (not a fallback)
+    (work / 'last_checkpoint').write_text('/elsewhere/work/epoch_1.pth')
+    assert resume_checkpoint(load_config(TOY, {}, str(work)), True) == str(work / 'epoch_1.pth')
     # an empty marker (mmengine's hook killed while writing it) means the newest whole checkpoint
     (work / 'epoch_2.pth').unlink()
     (work / 'last_checkpoint').write_text('')

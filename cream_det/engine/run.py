@@ -157,6 +157,9 @@ def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
         cfg.load_from = str(newest)
         return _intact_or_fallback(cfg, str(newest), f'{marker} is empty; the newest checkpoint, {newest}, is not '
                                                      'intact (truncated or corrupt)')
+    moved = Path(cfg.work_dir) / Path(named).name
+    if not Path(named).is_file() and moved.is_file():
+        named = str(moved)              # the work dir was moved since: the same checkpoint, found by its name
     return _intact_or_fallback(cfg, named, f'{marker} names {named!r}, which is not an intact checkpoint '
                                            '(missing, truncated or corrupt)')
 
