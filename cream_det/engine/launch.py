@@ -73,8 +73,28 @@ def init_distributed(dist_cfg: Mapping[str, Any] | None = None) -> bool:
         args = process_group_args(dist_cfg, cuda)
         if cuda:
             torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+        store = None if 'init_method' in args else _restart_store(args['timeout'])
+        if store is not None:
+            args.update(store=store, rank=int(os.environ['RANK']), world_size=world_size_from_env())
         dist.init_process_group(**args)
     return True
+
+
+def _restart_store(timeout: datetime.timedelta) -> Any:
+    """The process group's store after a torchrun ``--max-restarts`` restart: a prefix of its own.
+
+    torchrun's static rendezvous (``--master_addr``/``--master_port``, what ``tools/dist_train.sh``
+    uses) keeps one store across restarts, and the failed attempt's process-group keys are still in
+    it: a restarted rank may read a dead peer's address before the new peer overwrites it ("Gloo
+    connectFullMesh failed ... Connection refused", seen in the restart test). ``None`` for a first
+    attempt, or where torchrun's agent does not serve the store.
+    """
+    attempt = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0') or 0)
+    if attempt == 0 or os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != 'True':
+        return None
+    store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size_from_env(),
+                          is_master=False, timeout=timeout)
+    return dist.PrefixStore(f'cream_det/restart_{attempt}', store)
 
 
 def adjust_launch(cfg: Any) -> Any:
