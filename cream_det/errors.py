@@ -29,3 +29,13 @@ class CheckpointError(CreamDetError, ValueError):
 
 class ConfigError(CreamDetError, ValueError):
     """A config value is invalid."""
+
+
+class TrainingError(CreamDetError, RuntimeError):
+    """A run cannot go on: a non-finite loss, a rank that stalled or died. The message names where
+    it stopped and the last intact checkpoint to resume from (docs/faults.md)."""
+
+
+class WriteError(CreamDetError, OSError):
+    """A file could not be written (disk full, read-only directory); the file it was to replace is
+    untouched. Also an ``OSError``, so code that handles those keeps doing so."""

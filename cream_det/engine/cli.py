@@ -16,6 +16,9 @@ def train_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument('--work-dir', help='where logs, checkpoints and outputs go (default work_dirs/<config name>)')
     p.add_argument('--resume', nargs='?', const=True, default=False, metavar='CKPT',
                    help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
+    p.add_argument('--resume-fallback', action='store_true',
+                   help='with --resume: if that checkpoint is truncated or corrupt, resume from the newest intact '
+                        'one in the work dir instead of stopping (config key resume_fallback=True)')
     p.add_argument('--amp', action='store_true',
                    help="mixed precision (CUDA only): mmengine's AmpOptimWrapper, fp16 autocast, dynamic loss scale")
     p.add_argument('--channels-last', action='store_true',
@@ -32,7 +35,11 @@ def train_parser(description: str) -> argparse.ArgumentParser:
 
 def parse_and_load(p: argparse.ArgumentParser, argv: Any = None) -> tuple[argparse.Namespace, Any]:
     args = p.parse_args(argv)
+    if getattr(args, 'resume_fallback', False) and not args.resume:
+        p.error('--resume-fallback only applies with --resume')
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    if getattr(args, 'resume_fallback', False):
+        cfg.resume_fallback = True
     apply_speed_options(cfg, channels_last=getattr(args, 'channels_last', False),
                         cudnn_benchmark=getattr(args, 'cudnn_benchmark', False))
     return args, cfg

@@ -11,7 +11,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import ConfigError, DatasetError
+from ..errors import CheckpointError, ConfigError, DatasetError
+from .faults import stop_cleanly
+from .finite_loss import add_finite_loss_hook
 from .launch import adjust_launch
 
 
@@ -124,41 +126,63 @@ def resume_checkpoint(cfg: Any, resume: 'bool | str') -> str | None:
     """Point ``cfg`` at the checkpoint a resumed run starts from, checked; returns it (None: fresh start).
 
     ``resume`` is a path, or True for the work dir's ``last_checkpoint``. A truncated or corrupt
-    checkpoint (a run killed while writing, a wrong path) fails here, clearly; only integrity is
+    checkpoint (a run killed while writing, a disk that filled, a wrong path) fails here with one
+    error naming it and the newest intact checkpoint of the work dir; with ``cfg.resume_fallback``
+    (``--resume-fallback``) the run resumes from that one instead, and says so. Only integrity is
     checked (torch's zip container and every member's CRC), the Runner loads the content. A second
     call on the same config gives the same answer.
     """
-    from ..errors import CheckpointError
-    from ..models.checkpoint import LAST_CHECKPOINT, is_intact, latest_checkpoint
+    from ..models.checkpoint import LAST_CHECKPOINT, latest_checkpoint
     if isinstance(resume, str):
         if not Path(resume).is_file():
             raise ConfigError(f'--resume {resume}: checkpoint not found')
         cfg.load_from = resume
     cfg.resume = True
     path = cfg.get('load_from')
-    if not path:
-        marker = Path(cfg.work_dir) / LAST_CHECKPOINT
-        if not marker.is_file():
-            return None                             # nothing to resume: mmengine starts fresh and says so
-        path = marker.read_text().strip()
-        if not path or not is_intact(path):
-            # mmengine writes this marker non-atomically: killed at that instant, it can be empty
-            newest = latest_checkpoint(cfg.work_dir, intact=True)
-            if newest is None:
-                raise CheckpointError(f'{marker} names {path!r}, which is not an intact checkpoint, and the work dir '
-                                      'holds no other; start afresh without --resume')
-            from mmengine.logging import print_log
-            print_log(f'{marker} names {path!r}, which is missing or damaged; resuming from {newest}, the newest '
-                      'intact checkpoint in the work dir', logger='current', level=30)
-            cfg.load_from = str(newest)
-            return str(newest)
-        return path
-    if not Path(path).is_file():
-        raise CheckpointError(f'{path}: checkpoint to resume from not found')
-    if not is_intact(path):
-        raise CheckpointError(f'{path}: not a readable PyTorch checkpoint (truncated or corrupt); delete it to '
-                              'resume from an earlier one')
-    return str(path)
+    if path:
+        if not Path(path).is_file():
+            raise CheckpointError(f'{path}: checkpoint to resume from not found')
+        return _intact_or_fallback(cfg, path, f'{path}: not a readable PyTorch checkpoint (truncated or corrupt)')
+    marker = Path(cfg.work_dir) / LAST_CHECKPOINT
+    if not marker.is_file():
+        return None                             # nothing to resume: mmengine starts fresh and says so
+    named = marker.read_text().strip()
+    if not named:
+        # mmengine's own CheckpointHook writes the marker non-atomically: killed at that instant it is
+        # empty, while every checkpoint is whole (they are written atomically): the newest one is meant
+        newest = latest_checkpoint(cfg.work_dir)
+        if newest is None:
+            raise CheckpointError(f'{marker} is empty and the work dir holds no checkpoint; start afresh '
+                                  'without --resume')
+        cfg.load_from = str(newest)
+        return _intact_or_fallback(cfg, str(newest), f'{marker} is empty; the newest checkpoint, {newest}, is not '
+                                                     'intact (truncated or corrupt)')
+    moved = Path(cfg.work_dir) / Path(named).name
+    if not Path(named).is_file() and moved.is_file():
+        named = str(moved)              # the work dir was moved since: the same checkpoint, found by its name
+    return _intact_or_fallback(cfg, named, f'{marker} names {named!r}, which is not an intact checkpoint '
+                                           '(missing, truncated or corrupt)')
+
+
+def _intact_or_fallback(cfg: Any, path: str, damaged: str) -> str:
+    """``path`` when intact; else the newest intact checkpoint of the work dir under
+    ``cfg.resume_fallback``, or one error naming both (``damaged`` says what is wrong with ``path``)."""
+    from ..models.checkpoint import is_intact, latest_checkpoint
+    if Path(path).is_file() and is_intact(path):
+        cfg.load_from = str(path)
+        return str(path)
+    newest = latest_checkpoint(cfg.work_dir, intact=True) if Path(cfg.work_dir).is_dir() else None
+    if newest is None:
+        raise CheckpointError(f'{damaged}, and {cfg.work_dir} holds no intact checkpoint; start afresh without '
+                              '--resume')
+    if not cfg.get('resume_fallback', False):
+        raise CheckpointError(f'{damaged}; the newest intact checkpoint in {cfg.work_dir} is {newest}: resume from '
+                              f'it with --resume-fallback (or --resume {newest}), or delete the damaged file')
+    from mmengine.logging import print_log
+    print_log(f'{damaged}; resuming from {newest}, the newest intact checkpoint in {cfg.work_dir} '
+              '(--resume-fallback)', logger='current', level=30)
+    cfg.load_from = str(newest)
+    return str(newest)
 
 
 def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
@@ -169,6 +193,7 @@ def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> A
         _apply_amp(cfg)
     if resume:
         resume_checkpoint(cfg, resume)
+    add_finite_loss_hook(cfg)
     check_data(cfg)
     if find_spec('mmdet') is not None:
         from ..det.neck import check_neck_channels
@@ -179,7 +204,8 @@ def build_runner(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> A
 
 def train(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> Any:
     runner = build_runner(cfg, resume=resume, amp=amp)
-    runner.train()
+    with stop_cleanly(runner):
+        runner.train()
     return runner
 
 

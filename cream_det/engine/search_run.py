@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from ..utils import distributed as D
 from ..search.evaluate import path_scorer, take_batches
 from ..search.evolution import evolution_search
 from ..utils.io import atomic_torch_save
+from .faults import stop_cleanly
 from .run import build_runner
 from ..search.finished import write_summary
 from .supernet_search import SupernetSearch, plot_board, search_model, unpack_batch
@@ -32,6 +32,11 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
             hooks.append(dict(type=needed))
     cfg.custom_hooks = hooks
     runner = build_runner(cfg, resume=resume, amp=amp)
+    with stop_cleanly(runner):         # a stalled rank, a full disk: one error naming the last checkpoint
+        return runner, _train_and_pick(runner, cfg, resume, t0)
+
+
+def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float) -> dict[str, Any]:
     runner.train()
     model = search_model(runner.model)
     work = Path(runner.work_dir)
@@ -41,10 +46,10 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
     summary: dict[str, Any] = {}
     arch = None
     if pick in ('evolution', 'pareto'):
+        wait = D.patient_group()        # the others wait for rank 0's search, longer than the collective timeout
         if D.rank() == 0:
             arch, summary[pick] = (_evolve if pick == 'evolution' else _pareto)(runner, cfg, model, work, resume)
-        if D.is_dist():
-            dist.barrier()
+        D.barrier(wait)
     elif own is not None and pick == own:      # every rank, on its share of the held-out data
         arch, summary[pick] = _strategy_final_search(runner, cfg, model, work, pick)
     elif not cands:
@@ -62,7 +67,7 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
         write_summary(work, summary)
         runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs, {arch.params / 1e6:.2f}M params) '
                            f'-> {work / "arch.json"}')
-    return runner, summary
+    return summary
 
 
 def no_board_pick_error(strategy: Any, macs_range: tuple[float, float]) -> Exception:

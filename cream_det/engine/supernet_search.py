@@ -84,6 +84,7 @@ class SupernetSearch(BaseModel):
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints
         self.strategy_modules = torch.nn.ModuleDict(self.strategy.trainable_modules())
         self.batch_idx: int | None = None      # the epoch's batch index, set by SearchStateHook each iteration
+        self._last_path: Any = None            # the path of the step's last forward (FiniteLossHook names it)
 
     def forward(self, inputs: torch.Tensor, arch: Any = None, mode: str = 'tensor') -> torch.Tensor:
         if arch is None:
@@ -96,14 +97,28 @@ class SupernetSearch(BaseModel):
         data = self.data_preprocessor(data, True)
         inputs, labels = unpack_batch(data)
         hub = MessageHub.get_current_instance()
-        ctx = StepContext(self.supernet, forward or (lambda x, code, **kw: self(x, code, **kw)), optim_wrapper,
-                          inputs, labels, step=hub.get_info('iter', 0), epoch=hub.get_info('epoch', 0),
-                          batch_idx=self.batch_idx)
+        run = forward or (lambda x, code, **kw: self(x, code, **kw))
+        self._last_path = None
+
+        def remembered(x: Any, code: Any, **kw: Any) -> Any:
+            self._last_path = code
+            return run(x, code, **kw)
+        ctx = StepContext(self.supernet, remembered, optim_wrapper, inputs, labels, step=hub.get_info('iter', 0),
+                          epoch=hub.get_info('epoch', 0), batch_idx=self.batch_idx)
         # mmengine's own train_step runs the forward in optim_context: with AmpOptimWrapper that is
         # where autocast is entered, so without it --amp would scale losses of fp32 forwards
         with optim_wrapper.optim_context(self):
             log = self.strategy.train_step(ctx)
         return {k: torch.tensor(float(v)) for k, v in log.items()}
+
+    def step_description(self) -> str | None:
+        """The path the current step trains, in words (for an error raised inside the step)."""
+        code = self._last_path
+        if code is None:
+            return None
+        if isinstance(code, (tuple, list)) and all(isinstance(c, int) for c in code):
+            return f'path {tuple(code)} = {self.supernet.arch_of(tuple(code))}'
+        return f'path {code!r}'
 
 
 @MODEL_WRAPPERS.register_module()

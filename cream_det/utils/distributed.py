@@ -41,3 +41,23 @@ def average_grads_(params) -> None:
         if p.grad is not None:
             dist.all_reduce(p.grad)
             p.grad.div_(world)
+
+
+def patient_group(days: float = 7.0) -> 'dist.ProcessGroup | None':
+    """A gloo group (all ranks create it together) whose collectives wait ``days``, not the run's timeout.
+
+    For the few places where the other ranks wait, on purpose, for work rank 0 does alone (the
+    evolutionary search over a trained supernet: hours on ImageNet); the run's collective timeout
+    (``env_cfg.dist_cfg.timeout``, docs/faults.md) is sized to catch a stalled rank within a step.
+    ``None`` on a single process.
+    """
+    if not is_dist():
+        return None
+    import datetime
+    return dist.new_group(backend='gloo', timeout=datetime.timedelta(days=days))
+
+
+def barrier(group: 'dist.ProcessGroup | None') -> None:
+    """``dist.barrier`` on ``group``; a no-op for ``None`` (a single process)."""
+    if group is not None:
+        dist.barrier(group=group)

@@ -14,3 +14,7 @@ cream_backbone = dict(
     # and the first block only, -1 nothing (docs/fidelity.md, "Detection transfer").
     frozen_stages=1,
     norm_eval=True)
+
+# A NaN/inf loss stops training before it reaches a weight or a checkpoint, also under mmdet's own
+# tools/train.py (docs/faults.md); dict(type='FiniteLossHook', on_nonfinite='skip') drops such steps instead.
+custom_hooks = [dict(type='FiniteLossHook')]
