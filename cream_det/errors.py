@@ -29,3 +29,7 @@ class CheckpointError(CreamDetError, ValueError):
 
 class ConfigError(CreamDetError, ValueError):
     """A config value is invalid."""
+
+
+class LatencyTableError(CreamDetError, ValueError):
+    """A latency table file is missing or malformed, or was measured for another space or resolution."""
