@@ -114,7 +114,7 @@ def prediction_errors(predicted: Sequence[float], measured: Sequence[float]) -> 
     return {'mean_abs_pct': float(err.mean()), 'worst_abs_pct': float(err.max())}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LatencyTable:
     """Measured milliseconds of every (layer slot, op) of ``space`` plus its fixed parts.
 
