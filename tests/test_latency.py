@@ -83,29 +83,54 @@ def test_round_trip_and_prediction_is_the_hand_sum(table, tmp_path):
     np.testing.assert_allclose(batch, [loaded.predict(a), loaded.predict(deeper)], rtol=1e-12)
 
 
-def test_correction_is_applied_and_kept(table, tmp_path):
-    a = arch(['k3e2'], ['k5e2'])
+def test_corrections_fold_into_the_entries_and_are_kept(table, tmp_path):
+    a, b = arch(['k3e2'], ['k5e2']), arch(['k5e2', 'k3e2'], ['k5e2', 'k3e2'])
     raw = table.predict(a)
-    corrected = table.with_correction(Correction(1.5, 0.25, 7))
+    corrected = table.with_correction(Correction('global', (1.5,), 0.25, 7))
     assert corrected.predict(a) == pytest.approx(1.5 * raw + 0.25)
-    assert LatencyTable.load(corrected.save(tmp_path / 'c.json')).correction == Correction(1.5, 0.25, 7)
-    c = fit_correction([1.0, 2.0, 4.0, 5.0], [2.5, 4.5, 8.5, 10.5])
-    assert (c.scale, c.offset, c.fit_archs) == (pytest.approx(2.0), pytest.approx(0.5), 4)
-    with pytest.raises(LatencyTableError, match='slope'):
-        fit_correction([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    assert LatencyTable.load(corrected.save(tmp_path / 'c.json')).correction == Correction('global', (1.5,), 0.25, 7)
+    # per stage: the fixed parts unscaled, stage 1's slots x2, stage 2's x3
+    staged = table.with_correction(Correction('stage', (2.0, 3.0), -0.1, 9))
+    s1, s2 = table.ms[0, 1] + table.ms[1, 0], table.ms[2, 1] + table.ms[3, 0]
+    assert staged.predict(b) == pytest.approx(table.fixed_ms - 0.1 + 2 * s1 + 3 * s2)
+    assert LatencyTable.load(staged.save(tmp_path / 's.json')).predict(b) == pytest.approx(staged.predict(b))
+    with pytest.raises(LatencyTableError, match='a stage one 2'):
+        table.with_correction(Correction('stage', (2.0,), 0.0, 9))
+
+
+def test_fit_correction_recovers_a_known_line(table):
+    rng = np.random.default_rng(0)
+    archs = [arch(*st) for st in [(['k3e2'], ['k3e2']), (['k5e2', 'k5e2'], ['k3e2']), (['k3e2'], ['k5e2'] * 3),
+                                  (['k5e2', 'k3e2'], ['k5e2', 'k3e2']), (['k3e2', 'k3e2'], ['k3e2'] * 3),
+                                  (['k5e2'], ['k5e2', 'k5e2'])]]
+    codes = np.stack([x.encode() for x in archs])
+    parts = table.stage_sums(codes)
+    np.testing.assert_allclose(parts.sum(1) + table.fixed_ms, table.raw_of(codes))
+    c = fit_correction(table, codes, 1.3 * table.raw_of(codes) + 0.2)
+    assert (c.kind, c.scales, c.offset, c.fit_archs) == ('global', (pytest.approx(1.3),), pytest.approx(0.2), 6)
+    true = table.fixed_ms + 0.5 + parts @ np.array([1.1, 1.7])
+    c = fit_correction(table, codes, true, 'stage')
+    np.testing.assert_allclose(c.scales, [1.1, 1.7])
+    np.testing.assert_allclose(table.with_correction(c).predict_codes(codes), true)
+    with pytest.raises(LatencyTableError, match='scale <= 0'):
+        fit_correction(table, codes, -table.raw_of(codes) + 20 + rng.normal(0, 1e-3, len(codes)))
+    with pytest.raises(LatencyTableError, match='needs >= 4 archs'):
+        fit_correction(table, codes[:3], table.raw_of(codes[:3]), 'stage')
 
 
 def test_calibration_fits_whole_archs(table):
     archs = [arch(['k3e2'], ['k3e2']), arch(['k5e2', 'k5e2'], ['k3e2']), arch(['k5e2', 'k5e2'], ['k5e2'] * 3)]
     calibrated, measured = calibrate(table, archs, warmup=2, repeats=7)
     c = calibrated.correction
-    assert c.fit_archs == 3 and c.scale > 0 and len(measured) == 3
+    assert c.fit_archs == 3 and c.kind == 'global' and c.scales[0] > 0 and len(measured) == 3
     raw = [table.predict(a) for a in archs]
-    np.testing.assert_allclose([calibrated.predict(a) for a in archs], np.asarray(raw) * c.scale + c.offset)
+    np.testing.assert_allclose([calibrated.predict(a) for a in archs], np.asarray(raw) * c.scales[0] + c.offset)
     assert np.corrcoef(raw, measured)[0, 1] > 0.5       # 2 vs 3 vs 5 layers: the sums follow the measurements
 
 
-def test_bounds_are_the_cheapest_and_dearest_arch(table):
+@pytest.mark.parametrize('correction', [None, Correction('stage', (0.5, 3.0), 1.0, 9)])
+def test_bounds_are_the_cheapest_and_dearest_arch(table, correction):
+    table = table.with_correction(correction)
     preds = {}
     for d1, d2 in itertools.product((1, 2), (1, 2, 3)):
         for ops in itertools.product(TINY.ops, repeat=d1 + d2):
@@ -183,7 +208,7 @@ def test_benchmark_refuses_a_table_of_another_space_or_resolution(table, tmp_pat
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     path = str(table.save(tmp_path / 't.json'))
-    with pytest.raises(LatencyTableError, match=r't.json was measured for space tiny_latency.*not for space cream_mbv3'):
+    with pytest.raises(LatencyTableError, match=r't.json was measured for space tiny_latency.*not for space cream_'):
         bench.main(['--table', path, '--space', 'cream_mbv3', '--quick'])
     with pytest.raises(LatencyTableError, match='not for 64 px'):
         bench.main(['--table', path, '--res', '64'])

@@ -10,8 +10,8 @@
 Every (layer slot, op) block of the space is the real subnet's timm block, timed on the input the
 real net gives it, plus the stem, first block, last 1x1 conv and head: ``--warmup`` runs, then the
 median of ``--repeats``. ``--calibrate N`` also times N sampled archs end to end and stores a
-global linear correction of the table's sums (``benchmarks/latency_table.py`` reports how much it
-helps). Progress goes to stderr; the summary line to stdout.
+linear correction of the table's sums fitted on them (``--correction global`` or ``stage``;
+``benchmarks/latency_table.py`` reports how much each helps). Progress goes to stderr; the summary line to stdout.
 """
 import argparse
 import sys
@@ -44,6 +44,8 @@ def main(argv=None) -> None:
     p.add_argument('--out', required=True, help='the table file to write (JSON)')
     p.add_argument('--calibrate', type=int, default=0, metavar='N',
                    help='time N sampled archs whole and store a linear correction fitted on them (>= 3)')
+    p.add_argument('--correction', default='global', choices=('global', 'stage'),
+                   help='with --calibrate: one scale for the whole sum, or one per stage (default global)')
     p.add_argument('--arch-warmup', type=int, default=5)
     p.add_argument('--arch-repeats', type=int, default=20)
     p.add_argument('--seed', type=int, default=0, help='seed of the --calibrate archs')
@@ -59,14 +61,15 @@ def main(argv=None) -> None:
                           progress=stderr_progress(args.progress_every))
     if args.calibrate:
         archs = sample_archs(space, args.res, args.calibrate, num_classes=args.num_classes, seed=args.seed)
-        table, _ = calibrate(table, archs, progress=stderr_progress(1), warmup=args.arch_warmup,
-                             repeats=args.arch_repeats)
+        table, _ = calibrate(table, archs, kind=args.correction, progress=stderr_progress(1),
+                             warmup=args.arch_warmup, repeats=args.arch_repeats)
     table.save(args.out)
     lo, hi = table.bounds()
     c = table.correction
     print(f'{args.out}: {table.describe()}; {table.device} ({table.device_name}), {table.runtime}, '
           f'{table.threads} thread(s); predicted {lo:.2f}-{hi:.2f} ms over the space'
-          + (f'; correction x{c.scale:.3f} {c.offset:+.2f} ms from {c.fit_archs} archs' if c else '')
+          + (f'; {c.kind} correction x{"/".join(f"{v:.3f}" for v in c.scales)} {c.offset:+.2f} ms '
+             f'from {c.fit_archs} archs' if c else '')
           + f'; measured in {time.perf_counter() - t:.1f} s')
 
 

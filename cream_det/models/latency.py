@@ -11,10 +11,10 @@ head). An arch's predicted latency is then the same gather-and-sum over its code
 Why a table and not MACs: depthwise k7 convolutions and SE layers cost far more time per MAC than
 pointwise ones, and how much more depends on the device, the runtime, the threads and the input
 size; so the table is measured where the net will run (:mod:`.latency_measure`), as FBNet and
-ProxylessNAS do. The sum of blocks timed one by one misses what a whole forward adds or saves
-(cache reuse between layers, dispatch); an optional global linear ``correction``
-(``ms = scale * sum + offset``), fitted on archs measured end to end, absorbs it without changing
-the ranking of archs (``scale > 0``). ``benchmarks/latency_table.py`` reports both.
+ProxylessNAS do. The sum of blocks timed one by one misses what a whole forward adds (a block's
+weights and input are no longer hot in the caches when the previous block ran); an optional linear
+:class:`Correction` (global: ``ms = scale * sum + offset``; or one scale per stage), fitted on archs
+measured end to end, absorbs it. ``benchmarks/latency_table.py`` reports the plain and corrected sums.
 
 A table is valid only for the space (name and a digest of its spec), resolution, batch and class
 count it was measured at; :meth:`LatencyTable.check` refuses any other with one error naming both.
@@ -77,34 +77,58 @@ def space_digest(space: SearchSpace) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
+#: the corrections a table may hold: one scale for the whole sum, or one per stage's layers
+CORRECTIONS = ('global', 'stage')
+
+
 @dataclass(frozen=True)
 class Correction:
-    """``ms = scale * (sum of the table's entries) + offset``, fitted on ``fit_archs`` archs measured whole."""
+    """A linear correction of the table's sum, fitted on ``fit_archs`` archs measured whole.
 
-    scale: float
+    ``global``: ``ms = scales[0] * (fixed + slots) + offset``. ``stage``: ``ms = fixed + offset +
+    sum over stages s of scales[s] * (stage s's slots)``, for when blocks of early (large-map) and
+    late stages miss their in-network time by different factors. Either way every scale is > 0, so
+    it folds into the entries (:attr:`LatencyTable.entries`): prediction stays one gather-and-sum,
+    bounds stay exact, and a global one cannot change the ranking of archs.
+    """
+
+    kind: str
+    scales: tuple[float, ...]
     offset: float
     fit_archs: int
 
-    def __call__(self, raw_ms: Any) -> Any:
-        return self.scale * raw_ms + self.offset
+    def to_dict(self) -> dict[str, Any]:
+        return {'kind': self.kind, 'scales': list(self.scales), 'offset': self.offset, 'fit_archs': self.fit_archs}
 
 
-def fit_correction(raw_ms: Sequence[float], measured_ms: Sequence[float]) -> Correction:
-    """Least-squares line from the table's plain sums to end-to-end measurements (>= 3 archs).
+def fit_correction(table: 'LatencyTable', codes: np.ndarray, measured_ms: Sequence[float],
+                   kind: str = 'global') -> Correction:
+    """Least-squares correction of ``table``'s plain sums for archs (``(N, slots)`` codes) measured whole.
 
-    A slope that is not positive would reverse the table's ranking: that means the table or the
-    measurements are broken (or the archs barely differ), so it is refused rather than stored.
+    Needs one arch more than the correction has parameters. A scale that is not positive would
+    reverse part of the table's ranking: that means the measurements are noise (or the archs barely
+    differ), so it is refused rather than stored.
     """
-    x, y = np.asarray(raw_ms, dtype=np.float64), np.asarray(measured_ms, dtype=np.float64)
-    if x.shape != y.shape or x.size < 3:
-        raise LatencyTableError(f'a correction needs >= 3 archs with a sum and a measurement each, got '
-                                f'{x.size} sums and {y.size} measurements')
-    scale, offset = np.polyfit(x, y, 1)
-    if not scale > 0:
-        raise LatencyTableError(f'the fitted correction has slope {scale:.3g} <= 0: the measured archs do not grow '
-                                'slower with their summed table entries; measure again on an idle machine '
-                                '(more repeats) or with archs that differ more')
-    return Correction(float(scale), float(offset), int(x.size))
+    if kind not in CORRECTIONS:
+        raise LatencyTableError(f'correction {kind!r}: one of {", ".join(CORRECTIONS)}')
+    codes, y = np.atleast_2d(np.asarray(codes)), np.asarray(measured_ms, dtype=np.float64)
+    parts = table.stage_sums(codes)
+    if kind == 'global':
+        x, target = parts.sum(axis=1, keepdims=True) + table.fixed_ms, y
+    else:
+        x, target = parts, y - table.fixed_ms
+    n_params = x.shape[1] + 1
+    if y.shape != (codes.shape[0],) or y.size < n_params + 1:
+        raise LatencyTableError(f'a {kind} correction needs >= {n_params + 1} archs with a code and a measurement '
+                                f'each, got {codes.shape[0]} codes and {y.size} measurements')
+    sol, *_ = np.linalg.lstsq(np.column_stack([x, np.ones(len(y))]), target, rcond=None)
+    scales, offset = tuple(float(v) for v in sol[:-1]), float(sol[-1])
+    if not min(scales) > 0:
+        shown = ', '.join(f'{v:.3g}' for v in scales)
+        raise LatencyTableError(f'the fitted {kind} correction has a scale <= 0 ({shown}): '
+                                'the measured archs do not grow with their table entries; measure again on an idle '
+                                'machine (more repeats), with more archs, or use the global correction')
+    return Correction(kind, scales, offset, int(y.size))
 
 
 def prediction_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
@@ -152,7 +176,23 @@ class LatencyTable:
             raise LatencyTableError(f'latency table of space {self.space.name}: fixed parts {sorted(self.fixed)}, '
                                     f'expected {list(FIXED_PARTS)}')
         object.__setattr__(self, 'ms', ms)
-        object.__setattr__(self, '_rows', np.arange(self.space.max_layers))
+        sp, c = self.space, self.correction
+        object.__setattr__(self, '_rows', np.arange(sp.max_layers))
+        stage_of_slot = np.repeat(np.arange(sp.num_stages), [st.max_depth for st in sp.stages])
+        object.__setattr__(self, '_stage_of_slot', stage_of_slot)
+        # the correction folded into the entries: what predict_codes and bounds gather
+        if c is None:
+            entries, fixed = ms, self.fixed_ms
+        else:
+            if c.kind not in CORRECTIONS or len(c.scales) != (1 if c.kind == 'global' else sp.num_stages) \
+                    or not min(c.scales) > 0:
+                raise LatencyTableError(f'correction {c.to_dict()}: a global one has 1 scale, a stage one '
+                                        f'{sp.num_stages} (the stages of {sp.name}), all > 0')
+            slot_scale = c.scales[0] if c.kind == 'global' else np.asarray(c.scales)[self._stage_of_slot][:, None]
+            entries = ms * slot_scale
+            fixed = (c.scales[0] * self.fixed_ms if c.kind == 'global' else self.fixed_ms) + c.offset
+        object.__setattr__(self, 'entries', entries)
+        object.__setattr__(self, 'entries_fixed', float(fixed))
 
     # ---- identity ---------------------------------------------------------------------------------
     @property
@@ -190,18 +230,26 @@ class LatencyTable:
 
     def raw_of(self, codes: np.ndarray) -> np.ndarray | float:
         """The plain sum of entries for archs given as ``(N, slots)`` codes of :meth:`Arch.encode` (or one row)."""
-        codes = np.asarray(codes)
-        if codes.ndim == 1:
-            return self.fixed_ms + float(self.ms[self._rows, codes].sum())
-        total = np.full(codes.shape[0], self.fixed_ms, dtype=np.float64)
-        for slot in range(codes.shape[1]):        # one column at a time, as CostTable.macs_of
-            total += self.ms[slot].take(codes[:, slot], mode='wrap')
-        return total
+        return self._gather(self.ms, self.fixed_ms, codes)
 
     def predict_codes(self, codes: np.ndarray) -> np.ndarray | float:
-        """Predicted ms of codes (the sum of entries, corrected when the table holds a correction)."""
-        raw = self.raw_of(codes)
-        return raw if self.correction is None else self.correction(raw)
+        """Predicted ms of codes: the sum of entries, corrected when the table holds a correction."""
+        return self._gather(self.entries, self.entries_fixed, codes)
+
+    def stage_sums(self, codes: np.ndarray) -> np.ndarray:
+        """``(N, stages)`` plain sums of each stage's slot entries (the fixed parts not included)."""
+        codes = np.atleast_2d(np.asarray(codes))
+        per_slot = np.stack([self.ms[slot].take(codes[:, slot], mode='wrap') for slot in range(codes.shape[1])], 1)
+        return np.stack([per_slot[:, self._stage_of_slot == s].sum(1) for s in range(self.space.num_stages)], 1)
+
+    def _gather(self, table: np.ndarray, fixed: float, codes: np.ndarray) -> np.ndarray | float:
+        codes = np.asarray(codes)
+        if codes.ndim == 1:
+            return fixed + float(table[self._rows, codes].sum())
+        total = np.full(codes.shape[0], fixed, dtype=np.float64)
+        for slot in range(codes.shape[1]):        # one column at a time, as CostTable.macs_of
+            total += table[slot].take(codes[:, slot], mode='wrap')
+        return total
 
     def predict(self, arch: Arch) -> float:
         """Predicted ms of one single-path arch of this table's space and resolution."""
@@ -214,11 +262,10 @@ class LatencyTable:
         index = np.concatenate([np.arange(st.max_depth) for st in sp.stages])      # layer of each slot in its stage
         per_stage = [(st.min_depth, st.max_depth) for st in sp.stages] if depths is None else \
             [(int(d), int(d)) for d in depths]
-        least, most = (np.repeat([p[k] for p in per_stage], [st.max_depth for st in sp.stages]) for k in (0, 1))
-        ops = self.ms[:, :-1]
-        lo = self.fixed_ms + float(ops.min(axis=1)[index < least].sum())
-        hi = self.fixed_ms + float(ops.max(axis=1)[index < most].sum())
-        return (lo, hi) if self.correction is None else (self.correction(lo), self.correction(hi))
+        least, most = (np.asarray([p[k] for p in per_stage])[self._stage_of_slot] for k in (0, 1))
+        ops = self.entries[:, :-1]
+        return (self.entries_fixed + float(ops.min(axis=1)[index < least].sum()),
+                self.entries_fixed + float(ops.max(axis=1)[index < most].sum()))
 
     def with_correction(self, correction: Correction | None) -> 'LatencyTable':
         return replace(self, correction=correction)
@@ -239,7 +286,7 @@ class LatencyTable:
                 'device_name': self.device_name, 'runtime': self.runtime, 'versions': dict(self.versions),
                 'warmup': self.warmup, 'repeats': self.repeats, 'created': self.created,
                 'fixed_ms': {k: float(self.fixed[k]) for k in FIXED_PARTS},
-                'correction': None if c is None else {'scale': c.scale, 'offset': c.offset, 'fit_archs': c.fit_archs},
+                'correction': None if c is None else c.to_dict(),
                 'slots': slots}
 
     def save(self, path: 'str | os.PathLike') -> Path:
@@ -270,8 +317,9 @@ class LatencyTable:
                                     f"{d['space_digest']!r}: the file was edited")
         slots = d['slots']
         if not isinstance(slots, list) or len(slots) != space.max_layers:
+            got = len(slots) if isinstance(slots, list) else type(slots).__name__
             raise LatencyTableError(f'slots: {space.max_layers} entries expected (the layer slots of space '
-                                    f'{space.name}), got {len(slots) if isinstance(slots, list) else type(slots).__name__}')
+                                    f'{space.name}), got {got}')
         try:
             ms = np.zeros((space.max_layers, len(space.ops) + 1))
             for slot, entry in enumerate(slots):
@@ -279,7 +327,8 @@ class LatencyTable:
                     ms[slot, j] = float(entry['ms'][op.name])
             shapes = tuple(tuple(int(v) for v in entry['input_shape']) for entry in slots)
             c = d.get('correction')
-            corr = None if c is None else Correction(float(c['scale']), float(c['offset']), int(c['fit_archs']))
+            corr = None if c is None else Correction(str(c['kind']), tuple(float(v) for v in c['scales']),
+                                                     float(c['offset']), int(c['fit_archs']))
             return cls(space=space, resolution=int(d['resolution']), batch=int(d['batch']),
                        num_classes=int(d['num_classes']), threads=int(d['threads']), device=str(d['device']),
                        device_name=str(d['device_name']), runtime=str(d['runtime']),
@@ -313,5 +362,5 @@ class LatencyTable:
         return table
 
 
-__all__ = ['Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'fit_correction', 'prediction_errors',
+__all__ = ['CORRECTIONS', 'Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'fit_correction', 'prediction_errors',
            'resolve_space', 'space_digest']

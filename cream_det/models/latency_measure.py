@@ -256,15 +256,15 @@ def measure_archs(archs: Sequence[Arch], *, progress: Progress | None = None, **
     return out
 
 
-def calibrate(table: LatencyTable, archs: Sequence[Arch], *, progress: Progress | None = None,
+def calibrate(table: LatencyTable, archs: Sequence[Arch], *, kind: str = 'global', progress: Progress | None = None,
               warmup: int = 5, repeats: int = 20) -> tuple[LatencyTable, list[float]]:
-    """``table`` with a global linear correction fitted on ``archs`` measured whole on the table's own
-    settings (device, runtime, threads, batch); returns it with the measurements."""
+    """``table`` with a linear correction (``kind``: global or per stage) fitted on ``archs`` measured whole
+    with the table's own settings (device, runtime, threads, batch); returns it with the measurements."""
     from .latency import fit_correction
     measured = measure_archs(archs, progress=progress, batch=table.batch, device=table.device,
                              runtime=table.runtime, threads=table.threads, warmup=warmup, repeats=repeats)
-    raw = table.raw_of(np.stack([a.encode() for a in archs]))
-    return table.with_correction(fit_correction(raw, measured)), measured
+    codes = np.stack([a.encode() for a in archs])
+    return table.with_correction(fit_correction(table, codes, measured, kind)), measured
 
 
 def stderr_progress(every: int = 10) -> Progress:
@@ -277,6 +277,6 @@ def stderr_progress(every: int = 10) -> Progress:
     return report
 
 
-__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'check_target', 'device_name', 'library_versions',
-           'calibrate', 'measure_arch', 'measure_archs', 'measure_table', 'sample_archs', 'reference_arch', 'slot_positions', 'stderr_progress',
-           'time_module', 'torch_threads']
+__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'calibrate', 'check_target', 'device_name', 'library_versions',
+           'measure_arch', 'measure_archs', 'measure_table', 'reference_arch', 'sample_archs', 'slot_positions',
+           'stderr_progress', 'time_module', 'torch_threads']
