@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cream_det.errors import LatencyTableError, SpaceError
+from cream_det.errors import ArchError, LatencyTableError, SpaceError
 from cream_det.models import build_subnet
 from cream_det.models.latency import Correction, LatencyTable, fit_correction, resolve_space
 from cream_det.models.latency_measure import RealNet, calibrate, measure_arch, measure_table, time_module
@@ -61,6 +61,8 @@ def test_table_entries_are_positive_and_stage_layers_share_one_timing(table):
     assert all(v > 0 for v in table.fixed.values())
     # stage 2's second and third layers are one block on one input: timed once
     np.testing.assert_array_equal(table.ms[3], table.ms[4])
+    # ... but each stage's first (strided, wider-input) layer is timed on its own, not copied from the others
+    assert not np.isin(table.ms[0, :-1], table.ms[1]).any() and not np.isin(table.ms[2, :-1], table.ms[3]).any()
 
 
 def test_round_trip_and_prediction_is_the_hand_sum(table, tmp_path):
@@ -153,6 +155,8 @@ def test_another_space_or_resolution_is_refused(table, tmp_path):
         LatencyTable.load(path, TINY, 64)
     with pytest.raises(LatencyTableError, match='not for 64 px'):
         table.predict(arch(['k3e2'], ['k3e2']).with_(resolution=64))
+    with pytest.raises(ArchError, match='multi-path.*a latency table'):
+        table.predict(Arch(((Op(3, 2),), ((Op(3, 2), Op(5, 2)),)), RES, NCLS, TINY))
 
 
 def test_bad_files_give_one_clear_error(table, tmp_path):
@@ -185,6 +189,13 @@ def test_runtimes_time_the_module():
     pytest.importorskip('onnxruntime')
     assert time_module(block, shape, runtime='ort', warmup=1, repeats=2) > 0
     assert measure_arch(arch(['k3e2'], ['k5e2']), warmup=1, repeats=2) > 0
+
+
+@pytest.mark.cuda
+def test_cuda_table_and_arch():
+    t = measure_table(TINY, RES, num_classes=NCLS, device='cuda', warmup=1, repeats=3)
+    assert t.device == 'cuda' and t.device_name and (t.ms[:, :-1] > 0).all()
+    assert measure_arch(arch(['k3e2'], ['k5e2']), device='cuda', warmup=1, repeats=3) > 0
 
 
 @pytest.mark.slow

@@ -254,6 +254,7 @@ class LatencyTable:
     def predict(self, arch: Arch) -> float:
         """Predicted ms of one single-path arch of this table's space and resolution."""
         self.check(arch.space, arch.resolution, arch.num_classes)
+        arch.require_single_path('a latency table', 'its entries time one op per layer')
         return float(self.predict_codes(arch.encode()))
 
     def bounds(self, depths: Sequence[int] | None = None) -> tuple[float, float]:
