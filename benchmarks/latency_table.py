@@ -93,7 +93,9 @@ def main(argv=None) -> None:
     timing = dict(batch=table.batch, device=table.device, runtime=table.runtime, threads=table.threads,
                   warmup=args.arch_warmup, repeats=args.arch_repeats)
     t1 = time.perf_counter()
-    measured = np.asarray(measure_archs(fit + evals, progress=stderr_progress(5), **timing))
+    order = np.random.default_rng(args.seed).permutation(len(fit) + len(evals))   # fit and eval archs interleaved:
+    measured = np.empty(len(order))                                                # a drifting machine biases neither
+    measured[order] = measure_archs([(fit + evals)[i] for i in order], progress=stderr_progress(5), **timing)
     print(f'archs measured: {len(fit)} fit + {len(evals)} evaluation in {time.perf_counter() - t1:.1f} s')
     codes = np.stack([a.encode() for a in fit + evals])
     c_fit, c_eval, m_fit, m_eval = codes[:len(fit)], codes[len(fit):], measured[:len(fit)], measured[len(fit):]

@@ -17,7 +17,8 @@ weights and input are no longer hot in the caches when the previous block ran); 
 measured end to end, absorbs it. ``benchmarks/latency_table.py`` reports the plain and corrected sums.
 
 A table is valid only for the space (name and a digest of its spec), resolution, batch and class
-count it was measured at; :meth:`LatencyTable.check` refuses any other with one error naming both.
+count it was measured at; :meth:`LatencyTable.check` refuses another space or resolution (and class
+count or batch, where the caller gives them) with one error naming both.
 The file (JSON, ``format: cream_det.latency/1``) has one writer, :meth:`LatencyTable.save`, and
 one reader, :meth:`LatencyTable.load`.
 """
