@@ -39,3 +39,7 @@ class TrainingError(CreamDetError, RuntimeError):
 class WriteError(CreamDetError, OSError):
     """A file could not be written (disk full, read-only directory); the file it was to replace is
     untouched. Also an ``OSError``, so code that handles those keeps doing so."""
+
+
+class LatencyTableError(CreamDetError, ValueError):
+    """A latency table file is missing or malformed, or was measured for another space or resolution."""

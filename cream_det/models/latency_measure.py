@@ -1,0 +1,282 @@
+"""Measuring a :class:`~cream_det.models.latency.LatencyTable` on this device, and whole archs to check it.
+
+Every timed module is the real subnet's: a slot's block is built from the arch's own block string by
+timm's builder with the subnet's arguments (:func:`cream_det.models.subnet.build_block`), and the
+fixed parts (stem, first block, last 1x1 conv, head) are sliced from a built subnet. Each is timed
+on the input the real net gives it — ``(batch, width entering the slot, size, size)``, where a
+stage's first layer takes the previous stage's width and map size (its stride-2 input) and the
+later layers the stage's own — in eval mode, after ``warmup`` runs, as the median of ``repeats``.
+Slots with the same block and input (a stage's layers after its first) are timed once.
+
+Runtimes: ``torch`` (CPU or CUDA, synchronised around each run) and ``ort`` (onnxruntime's CPU
+provider on the module's ONNX export). ``threads`` sets torch's intra-op threads (restored after)
+or the onnxruntime session's.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import platform
+import sys
+import time
+import warnings
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..space import Arch, SearchSpace
+from .latency import LatencyTable
+from .subnet import build_block, build_subnet, model_kwargs
+
+DEVICES, RUNTIMES = ('cpu', 'cuda'), ('torch', 'ort')
+#: ``progress(done, total, what)``, called after each timed module
+Progress = Callable[[int, int, str], None]
+
+
+def check_target(device: str, runtime: str, threads: int, batch: int) -> None:
+    """One clear error for a device/runtime this machine cannot time on, or a bad count."""
+    if device not in DEVICES:
+        raise ConfigError(f'device {device!r}: one of {", ".join(DEVICES)}')
+    if runtime not in RUNTIMES:
+        raise ConfigError(f'runtime {runtime!r}: one of {", ".join(RUNTIMES)}')
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError('device cuda: torch sees no CUDA GPU here; measure with --device cpu or on the GPU machine')
+    if runtime == 'ort':
+        if device != 'cpu':
+            raise ConfigError('runtime ort times onnxruntime\'s CPU provider: use it with --device cpu')
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ConfigError('runtime ort needs onnxruntime: pip install -e .[deploy]') from None
+    if threads < 1 or batch < 1:
+        raise ConfigError(f'threads ({threads}) and batch ({batch}) must be >= 1')
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _onnx_session(module: nn.Module, x: torch.Tensor, threads: int) -> Callable[[], Any]:
+    import onnxruntime as ort
+    buf = io.BytesIO()
+    with warnings.catch_warnings():         # the TorchScript exporter's deprecation notice, once per module
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(module, (x,), buf, input_names=['input'], opset_version=17, dynamo=False)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(buf.getvalue(), opts, providers=['CPUExecutionProvider'])
+    feed = {'input': x.numpy()}
+    return lambda: sess.run(None, feed)
+
+
+def time_module(module: nn.Module, shape: Sequence[int], *, device: str = 'cpu', runtime: str = 'torch',
+                threads: int = 1, warmup: int = 10, repeats: int = 30) -> float:
+    """Median milliseconds of one forward of ``module`` (eval mode) on a ``shape`` input."""
+    module = module.eval().to(device)
+    x = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(0)).to(device)
+    cuda = device == 'cuda'
+    with torch_threads(threads), torch.inference_mode():
+        run = _onnx_session(module, x, threads) if runtime == 'ort' else (lambda: module(x))
+        for _ in range(warmup):
+            run()
+        times = []
+        for _ in range(repeats):
+            if cuda:
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            run()
+            if cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
+
+
+def reference_arch(space: SearchSpace, resolution: int, num_classes: int = 1000) -> Arch:
+    """The arch of ``space`` with every stage at its max depth running the first op: the net whose layers
+    show every slot's input and whose fixed parts are timed."""
+    return Arch(tuple((space.ops[0],) * st.max_depth for st in space.stages), resolution, num_classes, space)
+
+
+class _Head(nn.Module):
+    """The subnet's own head (pool, 1x1 conv with bias, activation, classifier) as a module."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_head(x)
+
+
+class RealNet:
+    """The reference subnet, built once, with the input shape each of its parts really gets.
+
+    The shapes come from forward pre-hooks on one forward of the built net, not from the spec's
+    arithmetic, so a space whose first block widens the stem (``first_block`` ``c`` differs from
+    ``stem_channels``) or any other builder detail is timed on what the network runs.
+    """
+
+    def __init__(self, space: SearchSpace, resolution: int, batch: int, num_classes: int = 1000) -> None:
+        self.space, self.arch = space, reference_arch(space, resolution, num_classes)
+        self.net = net = build_subnet(self.arch).eval()
+        self.fixed: dict[str, nn.Module] = {'stem': nn.Sequential(net.conv_stem, net.bn1),
+                                             'first_block': net.blocks[0], 'last_conv': net.blocks[-1],
+                                             'head': _Head(net)}
+        parts = [self.fixed['first_block'], self.fixed['last_conv']] + [b for stage in net.blocks[1:-1] for b in stage]
+        seen: dict[int, tuple[int, ...]] = {}
+        hooks = [m.register_forward_pre_hook(lambda m, args: seen.__setitem__(id(m), tuple(args[0].shape)))
+                 for m in parts]
+        x = torch.zeros(batch, 3, resolution, resolution)
+        with torch.inference_mode():
+            feats = net.forward_features(x)
+        for h in hooks:
+            h.remove()
+        self.fixed_inputs = {'stem': tuple(x.shape), 'first_block': seen[id(net.blocks[0])],
+                             'last_conv': seen[id(net.blocks[-1])], 'head': tuple(feats.shape)}
+        #: the input of every layer slot, in code order
+        self.slot_inputs = [seen[id(b)] for stage in net.blocks[1:-1] for b in stage]
+
+    def slot_block(self, slot: int, op: Any) -> nn.Module:
+        """The block the real subnet runs at layer ``slot`` (stages at max depth, code order) with ``op``."""
+        stage, index = slot_positions(self.space)[slot]
+        return build_block(model_kwargs(self.arch), self.arch.block_string(stage, index, op),
+                           self.slot_inputs[slot][1])[0]
+
+
+def slot_positions(space: SearchSpace) -> list[tuple[int, int]]:
+    """``(stage, layer index)`` of every layer slot, stages at their max depth (the codes' order)."""
+    return [(s, i) for s, st in enumerate(space.stages) for i in range(st.max_depth)]
+
+
+def device_name(device: str) -> str:
+    if device == 'cuda':
+        return torch.cuda.get_device_name()
+    try:
+        for line in open('/proc/cpuinfo', encoding='utf-8'):
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def library_versions(runtime: str) -> dict[str, str]:
+    import timm
+
+    from ..version import __version__
+    v = {'python': platform.python_version(), 'torch': torch.__version__, 'timm': timm.__version__,
+         'numpy': np.__version__, 'cream_det': __version__}
+    if runtime == 'ort':
+        import onnxruntime
+        v['onnxruntime'] = onnxruntime.__version__
+    return v
+
+
+def measure_table(space: SearchSpace, resolution: int, *, batch: int = 1, num_classes: int = 1000,
+                  device: str = 'cpu', runtime: str = 'torch', threads: int = 1, warmup: int = 10,
+                  repeats: int = 30, progress: Progress | None = None) -> LatencyTable:
+    """Time every (slot, op) block and the fixed parts of ``space`` on this device; returns the table."""
+    check_target(device, runtime, threads, batch)
+    real = RealNet(space, resolution, batch, num_classes)
+    shapes = real.slot_inputs
+    jobs: dict[tuple, list[tuple[int, int]]] = {}          # (block, input) -> the (slot, op) entries it fills
+    for slot, ((stage, index), shape) in enumerate(zip(slot_positions(space), shapes)):
+        for j in range(len(space.ops)):             # a stage's layers after its first are one block and input
+            jobs.setdefault((stage, min(index, 1), j, shape), []).append((slot, j))
+    total, done = len(jobs) + len(real.fixed), 0
+    timing = dict(device=device, runtime=runtime, threads=threads, warmup=warmup, repeats=repeats)
+    fixed_ms = {}
+    for name, module in real.fixed.items():
+        fixed_ms[name] = time_module(module, real.fixed_inputs[name], **timing)
+        done += 1
+        if progress:
+            progress(done, total, name)
+    ms = np.zeros((space.max_layers, len(space.ops) + 1))
+    for entries in jobs.values():
+        slot, j = entries[0]
+        t = time_module(real.slot_block(slot, space.ops[j]), shapes[slot], **timing)
+        for slot_, j_ in entries:
+            ms[slot_, j_] = t
+        done += 1
+        if progress:
+            progress(done, total, f'slot {slot + 1} {space.ops[j].name}')
+    return LatencyTable(space=space, resolution=resolution, batch=batch, num_classes=num_classes, threads=threads,
+                        device=device, device_name=device_name(device), runtime=runtime,
+                        versions=library_versions(runtime), warmup=warmup, repeats=repeats, fixed=fixed_ms, ms=ms,
+                        input_shapes=tuple(shapes),
+                        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+
+
+def measure_arch(arch: Arch, *, batch: int = 1, device: str = 'cpu', runtime: str = 'torch', threads: int = 1,
+                 warmup: int = 5, repeats: int = 20) -> float:
+    """Median ms of the whole timm subnet of ``arch`` (the figure the table predicts)."""
+    check_target(device, runtime, threads, batch)
+    net = build_subnet(arch)
+    r = arch.resolution
+    return time_module(net, (batch, 3, r, r), device=device, runtime=runtime, threads=threads, warmup=warmup,
+                       repeats=repeats)
+
+
+def sample_archs(space: SearchSpace, resolution: int, n: int, *, num_classes: int = 1000, seed: int = 0,
+                 exclude: Sequence[Arch] = ()) -> list[Arch]:
+    """``n`` distinct archs drawn uniformly over the space (each stage's depth, then each layer's op),
+    none of them in ``exclude`` (a held-out set stays held out)."""
+    from ..space import ArchSampler
+    sampler = ArchSampler(space, resolution, num_classes, seed=seed)
+    seen, out = {a.hash for a in exclude}, []
+    for _ in range(1000):
+        for code in sampler.sample_codes(max(n, 16)):
+            arch = Arch.decode(code, space, resolution, num_classes)
+            if arch.hash not in seen:
+                seen.add(arch.hash)
+                out.append(arch)
+                if len(out) == n:
+                    return out
+    raise ConfigError(f'space {space.name} has fewer than {n} distinct archs outside the {len(exclude)} excluded')
+
+
+def measure_archs(archs: Sequence[Arch], *, progress: Progress | None = None, **timing: Any) -> list[float]:
+    """:func:`measure_arch` of each arch, in order (``timing``: batch, device, runtime, threads, warmup, repeats)."""
+    out = []
+    for i, arch in enumerate(archs):
+        out.append(measure_arch(arch, **timing))
+        if progress:
+            progress(i + 1, len(archs), f'arch {arch.hash}: {out[-1]:.2f} ms')
+    return out
+
+
+def calibrate(table: LatencyTable, archs: Sequence[Arch], *, kind: str = 'global', progress: Progress | None = None,
+              warmup: int = 5, repeats: int = 20) -> tuple[LatencyTable, list[float]]:
+    """``table`` with a linear correction (``kind``: global or per stage) fitted on ``archs`` measured whole
+    with the table's own settings (device, runtime, threads, batch); returns it with the measurements."""
+    from .latency import fit_correction
+    measured = measure_archs(archs, progress=progress, batch=table.batch, device=table.device,
+                             runtime=table.runtime, threads=table.threads, warmup=warmup, repeats=repeats)
+    codes = np.stack([a.encode() for a in archs])
+    return table.with_correction(fit_correction(table, codes, measured, kind)), measured
+
+
+def stderr_progress(every: int = 10) -> Progress:
+    """timm-style progress: a line to stderr every ``every`` modules and at the end."""
+    t0 = time.perf_counter()
+
+    def report(done: int, total: int, what: str) -> None:
+        if done % every == 0 or done == total:
+            print(f'[{done}/{total}] {what} ({time.perf_counter() - t0:.1f} s)', file=sys.stderr, flush=True)
+    return report
+
+
+__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'calibrate', 'check_target', 'device_name', 'library_versions',
+           'measure_arch', 'measure_archs', 'measure_table', 'reference_arch', 'sample_archs', 'slot_positions',
+           'stderr_progress', 'time_module', 'torch_threads']

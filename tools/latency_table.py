@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Measure a latency lookup table of a search space on this device (docs/latency.md).
+
+    python tools/latency_table.py --out latency_cpu1_224.json                     # Cream space, 224 px, 1 thread
+    python tools/latency_table.py --res 64 --threads 4 --batch 8 --out t.json
+    python tools/latency_table.py --runtime ort --out t_ort.json                 # onnxruntime, CPU
+    python tools/latency_table.py --device cuda --batch 32 --out t_gpu.json
+    python tools/latency_table.py --calibrate 20 --out t.json                    # + a fitted correction
+
+Every (layer slot, op) block of the space is the real subnet's timm block, timed on the input the
+real net gives it, plus the stem, first block, last 1x1 conv and head: ``--warmup`` runs, then the
+median of ``--repeats``. ``--calibrate N`` also times N sampled archs end to end and stores a
+linear correction of the table's sums fitted on them (``--correction global`` or ``stage``;
+``benchmarks/latency_table.py`` reports how much each helps). Progress goes to stderr; the summary line to stdout.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cream_det.utils.cli import run_cli  # noqa: E402
+
+
+def add_target_args(p: argparse.ArgumentParser) -> None:
+    """The options that say what is timed, where and how (shared with benchmarks/latency_table.py)."""
+    p.add_argument('--space', default='cream_mbv3',
+                   help='a registered space name, or a JSON/YAML file with a space spec (default: cream_mbv3)')
+    p.add_argument('--res', type=int, default=224, help='input resolution (default 224)')
+    p.add_argument('--batch', type=int, default=1)
+    p.add_argument('--threads', type=int, default=1, help='torch intra-op / onnxruntime threads (default 1)')
+    p.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
+    p.add_argument('--runtime', default='torch', choices=('torch', 'ort'),
+                   help='torch, or onnxruntime (ort; --device cpu) on each module\'s ONNX export')
+    p.add_argument('--num-classes', type=int, default=1000)
+    p.add_argument('--warmup', type=int, default=10, help='untimed runs before timing a block (default 10)')
+    p.add_argument('--repeats', type=int, default=30, help='timed runs of a block; the median is kept (default 30)')
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_target_args(p)
+    p.add_argument('--out', required=True, help='the table file to write (JSON)')
+    p.add_argument('--calibrate', type=int, default=0, metavar='N',
+                   help='time N sampled archs whole and store a linear correction fitted on them (>= 3)')
+    p.add_argument('--correction', default='global', choices=('global', 'stage'),
+                   help='with --calibrate: one scale for the whole sum, or one per stage (default global)')
+    p.add_argument('--arch-warmup', type=int, default=5)
+    p.add_argument('--arch-repeats', type=int, default=20)
+    p.add_argument('--seed', type=int, default=0, help='seed of the --calibrate archs')
+    p.add_argument('--progress-every', type=int, default=10, metavar='N', help='a progress line every N modules')
+    args = p.parse_args(argv)
+
+    from cream_det.models.latency import resolve_space
+    from cream_det.models.latency_measure import calibrate, measure_table, sample_archs, stderr_progress
+    space = resolve_space(args.space)
+    t = time.perf_counter()
+    table = measure_table(space, args.res, batch=args.batch, num_classes=args.num_classes, device=args.device,
+                          runtime=args.runtime, threads=args.threads, warmup=args.warmup, repeats=args.repeats,
+                          progress=stderr_progress(args.progress_every))
+    if args.calibrate:
+        archs = sample_archs(space, args.res, args.calibrate, num_classes=args.num_classes, seed=args.seed)
+        table, _ = calibrate(table, archs, kind=args.correction, progress=stderr_progress(1),
+                             warmup=args.arch_warmup, repeats=args.arch_repeats)
+    table.save(args.out)
+    lo, hi = table.bounds()
+    c = table.correction
+    print(f'{args.out}: {table.describe()}; {table.device} ({table.device_name}), {table.runtime}, '
+          f'{table.threads} thread(s); predicted {lo:.2f}-{hi:.2f} ms over the space'
+          + (f'; {c.kind} correction x{"/".join(f"{v:.3f}" for v in c.scales)} {c.offset:+.2f} ms '
+             f'from {c.fit_archs} archs' if c else '')
+          + f'; measured in {time.perf_counter() - t:.1f} s')
+
+
+if __name__ == '__main__':
+    run_cli(main)
