@@ -242,6 +242,9 @@ def test_per_entry_selection_is_one_forward_equal_to_the_loop_in_train_mode():
     hook.remove()
     assert rows == [SLICE * len(entries)] * 2                  # one forward each: the probs, then the pick
     assert all(torch.equal(v, buffers[k]) for k, v in net.state_dict().items())     # num_batches_tracked too
+    direct = student_probs(cream._grouped_path_fn(ctx, entries[0].code), entries, torch.device('cpu'), 'per_entry')
+    torch.testing.assert_close(direct, grouped, rtol=0, atol=0)      # the selection's own call, no copies swapped in
+    assert all(torch.equal(v, buffers[k]) for k, v in net.state_dict().items())
     with torch.no_grad():
         looped = torch.stack([F.softmax(fn(e.images), 1) for e in entries])
     pooled = student_probs(fn, entries, torch.device('cpu'), 'batched')
