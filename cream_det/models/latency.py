@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import CreamDetError, LatencyTableError, SpaceError
 from ..space import Arch, SearchSpace, get_space
+from ..utils.io import parse_json_or_yaml
 
 FORMAT = 'cream_det.latency/1'
 #: the parts every net of a space runs whatever its arch (their ms add up to ``fixed_ms``)
@@ -54,12 +55,7 @@ def resolve_space(name_or_file: str) -> SearchSpace:
         except CreamDetError as e:
             raise SpaceError(f'{e}; or give a JSON/YAML file holding a space spec') from None
     try:
-        text = path.read_text(encoding='utf-8')
-        if path.suffix.lower() in ('.yaml', '.yml'):
-            import yaml
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = parse_json_or_yaml(path.read_text(encoding='utf-8'), path)
     except Exception as e:  # OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError
         raise SpaceError(f'{path}: not a readable JSON/YAML space spec ({e})') from None
     if isinstance(data, Mapping) and 'space_spec' in data:

@@ -278,12 +278,9 @@ class Arch:
         if not path.is_file():
             raise ArchError(f'{path}: arch file not found')
         text = path.read_text(encoding='utf-8')
+        from ..utils.io import parse_json_or_yaml
         try:
-            if path.suffix.lower() in ('.yaml', '.yml'):
-                import yaml
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
+            data = parse_json_or_yaml(text, path)
         except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
             raise ArchError(f'{path}: not valid {"YAML" if path.suffix.lower() in (".yaml", ".yml") else "JSON"}: '
                             f'{e}') from None

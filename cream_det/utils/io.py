@@ -83,6 +83,19 @@ def png_bytes(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def parse_json_or_yaml(text: str, path: 'str | os.PathLike') -> Any:
+    """``text`` read from ``path`` parsed as YAML (``.yaml``/``.yml``) or JSON (any other suffix).
+
+    The one rule for the project's hand-editable files (arch files, space specs); the parser's own
+    error (``json.JSONDecodeError``, ``yaml.YAMLError``) reaches the caller, which names the file.
+    """
+    if Path(path).suffix.lower() in ('.yaml', '.yml'):
+        import yaml
+        return yaml.safe_load(text)
+    import json
+    return json.loads(text)
+
+
 def atomic_torch_save(obj: Any, path: 'str | os.PathLike') -> None:
     import torch
     _atomic(Path(path), lambda f: torch.save(obj, f), 'wb')
