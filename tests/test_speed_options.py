@@ -101,21 +101,49 @@ def test_flags_become_config_entries():
     p = train_parser('x')
     args, cfg = parse_and_load(p, [TOY, '--channels-last', '--cudnn-benchmark'])
     assert cfg.channels_last is True and cfg.env_cfg['cudnn_benchmark'] is True
-    args, cfg = parse_and_load(p, [TOY])
-    assert not cfg.get('channels_last', False) and not (cfg.get('env_cfg') or {}).get('cudnn_benchmark', False)
+    args, cfg = parse_and_load(p, [TOY, '--no-channels-last'])
+    assert cfg.channels_last is False
+    args, cfg = parse_and_load(p, [TOY])            # no flag: the config's own choice stays
+    assert cfg.get('channels_last') == load_config(TOY).get('channels_last')
+    assert not (cfg.get('env_cfg') or {}).get('cudnn_benchmark', False)
     cfg = apply_speed_options(load_config(TOY, {'env_cfg': {'cudnn_benchmark': True}}))
     assert cfg.env_cfg['cudnn_benchmark'] is True           # a flag never switches a config's choice off
 
 
+def test_channels_last_auto_follows_the_device():
+    from mmengine.config import Config
+
+    from cream_det.engine.run import channels_last_enabled
+    from cream_det.errors import ConfigError
+    auto = Config(dict(channels_last='auto'))
+    assert channels_last_enabled(auto, 'cpu') is True
+    assert channels_last_enabled(auto, 'cuda') is False      # not measured on a GPU: off there
+    assert channels_last_enabled(Config(dict(channels_last=True)), 'cuda') is True
+    assert channels_last_enabled(Config(dict(channels_last=False)), 'cpu') is False
+    assert channels_last_enabled(Config({}), 'cpu') is False  # mmdet's configs have no key: untouched
+    with pytest.raises(ConfigError, match='channels_last'):
+        channels_last_enabled(Config(dict(channels_last='yes')), 'cpu')
+
+
+@pytest.mark.parametrize('config', ['configs/search/cream_demo.py', 'configs/search/spos_imagenet_0-600.py',
+                                    'configs/retrain/demo_digits.py', 'configs/retrain/cream-14_imagenet.py',
+                                    'configs/retrain/cream-287_imagenet.py'])
+def test_search_and_retrain_configs_choose_the_layout_by_device(config):
+    assert load_config(config).get('channels_last') == 'auto'
+
+
+def _conv_weights(model):
+    return [p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
+
+
 def test_channels_last_runner_converts_the_weights_before_wrapping(tmp_path):
     from cream_det.engine.run import build_runner
-    cfg = apply_speed_options(load_config(TOY, work_dir=str(tmp_path)), channels_last=True)
-    runner = build_runner(cfg)
-    convs = [p for p in runner.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
-    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
-    plain = build_runner(load_config(TOY, work_dir=str(tmp_path / 'plain')))
-    assert not any(p.is_contiguous(memory_format=torch.channels_last)
-                   for p in plain.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
+    for value in (True, 'auto'):                       # 'auto' is on here: this test runs on a CPU
+        cfg = load_config(TOY, {'channels_last': value}, work_dir=str(tmp_path / str(value)))
+        convs = _conv_weights(build_runner(cfg).model)
+        assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    plain = build_runner(load_config(TOY, {'channels_last': False}, work_dir=str(tmp_path / 'plain')))
+    assert not any(p.is_contiguous(memory_format=torch.channels_last) for p in _conv_weights(plain.model))
 
 
 def test_standalone_ground_truth_refuses_amp_on_cpu_batches():

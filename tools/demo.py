@@ -69,10 +69,13 @@ def main(argv=None) -> None:
     p.add_argument('--resume', action='store_true', help='continue an interrupted demo in --work-dir')
     p.add_argument('--quick', action='store_true', help='shorter schedules (used by the tests)')
     p.add_argument('--amp', action='store_true', help='mixed precision in every training stage (CUDA only)')
-    p.add_argument('--channels-last', action='store_true', help='channels_last weights in every training stage')
+    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last weights on/off in every training stage (default: each config's own "
+                        "choice; search and retraining use 'auto', on for a CPU)")
     p.add_argument('--cudnn-benchmark', action='store_true', help='cuDNN autotuning in every training stage')
     args = p.parse_args(argv)
-    speed = [f for f, on in (('--amp', args.amp), ('--channels-last', args.channels_last),
+    speed = [f for f, on in (('--amp', args.amp), ('--channels-last', args.channels_last is True),
+                             ('--no-channels-last', args.channels_last is False),
                              ('--cudnn-benchmark', args.cudnn_benchmark)) if on]
     work = Path(args.work_dir or f'work_dirs/demo/{time.strftime("%Y%m%d_%H%M%S")}').absolute()
     if work.exists() and any(work.iterdir()) and not args.resume:

@@ -19,6 +19,10 @@ input_size = 224                # the arch's resolution
 data_root = 'data/imagenet'     # <data_root>/{train,val}/<class>/*.JPEG
 batch_size = 128                # per GPU
 
+# NHWC weights where that was measured faster (the CPU: search step 1.3-1.6x, retraining 1.44x;
+# benchmarks/README.md); off on CUDA until measured there. --[no-]channels-last overrides.
+channels_last = 'auto'
+
 model = dict(type='CreamClassifier', arch=arch, num_classes=None, drop_rate=0.2, drop_path_rate=0.0,
              label_smoothing=0.1, mixup=None, channels_last=False)
 

@@ -10,6 +10,9 @@ model_wrapper_cfg = dict(type='SearchDDP', find_unused_parameters=True)
 # parameter groups of equal settings merged (cream_det/engine/optim.py): a single-path step then walks
 # two groups instead of one per supernet parameter, with the same update for every parameter
 optim_wrapper = dict(constructor='GroupedOptimWrapperConstructor')
+# NHWC weights where that was measured faster (the CPU: search step 1.3-1.6x, retraining 1.44x;
+# benchmarks/README.md); off on CUDA until measured there. --[no-]channels-last overrides.
+channels_last = 'auto'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -21,8 +21,9 @@ def train_parser(description: str) -> argparse.ArgumentParser:
                         'one in the work dir instead of stopping (config key resume_fallback=True)')
     p.add_argument('--amp', action='store_true',
                    help="mixed precision (CUDA only): mmengine's AmpOptimWrapper, fp16 autocast, dynamic loss scale")
-    p.add_argument('--channels-last', action='store_true',
-                   help='channels_last weights (and so activations): config key channels_last=True')
+    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last weights (and so activations) on or off: config key channels_last; "
+                        "without either flag the config decides (search and retrain configs: 'auto', on for CPU)")
     p.add_argument('--cudnn-benchmark', action='store_true',
                    help="let cuDNN pick the fastest kernels per input shape: env_cfg.cudnn_benchmark=True")
     p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE',
@@ -40,7 +41,7 @@ def parse_and_load(p: argparse.ArgumentParser, argv: Any = None) -> tuple[argpar
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     if getattr(args, 'resume_fallback', False):
         cfg.resume_fallback = True
-    apply_speed_options(cfg, channels_last=getattr(args, 'channels_last', False),
+    apply_speed_options(cfg, channels_last=getattr(args, 'channels_last', None),
                         cudnn_benchmark=getattr(args, 'cudnn_benchmark', False))
     return args, cfg
 

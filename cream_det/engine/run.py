@@ -72,22 +72,44 @@ def check_data(cfg: Any) -> None:
             validate_coco(ann_path, img_dir)
 
 
-def apply_speed_options(cfg: Any, *, channels_last: bool = False, cudnn_benchmark: bool = False) -> Any:
-    """The command line's ``--channels-last`` / ``--cudnn-benchmark`` as config entries.
+def apply_speed_options(cfg: Any, *, channels_last: bool | None = None, cudnn_benchmark: bool = False) -> Any:
+    """The command line's ``--[no-]channels-last`` / ``--cudnn-benchmark`` as config entries.
 
-    ``channels_last`` (a top-level key, default False) is read by :func:`build_runner`;
-    ``cudnn_benchmark`` is mmengine's own ``env_cfg`` entry. Flags only switch them on, so a config
-    that sets them keeps its choice.
+    ``channels_last`` (a top-level key: True, False or ``'auto'``; absent means False) is read by
+    :func:`build_runner`; None leaves the config's choice. ``cudnn_benchmark`` is mmengine's own
+    ``env_cfg`` entry; its flag only switches it on, so a config that sets it keeps its choice.
     """
-    if channels_last:
-        cfg.channels_last = True
+    if channels_last is not None:
+        cfg.channels_last = bool(channels_last)
     if cudnn_benchmark:
         cfg.env_cfg = dict(cfg.get('env_cfg') or {}, cudnn_benchmark=True)
     return cfg
 
 
+CHANNELS_LAST_AUTO_DEVICES = ('cpu',)
+"""Where ``channels_last='auto'`` turns the layout on: the devices on which it was measured faster.
+On this project's 2-core CPU (oneDNN) it made the 0-600M search's SPOS step 1.29x (64 px) / 1.60x
+(224 px) and cream_287's retraining step 1.44x faster (benchmarks/README.md). On CUDA it is off until
+measured there: it is known to pay with fp16 tensor cores (``--amp``), not for fp32 depthwise convs."""
+
+
+def channels_last_enabled(cfg: Any, device: str | None = None) -> bool:
+    """Resolve the config's ``channels_last`` (True, False or ``'auto'``) for the device the Runner
+    trains on (mmengine's ``get_device()`` unless given)."""
+    value = cfg.get('channels_last', False)
+    if value == 'auto':
+        if device is None:
+            from mmengine.device import get_device
+            device = get_device()
+        return device in CHANNELS_LAST_AUTO_DEVICES
+    if not isinstance(value, bool):
+        raise ConfigError(f"channels_last={value!r}: expected True, False or 'auto'")
+    return value
+
+
 def _runner_class(cfg: Any) -> Any:
-    """The Runner class for ``cfg`` (``runner_type`` or mmengine's), made channels_last when asked.
+    """The Runner class for ``cfg`` (``runner_type`` or mmengine's), made channels_last when
+    :func:`channels_last_enabled` says so.
 
     The weights are converted in ``wrap_model``, i.e. before DDP wraps the model: DDP lays out its
     gradient buckets after the parameters' strides when it is built, and a later conversion would
@@ -101,9 +123,12 @@ def _runner_class(cfg: Any) -> Any:
         base = RUNNERS.get(cfg.runner_type)
         if base is None:
             raise ConfigError(f'runner_type={cfg.runner_type!r} is not a registered Runner')
-    if not cfg.get('channels_last', False):
+    if not channels_last_enabled(cfg):
         return base
     import torch
+    if cfg.get('channels_last') == 'auto':
+        from mmengine.logging import print_log
+        print_log("channels_last='auto': on for this device (turn it off with --no-channels-last)", logger='current')
 
     def wrap_model(self: Any, model_wrapper_cfg: Any, model: Any) -> Any:
         model = model.to(memory_format=torch.channels_last)
