@@ -1,5 +1,4 @@
 """The latency lookup table: the real blocks on their real inputs, the file, prediction, refusals."""
-import importlib.util
 import itertools
 import json
 import os
@@ -16,6 +15,7 @@ from cream_det.models import build_subnet
 from cream_det.models.latency import Correction, LatencyTable, fit_correction, resolve_space
 from cream_det.models.latency_measure import RealNet, calibrate, measure_arch, measure_table, time_module
 from cream_det.space import Arch, Op, SearchSpace, StageSpec
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -216,9 +216,7 @@ def test_tool_writes_a_table_and_refuses_bad_input(tmp_path):
 
 
 def test_benchmark_refuses_a_table_of_another_space_or_resolution(table, tmp_path):
-    spec = importlib.util.spec_from_file_location('_latency_benchmark', ROOT / 'benchmarks/latency_table.py')
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script('benchmarks/latency_table.py')
     path = str(table.save(tmp_path / 't.json'))
     with pytest.raises(LatencyTableError, match=r't.json was measured for space tiny_latency.*not for space cream_'):
         bench.main(['--table', path, '--space', 'cream_mbv3', '--quick'])
@@ -263,7 +261,7 @@ def test_backbone_table_predicts_the_backbone_measured_whole(backbone_table):
     for stages in ((['k3e2'], ['k3e2']), (['k5e2', 'k5e2'], ['k5e2'] * 3)):
         a = arch(*stages)
         measured = time_module(detector_backbone(a), (1, 3, *DET_SIZE), warmup=3, repeats=15)
-        # generous: blocks timed alone miss the whole forward's cache misses (docs/latency.md), and the machine is shared
+        # generous: blocks timed alone miss the whole forward's cache misses (docs/latency.md); the machine is shared
         assert 0.5 < backbone_table.predict(a) / measured < 2.0, (stages, backbone_table.predict(a), measured)
         assert measure_arch(a, mode='backbone', input_size=DET_SIZE, warmup=1, repeats=2) > 0
     # the arch's own (search) resolution and class count do not matter to a backbone table
@@ -280,9 +278,9 @@ def test_a_table_of_another_input_size_or_mode_is_refused(backbone_table, table,
     a = arch(['k5e2'], ['k3e2', 'k5e2'])
     assert loaded.input_size == DET_SIZE and loaded.predict(a) == pytest.approx(backbone_table.predict(a), rel=1e-12)
     assert loaded.check(TINY, list(DET_SIZE), num_classes=1000) is loaded       # no head: any class count
-    with pytest.raises(LatencyTableError, match=r'det.json was measured for space tiny_latency .* at 40x64 px, batch 1, '
-                                                r'the backbone only \(no head\), not for 64x40 px; .*--input-size 64 40 '
-                                                r'--mode backbone'):
+    with pytest.raises(LatencyTableError, match=r'det.json was measured for space tiny_latency .* at 40x64 px, '
+                                                r'batch 1, the backbone only \(no head\), not for 64x40 px; '
+                                                r'.*--input-size 64 40 --mode backbone'):
         LatencyTable.load(path, TINY, (64, 40))
     with pytest.raises(LatencyTableError, match=r'not for 40 px; .* --res 40 --mode backbone'):
         LatencyTable.load(path, TINY, 40)
@@ -302,9 +300,7 @@ def test_a_table_of_another_input_size_or_mode_is_refused(backbone_table, table,
 
 
 def test_tool_measures_a_backbone_table_at_an_input_size(tmp_path):
-    spec = importlib.util.spec_from_file_location('_latency_tool', ROOT / 'tools/latency_table.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script('tools/latency_table.py')
     space = tmp_path / 'space.json'
     space.write_text(json.dumps(TINY.to_dict()))
     out = tmp_path / 't.json'

@@ -11,9 +11,10 @@
 Every (layer slot, op) block of the space is the real subnet's timm block, timed on the input the
 real net gives it, plus the stem, first block, last 1x1 conv and head: ``--warmup`` runs, then the
 median of ``--repeats``. ``--mode backbone`` times what a detector's ``CreamBackbone`` runs instead (no
-head), usually at ``--input-size H W``: 800 1344 for COCO's 1333 x 800 test size padded to 32. ``--calibrate N`` also times N sampled archs end to end and stores a
-linear correction of the table's sums fitted on them (``--correction global`` or ``stage``;
-``benchmarks/latency_table.py`` reports how much each helps). Progress goes to stderr; the summary line to stdout.
+head), usually at ``--input-size H W``: 800 1344 for COCO's 1333 x 800 test size padded to 32.
+``--calibrate N`` also times N sampled archs end to end and stores a linear correction of the table's
+sums fitted on them (``--correction global`` or ``stage``; ``benchmarks/latency_table.py`` reports how
+much each helps). Progress goes to stderr; the summary line to stdout.
 """
 import argparse
 import sys

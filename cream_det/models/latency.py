@@ -420,5 +420,5 @@ class LatencyTable:
         return table
 
 
-__all__ = ['CORRECTIONS', 'Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'MODES', 'MODE_PARTS', 'fit_correction',
-           'input_hw', 'prediction_errors', 'resolve_space', 'size_args', 'size_text', 'space_digest']
+__all__ = ['CORRECTIONS', 'Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'MODES', 'MODE_PARTS',
+           'fit_correction', 'input_hw', 'prediction_errors', 'resolve_space', 'size_args', 'size_text', 'space_digest']
