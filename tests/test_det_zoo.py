@@ -22,7 +22,8 @@ def tiny_config(tmp_path: Path) -> Path:
         "val_dataloader = dict(dataset=dict(pipeline=[\n"
         "    dict(type='LoadImageFromFile'), dict(type='Resize', scale=(128, 96), keep_ratio=True),\n"
         "    dict(type='LoadAnnotations', with_bbox=True),\n"
-        "    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]))\n")
+        "    dict(type='PackDetInputs',\n"
+        "         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]))\n")
     return cfg
 
 

@@ -278,6 +278,13 @@ def test_a_table_of_another_input_size_or_mode_is_refused(backbone_table, table,
     a = arch(['k5e2'], ['k3e2', 'k5e2'])
     assert loaded.input_size == DET_SIZE and loaded.predict(a) == pytest.approx(backbone_table.predict(a), rel=1e-12)
     assert loaded.check(TINY, list(DET_SIZE), num_classes=1000) is loaded       # no head: any class count
+    # a search at its own resolution may price its archs' backbones with it; a classifier table only at its size
+    assert loaded.check_search(TINY, 224, 1000) is loaded and table.check_search(TINY, RES, NCLS) is table
+    with pytest.raises(LatencyTableError, match='not for 64 px'):
+        table.check_search(TINY, 64, NCLS)
+    other = SearchSpace('other_latency', TINY.stages, TINY.ops, stem_channels=8, last_channels=24, head_channels=32)
+    with pytest.raises(LatencyTableError, match='not for space other_latency'):
+        loaded.check_search(other, 224)
     with pytest.raises(LatencyTableError, match=r'det.json was measured for space tiny_latency .* at 40x64 px, '
                                                 r'batch 1, the backbone only \(no head\), not for 64x40 px; '
                                                 r'.*--input-size 64 40 --mode backbone'):

@@ -52,6 +52,9 @@ FIXED_PARTS = ('stem', 'first_block', 'last_conv', 'head')
 #: classifier: timm's features-only net stops after the last 1x1 conv whatever its out_indices)
 MODES = ('classifier', 'backbone')
 MODE_PARTS = {'classifier': FIXED_PARTS, 'backbone': FIXED_PARTS[:3]}
+#: a file's required fields (``correction`` and ``created`` may be absent or null)
+_FIELDS = ('format', 'space', 'space_digest', 'space_spec', 'resolution', 'batch', 'num_classes', 'threads',
+           'device', 'device_name', 'runtime', 'versions', 'warmup', 'repeats', 'fixed_ms', 'slots')
 
 
 def input_hw(size: 'int | Sequence[int]') -> tuple[int, int]:
@@ -72,10 +75,6 @@ def size_args(size: 'int | Sequence[int]') -> str:
     """The ``tools/latency_table.py`` option that measures at ``size``."""
     h, w = input_hw(size)
     return f'--res {h}' if h == w else f'--input-size {h} {w}'
-
-#: a file's required fields (``correction`` and ``created`` may be absent or null)
-_FIELDS = ('format', 'space', 'space_digest', 'space_spec', 'resolution', 'batch', 'num_classes', 'threads',
-           'device', 'device_name', 'runtime', 'versions', 'warmup', 'repeats', 'fixed_ms', 'slots')
 
 
 def resolve_space(name_or_file: str) -> SearchSpace:
@@ -267,6 +266,15 @@ class LatencyTable:
                 f'for it: python tools/latency_table.py --space {space.name} {size_args(resolution)}{flag} --out FILE')
         return self
 
+    def check_search(self, space: SearchSpace, resolution: int, num_classes: int | None = None,
+                     source: str = 'the latency table') -> 'LatencyTable':
+        """Return self if it prices the archs of a search of ``space`` at ``resolution`` (and ``num_classes``):
+        a classifier table only at that resolution and class count; a backbone table at any (it prices each
+        arch's backbone at the table's own input size, where the detector will run it). One clear error else."""
+        if self.mode == 'classifier':
+            return self.check(space, resolution, num_classes, source=source)
+        return self.check(space, self.input_size, source=source)
+
     # ---- prediction -------------------------------------------------------------------------------
     @property
     def fixed_ms(self) -> float:
@@ -299,10 +307,7 @@ class LatencyTable:
         """Predicted ms of one single-path arch of this table's space: of the whole net at the arch's own
         resolution and class count (a classifier table, refused at another), or of its backbone at the
         table's input size (a backbone table, whatever resolution the arch was searched at)."""
-        if self.mode == 'classifier':
-            self.check(arch.space, arch.resolution, arch.num_classes)
-        else:
-            self.check(arch.space, self.input_size)
+        self.check_search(arch.space, arch.resolution, arch.num_classes)
         arch.require_single_path('a latency table', 'its entries time one op per layer')
         return float(self.predict_codes(arch.encode()))
 
