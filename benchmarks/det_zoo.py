@@ -17,7 +17,11 @@ Per model:
   round to the printed value; the backbone's share comes from that counter on the backbone alone;
 - CPU time per image: the median of ``--runs`` ``model.test_step`` calls (preprocessing of the
   loaded image, forward, box decoding, NMS) at the same size, after one warm-up, ``--threads``
-  torch threads, each model in its own process; ``--runs 0`` leaves it out (FLOPs and params only).
+  torch threads, each model in its own process; ``--runs 0`` leaves it out (FLOPs and params only);
+- backbone CPU time: the backbone alone (``model.backbone``) on the preprocessed, padded input the
+  detector's own backbone gets (1344x800; 896x544 for the crop-896 recipe), timed the same way and
+  in the same rounds, each round one ``test_step`` then one backbone forward: the figure a latency
+  table measured with ``tools/latency_table.py --mode backbone --input-size 800 1344`` predicts.
 
 Prints ``name: value unit`` lines, then the Markdown table that README's model zoo shows.
 On a shared machine, ``--retime JSON`` re-measures the CPU column with every model in one process,
@@ -122,23 +126,40 @@ def time_one(cfg: Path, root: Path, runs: int, threads: int) -> dict:
     counts = get_model_complexity_info(model, None, inputs=data['inputs'], show_table=False, show_arch=False)
     model.forward = forward
     bb = get_model_complexity_info(model.backbone, None, inputs=data['inputs'], show_table=False, show_arch=False)
-    times = []
+    times = timed_rounds({'model': (model, batch, data['inputs'])}, runs)
+    return {'sec_per_img': statistics.median(times['test_step']['model']) if runs else None,
+            'times': times['test_step']['model'], 'backbone_times': times['backbone']['model'],
+            'flops': counts['flops'], 'params': counts['params'], 'backbone_flops': bb['flops'],
+            'input': list(data['inputs'].shape)}
+
+
+def timed_rounds(built: dict, runs: int) -> dict:
+    """Seconds of ``model.test_step(batch)`` and of ``model.backbone(inputs)`` for every ``name: (model, batch,
+    inputs)``: one warm-up of each, then ``runs`` rounds that time each model's test_step and then its backbone,
+    model after model, so a change of load falls on every model and on both figures alike."""
+    import torch
+    times: dict = {'test_step': {name: [] for name in built}, 'backbone': {name: [] for name in built}}
     with torch.no_grad():
         if runs:
-            model.test_step(batch)
+            for model, batch, inputs in built.values():
+                model.test_step(batch)
+                model.backbone(inputs)
         for _ in range(runs):
-            t = time.perf_counter()
-            model.test_step(batch)
-            times.append(time.perf_counter() - t)
-    return {'sec_per_img': statistics.median(times) if times else None, 'times': times, 'flops': counts['flops'],
-            'params': counts['params'], 'backbone_flops': bb['flops'], 'input': list(data['inputs'].shape)}
+            for name, (model, batch, inputs) in built.items():
+                for what, run in (('test_step', lambda: model.test_step(batch)),
+                                  ('backbone', lambda: model.backbone(inputs))):
+                    t = time.perf_counter()
+                    run()
+                    times[what][name].append(time.perf_counter() - t)
+    return times
 
 
 
 def time_all(models: list[tuple[str, str]], root: Path, runs: int, threads: int) -> dict:
     """Interleaved CPU timing: every model built once in this process, one warm-up each, then
-    ``runs`` rounds that time each model once in turn, so a change of load on a shared machine
-    falls on every model alike instead of on whichever ran then."""
+    ``runs`` rounds that time each model once in turn (its test_step, then its backbone on the
+    preprocessed input), so a change of load on a shared machine falls on every model alike instead
+    of on whichever ran then. Returns :func:`timed_rounds`' seconds and each backbone's input shape."""
     import torch
     from mmdet.registry import MODELS
     from mmengine.config import Config
@@ -153,16 +174,11 @@ def time_all(models: list[tuple[str, str]], root: Path, runs: int, threads: int)
         init_default_scope(c.get('default_scope', 'mmdet'))
         torch.manual_seed(0)
         model = MODELS.build(c.model).eval()
-        built[name] = (model, next(iter(Runner.build_dataloader(c.val_dataloader))))
-    times: dict = {name: [] for name in built}
-    with torch.no_grad():
-        for model, batch in built.values():
-            model.test_step(batch)
-        for _ in range(runs):
-            for name, (model, batch) in built.items():
-                t = time.perf_counter()
-                model.test_step(batch)
-                times[name].append(time.perf_counter() - t)
+        batch = next(iter(Runner.build_dataloader(c.val_dataloader)))
+        with torch.no_grad():
+            built[name] = (model, batch, model.data_preprocessor(batch)['inputs'])
+    times = timed_rounds(built, runs)
+    times['input'] = {name: list(inputs.shape) for name, (_, _, inputs) in built.items()}
     return times
 
 def main() -> None:
@@ -221,11 +237,14 @@ def main() -> None:
                        get_flops_params_printed=params_str, gflops=t['flops'] / 1e9, params_m=t['params'] / 1e6,
                        backbone_gflops=t['backbone_flops'] / 1e9, input=t['input'],
                        cpu_ms=t['sec_per_img'] * 1000 if t['times'] else None,
-                       cpu_runs_ms=[x * 1000 for x in t['times']])
+                       cpu_runs_ms=[x * 1000 for x in t['times']],
+                       backbone_cpu_ms=statistics.median(t['backbone_times']) * 1000 if t['times'] else None,
+                       backbone_cpu_runs_ms=[x * 1000 for x in t['backbone_times']])
             rows.append(row)
             print(f'{name}: detector {row["gflops"]:.2f} GFLOPs (get_flops.py: {flops_str}), backbone in it '
                   f'{row["backbone_gflops"]:.2f} GFLOPs, {row["params_m"]:.2f} M params (get_flops.py: {params_str})'
-                  + (f', CPU {row["cpu_ms"]:.0f} ms/img' if t['times'] else '')
+                  + (f', CPU {row["cpu_ms"]:.0f} ms/img (backbone {row["backbone_cpu_ms"]:.0f} ms)'
+                     if t['times'] else '')
                   + (f', backbone {macs:.1f} MMACs at {arch.resolution} px' if arch else ''),
                   flush=True)
     if args.json:
@@ -255,14 +274,22 @@ def retime(args: argparse.Namespace) -> None:
             raise RuntimeError(f'timing: {r.stderr[-3000:]}')
         times = json.loads(r.stdout.strip().splitlines()[-1])
     for row in rows:
-        ts = times[row['name']]
-        row.update(cpu_ms=statistics.median(ts) * 1000, cpu_runs_ms=[x * 1000 for x in ts], timing='interleaved')
-        print(f'{row["name"]}: CPU {row["cpu_ms"]:.0f} ms/img (runs {", ".join(f"{x:.0f}" for x in row["cpu_runs_ms"])})',
-              flush=True)
+        update_times(row, times)
+        runs = {k: ', '.join(f'{x:.0f}' for x in row[k]) for k in ('cpu_runs_ms', 'backbone_cpu_runs_ms')}
+        print(f'{row["name"]}: CPU {row["cpu_ms"]:.0f} ms/img (runs {runs["cpu_runs_ms"]}), '
+              f'backbone {row["backbone_cpu_ms"]:.0f} ms (runs {runs["backbone_cpu_runs_ms"]})', flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + '\n')
     print()
     print(markdown(rows, args.threads))
+
+def update_times(row: dict, times: dict) -> None:
+    """A row's CPU columns from :func:`time_all`'s interleaved seconds."""
+    ts, bs = times['test_step'][row['name']], times['backbone'][row['name']]
+    row.update(cpu_ms=statistics.median(ts) * 1000, cpu_runs_ms=[x * 1000 for x in ts],
+               backbone_cpu_ms=statistics.median(bs) * 1000, backbone_cpu_runs_ms=[x * 1000 for x in bs],
+               input=times['input'][row['name']], timing='interleaved')
+
 
 def _env() -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
@@ -274,15 +301,20 @@ def _at(row: dict) -> str:
     return '' if (h, w) == (H, 1344) else f' @{w}×{h}'
 
 
+def _ms(row: dict, key: str) -> str:
+    return f'{row[key]:.0f} ms' if row.get(key) is not None else '—'
+
+
 def markdown(rows: list, threads: int) -> str:
     head = ['| detector | backbone | backbone MACs (paper: classification, own resolution) | backbone FLOPs (1333×800) | detector FLOPs (1333×800) '
-            f'| params | CPU time / image ({threads} thread) | COCO box AP |',
-            '|---|---|---:|---:|---:|---:|---:|---:|']
+            f'| params | CPU time / image ({threads} thread) | backbone CPU time (1333×800, {threads} thread) '
+            '| COCO box AP |',
+            '|---|---|---:|---:|---:|---:|---:|---:|---:|']
     body = [f'| {r["detector"]} | {r["backbone"]} | '
             + (f'{r["backbone_mmacs"]:.1f} M @{r["backbone_resolution"]}²' if r['backbone_mmacs'] else '—')
             + f' | {r["backbone_gflops"]:.2f} G{_at(r)} | {r["gflops"]:.2f} G ({r["get_flops_printed"]}){_at(r)} '
-              f'| {r["params_m"]:.2f} M | ' + (f'{r["cpu_ms"]:.0f} ms' if r['cpu_ms'] is not None else '—')
-            + ' | |' for r in rows]
+              f'| {r["params_m"]:.2f} M | {_ms(r, "cpu_ms")} | {_ms(r, "backbone_cpu_ms")}'
+            + (_at(r) if r.get('backbone_cpu_ms') is not None else '') + ' | |' for r in rows]
     return '\n'.join(head + body)
 
 

@@ -6,6 +6,7 @@
     python benchmarks/latency_table.py --table t.json                   # check a table measured before
                                                          (refused if --space / --res are given and differ)
     python benchmarks/latency_table.py --quick                          # seconds: proves the script runs
+    python benchmarks/latency_table.py --mode backbone --input-size 800 1344   # a detector's backbone, 1333x800
 
 Measures the table (or loads ``--table``, refused when it is of another space or resolution), then
 times ``--fit`` + ``--archs`` distinct archs drawn uniformly over the space (depths and ops) end to
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT / 'tools'))
 import numpy as np  # noqa: E402
 
 from cream_det.utils.cli import run_cli  # noqa: E402
-from latency_table import add_target_args  # noqa: E402
+from latency_table import add_target_args, target_size  # noqa: E402
 
 GOAL_MEAN_PCT, GOAL_TAU = 10.0, 0.8
 
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
     p.add_argument('--json', help='write every measurement and figure to this file')
     p.add_argument('--quick', action='store_true',
                    help='tiny settings to prove the script works (32 px, 10 + 8 archs, 3 repeats): figures are void')
-    p.set_defaults(space=None, res=None)      # with --table: checked against the table only when given
+    p.set_defaults(space=None, res=None, mode=None)      # with --table: checked against the table only when given
     args = p.parse_args(argv)
     if args.quick:
         args.archs, args.fit, args.warmup, args.repeats, args.arch_warmup, args.arch_repeats = 8, 10, 1, 3, 1, 3
@@ -68,30 +69,31 @@ def main(argv=None) -> None:
 
     from cream_det.errors import LatencyTableError
     from cream_det.models.latency import CORRECTIONS, LatencyTable, fit_correction, resolve_space
-    from cream_det.models.latency_measure import measure_archs, measure_table, sample_archs, stderr_progress
+    from cream_det.models.latency_measure import (measure_archs, measure_table, nominal_resolution, sample_archs,
+                                                   stderr_progress, table_timing)
     from cream_det.utils.io import atomic_write_text
     t0 = time.perf_counter()
+    size = target_size(args)
     if args.table:
         table = LatencyTable.load(args.table)
         space = table.space
-        if args.space is not None or args.res is not None:
-            table.check(space if args.space is None else resolve_space(args.space), args.res or table.resolution,
-                        source=f'latency table {args.table}')
+        if args.space is not None or size is not None or args.mode is not None:
+            table.check(space if args.space is None else resolve_space(args.space), size or table.resolution,
+                        source=f'latency table {args.table}', mode=args.mode)
     else:
         space = resolve_space(args.space or 'cream_mbv3')
-        table = measure_table(space, args.res or 224, batch=args.batch, num_classes=args.num_classes,
+        table = measure_table(space, size or 224, batch=args.batch, num_classes=args.num_classes,
                               device=args.device, runtime=args.runtime, threads=args.threads, warmup=args.warmup,
-                              repeats=args.repeats, progress=stderr_progress(20))
+                              repeats=args.repeats, progress=stderr_progress(20), mode=args.mode or 'classifier')
     t_table = time.perf_counter() - t0
-    print(f'table: {space.name} at {table.resolution} px, batch {table.batch}, {table.device} '
+    print(f'table: {table.describe()}, {table.device} '
           f'({table.device_name}), {table.runtime}, {table.threads} thread(s), '
           f'{"loaded from " + args.table if args.table else f"measured in {t_table:.1f} s"}')
 
-    fit = sample_archs(space, table.resolution, args.fit, num_classes=table.num_classes, seed=args.seed)
-    evals = sample_archs(space, table.resolution, args.archs, num_classes=table.num_classes, seed=args.seed + 1,
-                         exclude=fit)
-    timing = dict(batch=table.batch, device=table.device, runtime=table.runtime, threads=table.threads,
-                  warmup=args.arch_warmup, repeats=args.arch_repeats)
+    res = nominal_resolution(space, table.input_size)
+    fit = sample_archs(space, res, args.fit, num_classes=table.num_classes, seed=args.seed)
+    evals = sample_archs(space, res, args.archs, num_classes=table.num_classes, seed=args.seed + 1, exclude=fit)
+    timing = table_timing(table, args.arch_warmup, args.arch_repeats)
     t1 = time.perf_counter()
     order = np.random.default_rng(args.seed).permutation(len(fit) + len(evals))   # fit and eval archs interleaved:
     measured = np.empty(len(order))                                                # a drifting machine biases neither

@@ -1,12 +1,15 @@
 """The analytic MACs/params model against the published table and an independent profiler."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
 from timm.layers import make_divisible as timm_make_divisible
 
-from cream_det.models import build_subnet
-from cream_det.space import CREAM_SPACE, Arch, ArchSampler, get_arch
+from cream_det.errors import SpaceError
+from cream_det.models import build_subnet, feature_channels
+from cream_det.space import CREAM_SPACE, Arch, ArchSampler, Op, StageSpec, get_arch
 from cream_det.space.flops import make_divisible
 
 # params and fvcore MACs measured on the authors' own networks (shared/reference/cream_official.md)
@@ -89,3 +92,29 @@ def test_multipath_archs_match_profiler():
     for c, m, p in zip(codes[:40], table.macs_of(codes), table.params_of(codes)):
         a = Arch.decode_mask(c, CREAM_SPACE, 96)
         assert (a.macs, a.params) == (m, p)
+
+
+@pytest.mark.parametrize('change', [
+    dict(first_block='ds_r1_k3_s1_e1_c24_se0.25'),              # the first block widens the 16-channel stem
+    dict(first_block='ds_r1_k5_s1_e1_c16'),                     # its own kernel, no SE
+    dict(first_block='ir_r1_k3_s1_e3_c24_se0.25'),              # an inverted residual as the first block
+    dict(stem_channels=12, first_block='ds_r1_k3_s1_e1_c20_se0.25',     # widths timm rounds up to 16, 24, 24
+         stages=(StageSpec(20, 2, Op(3, 4), 2),) + CREAM_SPACE.stages[1:])])
+def test_fixed_block_and_rounded_widths_match_profiler(change):
+    """Stage 1's first layer takes the first block's output (not ``stem_channels``), and every width is
+    the one timm's builder rounds it to: the analytic count must follow the built net, not the spec."""
+    space = replace(CREAM_SPACE, name='flops_fixed_block', **change)
+    for i, res in enumerate((64, 96)):
+        arch = ArchSampler(space, res, 10, seed=i).sample()
+        model = build_subnet(arch)
+        assert n_params(model) == arch.params, arch
+        assert profiler_macs(model, res) == arch.macs, arch
+        features = build_subnet(arch, features_only=True).feature_info.channels()
+        assert [make_divisible(c) for c in feature_channels(arch)] == features
+
+
+def test_a_first_block_the_cost_model_cannot_price_is_refused():
+    with pytest.raises(SpaceError, match="first_block: block 'er_r1_k3_s1_e4_c24'"):
+        replace(CREAM_SPACE, name='bad_first', first_block='er_r1_k3_s1_e4_c24')
+    with pytest.raises(SpaceError, match="option 'a1'"):
+        replace(CREAM_SPACE, name='bad_first', first_block='ds_r1_k3_s1_e1_c24_a1')

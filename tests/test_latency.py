@@ -1,5 +1,4 @@
 """The latency lookup table: the real blocks on their real inputs, the file, prediction, refusals."""
-import importlib.util
 import itertools
 import json
 import os
@@ -9,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cream_det.errors import ArchError, LatencyTableError, SpaceError
 from cream_det.models import build_subnet
 from cream_det.models.latency import Correction, LatencyTable, fit_correction, resolve_space
 from cream_det.models.latency_measure import RealNet, calibrate, measure_arch, measure_table, time_module
 from cream_det.space import Arch, Op, SearchSpace, StageSpec
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -215,11 +216,104 @@ def test_tool_writes_a_table_and_refuses_bad_input(tmp_path):
 
 
 def test_benchmark_refuses_a_table_of_another_space_or_resolution(table, tmp_path):
-    spec = importlib.util.spec_from_file_location('_latency_benchmark', ROOT / 'benchmarks/latency_table.py')
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script('benchmarks/latency_table.py')
     path = str(table.save(tmp_path / 't.json'))
     with pytest.raises(LatencyTableError, match=r't.json was measured for space tiny_latency.*not for space cream_'):
         bench.main(['--table', path, '--space', 'cream_mbv3', '--quick'])
     with pytest.raises(LatencyTableError, match='not for 64 px'):
         bench.main(['--table', path, '--res', '64'])
+
+
+# ---- a detector's backbone at a non-square input size ---------------------------------------------------
+DET_SIZE = (40, 64)                      # (height, width), as a 1333x800 COCO image padded is (800, 1344)
+#: each slot's input in the backbone at DET_SIZE: the maps keep the input's aspect ratio, height first
+DET_INPUTS = [(1, 16, 20, 32), (1, 8, 10, 16), (1, 8, 10, 16), (1, 16, 5, 8), (1, 16, 5, 8)]
+
+
+@pytest.fixture(scope='module')
+def backbone_table(one_thread) -> LatencyTable:
+    return measure_table(TINY, DET_SIZE, num_classes=NCLS, warmup=2, repeats=7, mode='backbone')
+
+
+def detector_backbone(a: Arch) -> torch.nn.Module:
+    """What CreamBackbone runs for ``a`` (its ``net``: timm's features-only subnet), levels 1-2 out as a
+    RetinaNet config would take them."""
+    return build_subnet(a, features_only=True, out_indices=(1, 2)).eval()
+
+
+def test_backbone_table_times_what_the_detector_backbone_runs(backbone_table):
+    t = backbone_table
+    assert (t.mode, t.input_size, t.resolution) == ('backbone', DET_SIZE, DET_SIZE)
+    assert set(t.fixed) == {'stem', 'first_block', 'last_conv'}          # no pool / 1x1 conv to 1280 / classifier
+    assert [tuple(s) for s in t.input_shapes] == DET_INPUTS
+    real = RealNet(TINY, DET_SIZE, 1, NCLS, mode='backbone')
+    assert real.fixed_inputs == {'stem': (1, 3, 40, 64), 'first_block': (1, 8, 20, 32), 'last_conv': (1, 16, 5, 8)}
+    a = arch(['k5e2', 'k3e2'], ['k3e2', 'k5e2', 'k5e2'])
+    net, seen = detector_backbone(a), []
+    for b in [b for stage in net.blocks[1:-1] for b in stage]:
+        b.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape)))
+    with torch.inference_mode():
+        net(torch.zeros(1, 3, *DET_SIZE))
+    assert seen == DET_INPUTS
+
+
+def test_backbone_table_predicts_the_backbone_measured_whole(backbone_table):
+    for stages in ((['k3e2'], ['k3e2']), (['k5e2', 'k5e2'], ['k5e2'] * 3)):
+        a = arch(*stages)
+        measured = time_module(detector_backbone(a), (1, 3, *DET_SIZE), warmup=3, repeats=15)
+        # generous: blocks timed alone miss the whole forward's cache misses (docs/latency.md); the machine is shared
+        assert 0.5 < backbone_table.predict(a) / measured < 2.0, (stages, backbone_table.predict(a), measured)
+        assert measure_arch(a, mode='backbone', input_size=DET_SIZE, warmup=1, repeats=2) > 0
+    # the arch's own (search) resolution and class count do not matter to a backbone table
+    a = arch(['k3e2'], ['k5e2'])
+    assert backbone_table.predict(a.with_(resolution=224, num_classes=1000)) == backbone_table.predict(a)
+
+
+def test_a_table_of_another_input_size_or_mode_is_refused(backbone_table, table, tmp_path):
+    path = backbone_table.save(tmp_path / 'det.json')
+    d = json.loads(path.read_text())
+    assert (d['resolution'], d['mode'], sorted(d['fixed_ms'])) == ([40, 64], 'backbone',
+                                                                   ['first_block', 'last_conv', 'stem'])
+    loaded = LatencyTable.load(path, TINY, DET_SIZE, mode='backbone')
+    a = arch(['k5e2'], ['k3e2', 'k5e2'])
+    assert loaded.input_size == DET_SIZE and loaded.predict(a) == pytest.approx(backbone_table.predict(a), rel=1e-12)
+    assert loaded.check(TINY, list(DET_SIZE), num_classes=1000) is loaded       # no head: any class count
+    # a search at its own resolution may price its archs' backbones with it; a classifier table only at its size
+    assert loaded.check_search(TINY, 224, 1000) is loaded and table.check_search(TINY, RES, NCLS) is table
+    with pytest.raises(LatencyTableError, match='not for 64 px'):
+        table.check_search(TINY, 64, NCLS)
+    other = SearchSpace('other_latency', TINY.stages, TINY.ops, stem_channels=8, last_channels=24, head_channels=32)
+    with pytest.raises(LatencyTableError, match='not for space other_latency'):
+        loaded.check_search(other, 224)
+    with pytest.raises(LatencyTableError, match=r'det.json was measured for space tiny_latency .* at 40x64 px, '
+                                                r'batch 1, the backbone only \(no head\), not for 64x40 px; '
+                                                r'.*--input-size 64 40 --mode backbone'):
+        LatencyTable.load(path, TINY, (64, 40))
+    with pytest.raises(LatencyTableError, match=r'not for 40 px; .* --res 40 --mode backbone'):
+        LatencyTable.load(path, TINY, 40)
+    with pytest.raises(LatencyTableError, match='not for the classifier mode'):
+        loaded.check(TINY, DET_SIZE, mode='classifier')
+    with pytest.raises(LatencyTableError, match=r'at 32 px, batch 1, 10 classes, not for the backbone mode'):
+        table.check(TINY, RES, mode='backbone')
+    # a file written before the modes (an int resolution, no mode) is a classifier table
+    old = table.to_dict()
+    old.pop('mode')
+    (tmp_path / 'old.json').write_text(json.dumps(old))
+    assert LatencyTable.load(tmp_path / 'old.json', TINY, RES, mode='classifier').mode == 'classifier'
+    bad = dict(d, resolution=[40, 0])
+    (tmp_path / 'bad.json').write_text(json.dumps(bad))
+    with pytest.raises(LatencyTableError, match=r'bad.json: input size \[40, 0\]'):
+        LatencyTable.load(tmp_path / 'bad.json')
+
+
+def test_tool_measures_a_backbone_table_at_an_input_size(tmp_path):
+    tool = load_script('tools/latency_table.py')
+    space = tmp_path / 'space.json'
+    space.write_text(json.dumps(TINY.to_dict()))
+    out = tmp_path / 't.json'
+    tool.main(['--space', str(space), '--input-size', '40', '64', '--mode', 'backbone', '--warmup', '1',
+               '--repeats', '2', '--out', str(out)])
+    t = LatencyTable.load(out, TINY, DET_SIZE, mode='backbone')
+    assert [tuple(s) for s in t.input_shapes] == DET_INPUTS
+    with pytest.raises(SystemExit):                     # one size or the other
+        tool.main(['--res', '32', '--input-size', '40', '64', '--out', str(out)])

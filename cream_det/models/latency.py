@@ -16,9 +16,17 @@ weights and input are no longer hot in the caches when the previous block ran); 
 :class:`Correction` (global: ``ms = scale * sum + offset``; or one scale per stage), fitted on archs
 measured end to end, absorbs it. ``benchmarks/latency_table.py`` reports the plain and corrected sums.
 
-A table is valid only for the space (name and a digest of its spec), resolution, batch and class
-count it was measured at; :meth:`LatencyTable.check` refuses another space or resolution (and class
-count or batch, where the caller gives them) with one error naming both.
+A table is valid only for the space (name and a digest of its spec), input size, batch and class
+count it was measured at; :meth:`LatencyTable.check` refuses another space or input size (and class
+count, batch or mode, where the caller gives them) with one error naming both.
+
+Two modes (``mode``): ``classifier`` times the whole classification net (its head included) on a
+square ``resolution``; ``backbone`` times what a detector's backbone (:class:`cream_det.det.backbone.
+CreamBackbone`, timm's features-only net) runs — the stem, every block, the last 1x1 conv, no head —
+on an input of any ``(height, width)``, e.g. the 800 x 1344 a 1333 x 800 COCO image becomes. A
+backbone table prices an arch's backbone at the table's input size whatever resolution the arch was
+searched at, and has no class count. Files written before the modes (an int ``resolution``, no
+``mode``) read as classifier tables.
 The file (JSON, ``format: cream_det.latency/1``) has one writer, :meth:`LatencyTable.save`, and
 one reader, :meth:`LatencyTable.load`.
 """
@@ -40,9 +48,33 @@ from ..utils.io import parse_json_or_yaml
 FORMAT = 'cream_det.latency/1'
 #: the parts every net of a space runs whatever its arch (their ms add up to ``fixed_ms``)
 FIXED_PARTS = ('stem', 'first_block', 'last_conv', 'head')
+#: what a table times: the classification net, or a detector's backbone (no pool, 1x1 conv to head_channels,
+#: classifier: timm's features-only net stops after the last 1x1 conv whatever its out_indices)
+MODES = ('classifier', 'backbone')
+MODE_PARTS = {'classifier': FIXED_PARTS, 'backbone': FIXED_PARTS[:3]}
 #: a file's required fields (``correction`` and ``created`` may be absent or null)
 _FIELDS = ('format', 'space', 'space_digest', 'space_spec', 'resolution', 'batch', 'num_classes', 'threads',
            'device', 'device_name', 'runtime', 'versions', 'warmup', 'repeats', 'fixed_ms', 'slots')
+
+
+def input_hw(size: 'int | Sequence[int]') -> tuple[int, int]:
+    """``(height, width)`` of an input size given as one int (square) or a pair; one clear error otherwise."""
+    hw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size) if isinstance(size, Sequence) else ()
+    if len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in hw):
+        raise LatencyTableError(f'input size {size!r}: one positive int (square) or (height, width)')
+    return int(hw[0]), int(hw[1])
+
+
+def size_text(size: 'int | Sequence[int]') -> str:
+    """``'224 px'`` or ``'800x1344 px'`` (height x width)."""
+    h, w = input_hw(size)
+    return f'{h} px' if h == w else f'{h}x{w} px'
+
+
+def size_args(size: 'int | Sequence[int]') -> str:
+    """The ``tools/latency_table.py`` option that measures at ``size``."""
+    h, w = input_hw(size)
+    return f'--res {h}' if h == w else f'--input-size {h} {w}'
 
 
 def resolve_space(name_or_file: str) -> SearchSpace:
@@ -141,10 +173,13 @@ class LatencyTable:
 
     ``ms`` is ``(space.max_layers, len(space.ops) + 1)``, the last column 0 (absent layer);
     ``input_shapes[slot]`` is the ``(batch, channels, height, width)`` a slot's block was timed on.
+    ``resolution`` is the input size, an int (square) or ``(height, width)``, kept as an int when
+    square; ``input_size`` is always ``(height, width)``. ``fixed`` holds the parts of ``mode``
+    (:data:`MODE_PARTS`).
     """
 
     space: SearchSpace
-    resolution: int
+    resolution: 'int | tuple[int, int]'
     batch: int
     num_classes: int
     threads: int
@@ -159,8 +194,14 @@ class LatencyTable:
     input_shapes: tuple[tuple[int, ...], ...] = field(repr=False)
     correction: Correction | None = None
     created: str | None = None
+    mode: str = 'classifier'
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise LatencyTableError(f'latency table mode {self.mode!r}: one of {", ".join(MODES)}')
+        h, w = input_hw(self.resolution)
+        object.__setattr__(self, 'resolution', h if h == w else (h, w))
+        object.__setattr__(self, 'input_size', (h, w))
         ms = np.asarray(self.ms, dtype=np.float64)
         want = (self.space.max_layers, len(self.space.ops) + 1)
         if ms.shape != want:
@@ -169,9 +210,9 @@ class LatencyTable:
         if not np.isfinite(ms).all() or (ms < 0).any() or ms[:, -1].any():
             raise LatencyTableError(f'latency table of space {self.space.name}: entries must be finite, >= 0, '
                                     'and 0 in the absent-layer column')
-        if set(self.fixed) != set(FIXED_PARTS):
+        if set(self.fixed) != set(MODE_PARTS[self.mode]):
             raise LatencyTableError(f'latency table of space {self.space.name}: fixed parts {sorted(self.fixed)}, '
-                                    f'expected {list(FIXED_PARTS)}')
+                                    f'expected {list(MODE_PARTS[self.mode])} ({self.mode} mode)')
         object.__setattr__(self, 'ms', ms)
         sp, c = self.space, self.correction
         object.__setattr__(self, '_rows', np.arange(sp.max_layers))
@@ -198,32 +239,46 @@ class LatencyTable:
 
     def describe(self) -> str:
         """Where the table is valid, for errors and logs."""
-        return (f'space {self.space.name} (spec digest {self.space_digest}) at {self.resolution} px, batch '
-                f'{self.batch}, {self.num_classes} classes')
+        what = f'{self.num_classes} classes' if self.mode == 'classifier' else 'the backbone only (no head)'
+        return (f'space {self.space.name} (spec digest {self.space_digest}) at {size_text(self.input_size)}, batch '
+                f'{self.batch}, {what}')
 
-    def check(self, space: SearchSpace, resolution: int, num_classes: int | None = None,
-              batch: int | None = None, source: str = 'the latency table') -> 'LatencyTable':
-        """Return self, or one clear error naming both when asked to price another space or resolution
-        (or class count / batch, where given)."""
+    def check(self, space: SearchSpace, resolution: 'int | Sequence[int]', num_classes: int | None = None,
+              batch: int | None = None, source: str = 'the latency table', mode: str | None = None) -> 'LatencyTable':
+        """Return self, or one clear error naming both when asked to price another space or input size
+        (``resolution``: an int, square, or ``(height, width)``), or class count / batch / mode where given
+        (a backbone table has no head, so any class count fits it)."""
         asked = []
         if space.name != self.space.name or space_digest(space) != self.space_digest:
             asked.append(f'space {space.name} (spec digest {space_digest(space)})')
-        if resolution != self.resolution:
-            asked.append(f'{resolution} px')
-        if num_classes is not None and num_classes != self.num_classes:
+        if input_hw(resolution) != self.input_size:
+            asked.append(size_text(resolution))
+        if num_classes is not None and self.mode == 'classifier' and num_classes != self.num_classes:
             asked.append(f'{num_classes} classes')
         if batch is not None and batch != self.batch:
             asked.append(f'batch {batch}')
+        if mode is not None and mode != self.mode:
+            asked.append(f'the {mode} mode')
         if asked:
+            flag = ' --mode backbone' if (mode or self.mode) == 'backbone' else ''
             raise LatencyTableError(
                 f'{source} was measured for {self.describe()}, not for {", ".join(asked)}; measure a table '
-                f'for it: python tools/latency_table.py --space {space.name} --res {resolution} --out FILE')
+                f'for it: python tools/latency_table.py --space {space.name} {size_args(resolution)}{flag} --out FILE')
         return self
+
+    def check_search(self, space: SearchSpace, resolution: int, num_classes: int | None = None,
+                     source: str = 'the latency table') -> 'LatencyTable':
+        """Return self if it prices the archs of a search of ``space`` at ``resolution`` (and ``num_classes``):
+        a classifier table only at that resolution and class count; a backbone table at any (it prices each
+        arch's backbone at the table's own input size, where the detector will run it). One clear error else."""
+        if self.mode == 'classifier':
+            return self.check(space, resolution, num_classes, source=source)
+        return self.check(space, self.input_size, source=source)
 
     # ---- prediction -------------------------------------------------------------------------------
     @property
     def fixed_ms(self) -> float:
-        return float(sum(self.fixed[k] for k in FIXED_PARTS))
+        return float(sum(self.fixed[k] for k in MODE_PARTS[self.mode]))
 
     def raw_of(self, codes: np.ndarray) -> np.ndarray | float:
         """The plain sum of entries for archs given as ``(N, slots)`` codes of :meth:`Arch.encode` (or one row)."""
@@ -249,8 +304,10 @@ class LatencyTable:
         return total
 
     def predict(self, arch: Arch) -> float:
-        """Predicted ms of one single-path arch of this table's space and resolution."""
-        self.check(arch.space, arch.resolution, arch.num_classes)
+        """Predicted ms of one single-path arch of this table's space: of the whole net at the arch's own
+        resolution and class count (a classifier table, refused at another), or of its backbone at the
+        table's input size (a backbone table, whatever resolution the arch was searched at)."""
+        self.check_search(arch.space, arch.resolution, arch.num_classes)
         arch.require_single_path('a latency table', 'its entries time one op per layer')
         return float(self.predict_codes(arch.encode()))
 
@@ -279,11 +336,13 @@ class LatencyTable:
                 slot += 1
         c = self.correction
         return {'format': FORMAT, 'space': self.space.name, 'space_digest': self.space_digest,
-                'space_spec': self.space.to_dict(), 'resolution': self.resolution, 'batch': self.batch,
+                'space_spec': self.space.to_dict(), 'mode': self.mode,
+                'resolution': self.resolution if isinstance(self.resolution, int) else list(self.input_size),
+                'batch': self.batch,
                 'num_classes': self.num_classes, 'threads': self.threads, 'device': self.device,
                 'device_name': self.device_name, 'runtime': self.runtime, 'versions': dict(self.versions),
                 'warmup': self.warmup, 'repeats': self.repeats, 'created': self.created,
-                'fixed_ms': {k: float(self.fixed[k]) for k in FIXED_PARTS},
+                'fixed_ms': {k: float(self.fixed[k]) for k in MODE_PARTS[self.mode]},
                 'correction': None if c is None else c.to_dict(),
                 'slots': slots}
 
@@ -327,11 +386,16 @@ class LatencyTable:
             c = d.get('correction')
             corr = None if c is None else Correction(str(c['kind']), tuple(float(v) for v in c['scales']),
                                                      float(c['offset']), int(c['fit_archs']))
-            return cls(space=space, resolution=int(d['resolution']), batch=int(d['batch']),
+            mode = d.get('mode', 'classifier')       # files from before the modes are classifier tables
+            if mode not in MODES:
+                raise LatencyTableError(f'mode: {mode!r} is not one of {", ".join(MODES)}')
+            res = d['resolution']
+            return cls(space=space, resolution=int(res) if isinstance(res, (int, float, str)) else input_hw(res),
+                       batch=int(d['batch']), mode=mode,
                        num_classes=int(d['num_classes']), threads=int(d['threads']), device=str(d['device']),
                        device_name=str(d['device_name']), runtime=str(d['runtime']),
                        versions=dict(d['versions']), warmup=int(d['warmup']), repeats=int(d['repeats']),
-                       fixed={k: float(d['fixed_ms'][k]) for k in FIXED_PARTS}, ms=ms, input_shapes=shapes,
+                       fixed={k: float(d['fixed_ms'][k]) for k in MODE_PARTS[mode]}, ms=ms, input_shapes=shapes,
                        correction=corr, created=d.get('created'))
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, LatencyTableError):
@@ -340,8 +404,9 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: 'str | os.PathLike', space: SearchSpace | None = None,
-             resolution: int | None = None) -> 'LatencyTable':
-        """Read a table file; with ``space``/``resolution``, refuse one measured for another."""
+             resolution: 'int | Sequence[int] | None' = None, mode: str | None = None) -> 'LatencyTable':
+        """Read a table file; with ``space``/``resolution`` (an int or ``(height, width)``)/``mode``, refuse one
+        measured for another."""
         path = Path(path)
         fix = 'measure one with python tools/latency_table.py'
         if not path.is_file():
@@ -354,11 +419,11 @@ class LatencyTable:
             table = cls.from_dict(data)
         except LatencyTableError as e:
             raise LatencyTableError(f'{path}: {e}; {fix}') from None
-        if space is not None or resolution is not None:
+        if space is not None or resolution is not None or mode is not None:
             table.check(space or table.space, table.resolution if resolution is None else resolution,
-                        source=f'latency table {path}')
+                        source=f'latency table {path}', mode=mode)
         return table
 
 
-__all__ = ['CORRECTIONS', 'Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'fit_correction', 'prediction_errors',
-           'resolve_space', 'space_digest']
+__all__ = ['CORRECTIONS', 'Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'MODES', 'MODE_PARTS',
+           'fit_correction', 'input_hw', 'prediction_errors', 'resolve_space', 'size_args', 'size_text', 'space_digest']

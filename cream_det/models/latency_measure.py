@@ -3,10 +3,14 @@
 Every timed module is the real subnet's: a slot's block is built from the arch's own block string by
 timm's builder with the subnet's arguments (:func:`cream_det.models.subnet.build_block`), and the
 fixed parts (stem, first block, last 1x1 conv, head) are sliced from a built subnet. Each is timed
-on the input the real net gives it — ``(batch, width entering the slot, size, size)``, where a
+on the input the real net gives it — ``(batch, width entering the slot, height, width)``, where a
 stage's first layer takes the previous stage's width and map size (its stride-2 input) and the
 later layers the stage's own — in eval mode, after ``warmup`` runs, as the median of ``repeats``.
 Slots with the same block and input (a stage's layers after its first) are timed once.
+
+``mode='backbone'`` times a detector's backbone instead: the parts are sliced from the timm
+features-only net that :class:`~cream_det.det.backbone.CreamBackbone` wraps (stem, first block, the
+slots, last 1x1 conv; no head), on an input of any ``(height, width)``.
 
 Runtimes: ``torch`` (CPU or CUDA, synchronised around each run) and ``ort`` (onnxruntime's CPU
 provider on the module's ONNX export). ``threads`` sets torch's intra-op threads (restored after)
@@ -29,16 +33,18 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..space import Arch, SearchSpace
-from .latency import LatencyTable
-from .subnet import build_block, build_subnet, model_kwargs
+from .latency import MODE_PARTS, MODES, LatencyTable, input_hw
+from .subnet import build_block, build_subnet, feature_channels, model_kwargs
 
 DEVICES, RUNTIMES = ('cpu', 'cuda'), ('torch', 'ort')
 #: ``progress(done, total, what)``, called after each timed module
 Progress = Callable[[int, int, str], None]
 
 
-def check_target(device: str, runtime: str, threads: int, batch: int) -> None:
-    """One clear error for a device/runtime this machine cannot time on, or a bad count."""
+def check_target(device: str, runtime: str, threads: int, batch: int, mode: str = 'classifier') -> None:
+    """One clear error for a device/runtime this machine cannot time on, or a bad count or mode."""
+    if mode not in MODES:
+        raise ConfigError(f'mode {mode!r}: one of {", ".join(MODES)}')
     if device not in DEVICES:
         raise ConfigError(f'device {device!r}: one of {", ".join(DEVICES)}')
     if runtime not in RUNTIMES:
@@ -108,6 +114,13 @@ def reference_arch(space: SearchSpace, resolution: int, num_classes: int = 1000)
     return Arch(tuple((space.ops[0],) * st.max_depth for st in space.stages), resolution, num_classes, space)
 
 
+def nominal_resolution(space: SearchSpace, size: 'int | Sequence[int]') -> int:
+    """The resolution an :class:`Arch` timed at ``size`` is labelled with: the side of a square size, else the
+    space's smallest (an arch's resolution is square and does not change its network, only its label)."""
+    h, w = input_hw(size)
+    return h if h == w else space.resolution_multiple
+
+
 class _Head(nn.Module):
     """The subnet's own head (pool, 1x1 conv with bias, activation, classifier) as a module."""
 
@@ -119,31 +132,43 @@ class _Head(nn.Module):
         return self.net.forward_head(x)
 
 
+def backbone_net(arch: Arch) -> nn.Module:
+    """The features-only timm net of ``arch`` that ``CreamBackbone`` wraps, every feature level out (which
+    levels are returned does not change what runs: timm's forward runs every block)."""
+    return build_subnet(arch, features_only=True, out_indices=tuple(range(len(feature_channels(arch))))).eval()
+
+
 class RealNet:
     """The reference subnet, built once, with the input shape each of its parts really gets.
 
     The shapes come from forward pre-hooks on one forward of the built net, not from the spec's
     arithmetic, so a space whose first block widens the stem (``first_block`` ``c`` differs from
     ``stem_channels``) or any other builder detail is timed on what the network runs.
+    ``resolution`` is an int (square) or ``(height, width)``; in ``backbone`` mode the net is timm's
+    features-only one (what ``CreamBackbone`` runs: every block, whatever its out_indices; no head).
     """
 
-    def __init__(self, space: SearchSpace, resolution: int, batch: int, num_classes: int = 1000) -> None:
-        self.space, self.arch = space, reference_arch(space, resolution, num_classes)
-        self.net = net = build_subnet(self.arch).eval()
-        self.fixed: dict[str, nn.Module] = {'stem': nn.Sequential(net.conv_stem, net.bn1),
-                                             'first_block': net.blocks[0], 'last_conv': net.blocks[-1],
-                                             'head': _Head(net)}
-        parts = [self.fixed['first_block'], self.fixed['last_conv']] + [b for stage in net.blocks[1:-1] for b in stage]
+    def __init__(self, space: SearchSpace, resolution: 'int | Sequence[int]', batch: int, num_classes: int = 1000,
+                 mode: str = 'classifier') -> None:
+        self.space, self.mode = space, mode
+        self.arch = reference_arch(space, nominal_resolution(space, resolution), num_classes)
+        backbone = mode == 'backbone'
+        self.net = net = backbone_net(self.arch) if backbone else build_subnet(self.arch).eval()
+        stem = nn.Sequential(net.conv_stem, net.bn1, net.act1) if backbone else nn.Sequential(net.conv_stem, net.bn1)
+        fixed = {'stem': stem, 'first_block': net.blocks[0], 'last_conv': net.blocks[-1], 'head': _Head(net)}
+        self.fixed: dict[str, nn.Module] = {k: fixed[k] for k in MODE_PARTS[mode]}
+        parts = [net.blocks[0], net.blocks[-1]] + [b for stage in net.blocks[1:-1] for b in stage]
         seen: dict[int, tuple[int, ...]] = {}
         hooks = [m.register_forward_pre_hook(lambda m, args: seen.__setitem__(id(m), tuple(args[0].shape)))
                  for m in parts]
-        x = torch.zeros(batch, 3, resolution, resolution)
+        x = torch.zeros(batch, 3, *input_hw(resolution))
         with torch.inference_mode():
-            feats = net.forward_features(x)
+            feats = net(x)[-1] if backbone else net.forward_features(x)
         for h in hooks:
             h.remove()
-        self.fixed_inputs = {'stem': tuple(x.shape), 'first_block': seen[id(net.blocks[0])],
-                             'last_conv': seen[id(net.blocks[-1])], 'head': tuple(feats.shape)}
+        inputs = {'stem': tuple(x.shape), 'first_block': seen[id(net.blocks[0])],
+                  'last_conv': seen[id(net.blocks[-1])], 'head': tuple(feats.shape)}
+        self.fixed_inputs = {k: inputs[k] for k in MODE_PARTS[mode]}
         #: the input of every layer slot, in code order
         self.slot_inputs = [seen[id(b)] for stage in net.blocks[1:-1] for b in stage]
 
@@ -183,12 +208,15 @@ def library_versions(runtime: str) -> dict[str, str]:
     return v
 
 
-def measure_table(space: SearchSpace, resolution: int, *, batch: int = 1, num_classes: int = 1000,
+def measure_table(space: SearchSpace, resolution: 'int | Sequence[int]', *, batch: int = 1, num_classes: int = 1000,
                   device: str = 'cpu', runtime: str = 'torch', threads: int = 1, warmup: int = 10,
-                  repeats: int = 30, progress: Progress | None = None) -> LatencyTable:
-    """Time every (slot, op) block and the fixed parts of ``space`` on this device; returns the table."""
-    check_target(device, runtime, threads, batch)
-    real = RealNet(space, resolution, batch, num_classes)
+                  repeats: int = 30, progress: Progress | None = None, mode: str = 'classifier') -> LatencyTable:
+    """Time every (slot, op) block and the fixed parts of ``space`` on this device; returns the table.
+
+    ``resolution``: an int (square) or ``(height, width)``; ``mode``: ``classifier`` (the whole net) or
+    ``backbone`` (a detector's backbone: no head)."""
+    check_target(device, runtime, threads, batch, mode)
+    real = RealNet(space, resolution, batch, num_classes, mode)
     shapes = real.slot_inputs
     jobs: dict[tuple, list[tuple[int, int]]] = {}          # (block, input) -> the (slot, op) entries it fills
     for slot, ((stage, index), shape) in enumerate(zip(slot_positions(space), shapes)):
@@ -214,17 +242,19 @@ def measure_table(space: SearchSpace, resolution: int, *, batch: int = 1, num_cl
     return LatencyTable(space=space, resolution=resolution, batch=batch, num_classes=num_classes, threads=threads,
                         device=device, device_name=device_name(device), runtime=runtime,
                         versions=library_versions(runtime), warmup=warmup, repeats=repeats, fixed=fixed_ms, ms=ms,
-                        input_shapes=tuple(shapes),
+                        input_shapes=tuple(shapes), mode=mode,
                         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 
 def measure_arch(arch: Arch, *, batch: int = 1, device: str = 'cpu', runtime: str = 'torch', threads: int = 1,
-                 warmup: int = 5, repeats: int = 20) -> float:
-    """Median ms of the whole timm subnet of ``arch`` (the figure the table predicts)."""
-    check_target(device, runtime, threads, batch)
-    net = build_subnet(arch)
-    r = arch.resolution
-    return time_module(net, (batch, 3, r, r), device=device, runtime=runtime, threads=threads, warmup=warmup,
+                 warmup: int = 5, repeats: int = 20, mode: str = 'classifier',
+                 input_size: 'int | Sequence[int] | None' = None) -> float:
+    """Median ms of the whole timm subnet of ``arch`` at its resolution (or ``input_size``), or with ``mode``
+    ``backbone`` of the features-only net ``CreamBackbone`` runs (the figure a table of that mode predicts)."""
+    check_target(device, runtime, threads, batch, mode)
+    net = backbone_net(arch) if mode == 'backbone' else build_subnet(arch)
+    h, w = input_hw(arch.resolution if input_size is None else input_size)
+    return time_module(net, (batch, 3, h, w), device=device, runtime=runtime, threads=threads, warmup=warmup,
                        repeats=repeats)
 
 
@@ -247,7 +277,8 @@ def sample_archs(space: SearchSpace, resolution: int, n: int, *, num_classes: in
 
 
 def measure_archs(archs: Sequence[Arch], *, progress: Progress | None = None, **timing: Any) -> list[float]:
-    """:func:`measure_arch` of each arch, in order (``timing``: batch, device, runtime, threads, warmup, repeats)."""
+    """:func:`measure_arch` of each arch, in order (``timing``: batch, device, runtime, threads, warmup, repeats,
+    mode, input_size)."""
     out = []
     for i, arch in enumerate(archs):
         out.append(measure_arch(arch, **timing))
@@ -259,12 +290,18 @@ def measure_archs(archs: Sequence[Arch], *, progress: Progress | None = None, **
 def calibrate(table: LatencyTable, archs: Sequence[Arch], *, kind: str = 'global', progress: Progress | None = None,
               warmup: int = 5, repeats: int = 20) -> tuple[LatencyTable, list[float]]:
     """``table`` with a linear correction (``kind``: global or per stage) fitted on ``archs`` measured whole
-    with the table's own settings (device, runtime, threads, batch); returns it with the measurements."""
+    with the table's own settings (device, runtime, threads, batch, mode, input size); returns it with the
+    measurements."""
     from .latency import fit_correction
-    measured = measure_archs(archs, progress=progress, batch=table.batch, device=table.device,
-                             runtime=table.runtime, threads=table.threads, warmup=warmup, repeats=repeats)
+    measured = measure_archs(archs, progress=progress, **table_timing(table, warmup, repeats))
     codes = np.stack([a.encode() for a in archs])
     return table.with_correction(fit_correction(table, codes, measured, kind)), measured
+
+
+def table_timing(table: LatencyTable, warmup: int, repeats: int) -> dict[str, Any]:
+    """:func:`measure_arch`'s settings that time archs the way ``table`` was measured."""
+    return dict(batch=table.batch, device=table.device, runtime=table.runtime, threads=table.threads,
+                mode=table.mode, input_size=table.input_size, warmup=warmup, repeats=repeats)
 
 
 def stderr_progress(every: int = 10) -> Progress:
@@ -277,6 +314,7 @@ def stderr_progress(every: int = 10) -> Progress:
     return report
 
 
-__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'calibrate', 'check_target', 'device_name', 'library_versions',
-           'measure_arch', 'measure_archs', 'measure_table', 'reference_arch', 'sample_archs', 'slot_positions',
-           'stderr_progress', 'time_module', 'torch_threads']
+__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'backbone_net', 'calibrate', 'check_target', 'device_name',
+           'library_versions', 'measure_arch', 'measure_archs', 'measure_table', 'nominal_resolution',
+           'reference_arch', 'sample_archs', 'slot_positions', 'stderr_progress', 'table_timing', 'time_module',
+           'torch_threads']

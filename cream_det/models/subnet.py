@@ -24,6 +24,7 @@ from timm.models._efficientnet_builder import (EfficientNetBuilder, decode_arch_
 from timm.models.mobilenetv3 import MobileNetV3, MobileNetV3Features
 
 from ..space import Arch, as_arch
+from ..space.spec import FixedBlock
 from .mixed_op import MixedOpBlock
 
 #: Feature levels a features-only subnet exposes (index: stride) — see ``feature_info``.
@@ -143,11 +144,14 @@ def init_head_(classifier: nn.Linear, head_init: str) -> None:
 def feature_channels(arch: 'Arch | str') -> tuple[int, ...]:
     """Output channels of the feature levels (strides 2, 4, 8, 16, 32) without building the net.
 
-    Mirrors timm's builder: a level ends with the last block before a stride-2 stage, and the
-    final 1x1 conv closes the last level.
+    Mirrors timm's builder: a level ends with the stem or the last block before a stride-2 stage,
+    and the final 1x1 conv closes the last level. The first block is the space's ``first_block``
+    (its own width and stride), not the stem's width.
     """
     sp = as_arch(arch).space
-    trunk = [(sp.stem_channels, 1)] + [(st.out_channels, st.stride) for st in sp.stages] + [(sp.last_channels, 1)]
+    fb = FixedBlock.parse(sp.first_block)
+    trunk = ([(sp.stem_channels, 2), (fb.out_channels, fb.stride)] + [(st.out_channels, st.stride) for st in sp.stages]
+             + [(sp.last_channels, 1)])
     return tuple(c for i, (c, _) in enumerate(trunk) if i + 1 == len(trunk) or trunk[i + 1][1] == 2)
 
 

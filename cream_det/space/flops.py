@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .spec import MAX_MASK_OPS, Op, SearchSpace
+from .spec import MAX_MASK_OPS, FixedBlock, Op, SearchSpace
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -56,6 +56,8 @@ def _bn(c: int, hw: int) -> Cost:
 
 
 def _se(c: int, hw: int, ratio: float) -> Cost:
+    if ratio <= 0:                                          # 'se0': timm builds no SE
+        return Cost(0, 0)
     rd = make_divisible(c * ratio)
     return Cost(c * hw + 2 * c * rd, 2 * c * rd + rd + c)   # squeeze pool + reduce + expand (biases are params)
 
@@ -75,22 +77,39 @@ def ir_cost(c_in: int, c_out: int, op: Op, stride: int, size: int, se_ratio: flo
                 Cost(mid * c_out * hw_out, mid * c_out), _bn(c_out, hw_out))       # 1x1 project
 
 
+def ds_cost(c_in: int, c_out: int, kernel: int, stride: int, size: int, se_ratio: float) -> Cost:
+    """One depthwise-separable block (timm's ``ds``): kxk depthwise, SE on the input width, 1x1 project."""
+    hw_out = _out(size, stride) ** 2
+    return _sum(Cost(c_in * kernel * kernel * hw_out, c_in * kernel * kernel), _bn(c_in, hw_out),
+                _se(c_in, hw_out, se_ratio), Cost(c_in * c_out * hw_out, c_in * c_out), _bn(c_out, hw_out))
+
+
 def _fixed_costs(space: SearchSpace, resolution: int, num_classes: int) -> tuple[Cost, int, int]:
-    """Cost of the stem and the first block; returns it with the width and size entering stage 1."""
-    s1 = _out(resolution, 2)
-    c = space.stem_channels
-    stem = _sum(Cost(3 * c * 9 * s1 * s1, 3 * c * 9), _bn(c, s1 * s1))
-    # first block: depthwise-separable 'ds_r1_k3_s1_e1_c{c}' with SE from its input width
-    ds = _sum(Cost(c * 9 * s1 * s1, c * 9), _bn(c, s1 * s1), _se(c, s1 * s1, space.se_ratio),
-              Cost(c * c * s1 * s1, c * c), _bn(c, s1 * s1))
-    return _sum(stem, ds), c, s1
+    """Cost of the stem and the first block; returns it with the width and size entering stage 1.
+
+    Widths are timm's: the builder rounds the stem and every block's output to a multiple of 8, and
+    the first block is whatever ``space.first_block`` says (its own kernel, stride, SE, output width),
+    so stage 1's first layer takes that block's output, not ``stem_channels``.
+    """
+    size = _out(resolution, 2)
+    c = make_divisible(space.stem_channels)
+    total = _sum(Cost(3 * c * 9 * size * size, 3 * c * 9), _bn(c, size * size))
+    fb = FixedBlock.parse(space.first_block)
+    c_out = make_divisible(fb.out_channels)
+    for i in range(fb.repeats):
+        stride = fb.stride if i == 0 else 1
+        block = (ir_cost(c, c_out, Op(fb.kernel, fb.expansion), stride, size, fb.se_ratio) if fb.kind == 'ir'
+                 else ds_cost(c, c_out, fb.kernel, stride, size, fb.se_ratio))
+        total, c, size = _sum(total, block), c_out, _out(size, stride)
+    return total, c, size
 
 
 def _tail_costs(space: SearchSpace, c_in: int, size: int, num_classes: int) -> Cost:
     hw = size * size
-    last = _sum(Cost(c_in * space.last_channels * hw, c_in * space.last_channels), _bn(space.last_channels, hw))
-    head = Cost(space.last_channels * hw + space.last_channels * space.head_channels,      # pool, conv_head
-                space.last_channels * space.head_channels + space.head_channels)          # + its bias
+    c_last = make_divisible(space.last_channels)           # a block's width, rounded; the head's is not
+    last = _sum(Cost(c_in * c_last * hw, c_in * c_last), _bn(c_last, hw))
+    head = Cost(c_last * hw + c_last * space.head_channels,                                # pool, conv_head
+                c_last * space.head_channels + space.head_channels)                       # + its bias
     classifier = Cost(space.head_channels * num_classes, space.head_channels * num_classes + num_classes)
     return _sum(last, head, classifier)
 
@@ -113,18 +132,19 @@ class CostTable:
         fixed, c_in, size = _fixed_costs(space, resolution, num_classes)
         slot = 0
         for st in space.stages:
+            c_out = make_divisible(st.out_channels)         # timm's builder rounds every block's width
             for i in range(st.max_depth):
                 stride = st.stride if i == 0 else 1
-                cin = c_in if i == 0 else st.out_channels
+                cin = c_in if i == 0 else c_out
                 for j, op in enumerate(space.ops):
-                    c = ir_cost(cin, st.out_channels, op, stride, size, space.se_ratio)
+                    c = ir_cost(cin, c_out, op, stride, size, space.se_ratio)
                     self.macs[slot, j], self.params[slot, j] = c.macs, c.params
-                bn = _bn(st.out_channels, _out(size, stride) ** 2)
+                bn = _bn(c_out, _out(size, stride) ** 2)
                 self.bn_macs[slot], self.bn_params[slot] = bn.macs, bn.params
                 if i == 0:
                     size = _out(size, stride)
                 slot += 1
-            c_in = st.out_channels
+            c_in = c_out
         fixed = _sum(fixed, _tail_costs(space, c_in, size, num_classes))
         self.fixed_macs, self.fixed_params = fixed.macs, fixed.params
         self._rows = np.arange(space.max_layers)

@@ -37,6 +37,52 @@ class Op:
 
 
 @dataclass(frozen=True)
+class FixedBlock:
+    """A fixed block given as a timm block string (the space's ``first_block``), as far as its cost needs.
+
+    ``kind`` is ``ds`` (depthwise-separable: kxk depthwise, SE on the input width, 1x1 project;
+    ``dsa`` costs the same) or ``ir`` (inverted residual with expansion ``expansion``);
+    ``se_ratio`` 0 means no SE. Built by :meth:`parse` from e.g. ``'ds_r1_k3_s1_e1_c16_se0.25'``.
+    """
+
+    kind: str
+    repeats: int
+    kernel: int
+    stride: int
+    expansion: int
+    out_channels: int
+    se_ratio: float
+
+    #: block types whose cost is modelled, and the options a string may carry
+    KINDS = ('ds', 'dsa', 'ir')
+    _OPTIONS = ('r', 'k', 's', 'e', 'c', 'se')
+
+    @classmethod
+    def parse(cls, text: str) -> 'FixedBlock':
+        """Parse a timm block string; a type or option the cost model does not know raises ValueError."""
+        kind, *parts = text.split('_')
+        opts: dict[str, str] = {}
+        for part in parts:
+            if part == 'noskip':            # the residual add costs nothing
+                continue
+            key = next((k for k in sorted(cls._OPTIONS, key=len, reverse=True) if part.startswith(k)), None)
+            if key is None or key in opts:
+                raise ValueError(f"block '{text}': option '{part}' is not one of {', '.join(cls._OPTIONS)}, noskip")
+            opts[key] = part[len(key):]
+        if kind not in cls.KINDS or not {'r', 'k', 's', 'c'} <= set(opts):
+            raise ValueError(f"block '{text}' is not of the form '<{'|'.join(cls.KINDS)}>_r<n>_k<k>_s<s>_e<e>_c<c>"
+                             "[_se<ratio>]', e.g. 'ds_r1_k3_s1_e1_c16_se0.25'")
+        try:
+            b = cls(kind, int(opts['r']), int(opts['k']), int(opts['s']), int(opts.get('e', '1')), int(opts['c']),
+                    float(opts.get('se', '0')))
+        except ValueError:
+            raise ValueError(f"block '{text}': r, k, s, e and c must be integers and se a number") from None
+        if b.repeats < 1 or b.kernel < 1 or b.kernel % 2 == 0 or b.stride not in (1, 2) or b.out_channels < 1:
+            raise ValueError(f"block '{text}': needs r >= 1, an odd k, s 1 or 2 and c >= 1")
+        return b
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """A searchable stage. ``template`` is the op the authors' generator keeps for one-block stages."""
 
@@ -73,6 +119,10 @@ class SearchSpace:
                 raise SpaceError(f"search space '{self.name}', stage {i + 1}: need 1 <= min_depth <= max_depth")
             if st.stride not in (1, 2):
                 raise SpaceError(f"search space '{self.name}', stage {i + 1}: stride must be 1 or 2")
+        try:
+            FixedBlock.parse(self.first_block)
+        except ValueError as e:
+            raise SpaceError(f"search space '{self.name}', first_block: {e}") from None
         object.__setattr__(self, '_op_index', {op: i for i, op in enumerate(self.ops)})
 
     @property
