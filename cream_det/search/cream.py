@@ -341,6 +341,12 @@ class Cream(SearchStrategy):
             self.board_version += 1
             self._stats.note_entry()
 
+    @property
+    def history_label(self) -> str:
+        """What a trained path's recorded accuracy is (the board plot's axis)."""
+        earlier = self.recent.size
+        return 'top-1 on its batch (%)' if not earlier else f'top-1 on its batch (+ the {earlier} before, once warm) (%)'
+
     # ---- what the log tells about the matcher -------------------------------------------------------------
     #: the work-dir file the engine writes :attr:`epoch_log` to (one JSON line per epoch, rank 0)
     epoch_log_file = EPOCH_LOG_FILE

@@ -8,7 +8,11 @@ board's 5-point margin. With ``board_eval_batches=N`` Cream scores the path on i
 the ``N - 1`` batches this rank trained on just before (:class:`RecentBatches`): training images as
 the authors', at the path's weights of the step (before its update), each batch its own BatchNorm
 batch in train mode as each of their GPUs' 128 images were, so a run with batches of B images on
-R ranks judges on N x B x R images. Engine-free: tensors in, counts out.
+R ranks judges on N x B x R images. Every rank averages its own count (the strategy's ``D.mean``), so
+all ranks admit the same path. The batches travel in the strategy's checkpointed state: a resumed
+single-process search scores as an uninterrupted one; a resumed multi-process search starts every
+rank from rank 0's batches (the checkpoint's), until they roll out after N - 1 steps: the ranks still
+agree. Engine-free: tensors in, counts out.
 """
 from __future__ import annotations
 
