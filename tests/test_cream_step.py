@@ -388,17 +388,23 @@ def _labels(net, code, x, right):
     return pred if right else (pred + 1) % NCLS
 
 
-@pytest.mark.parametrize('n', [1, 2, 3])
-def test_board_eval_batches_scores_the_path_on_the_earlier_batches_too(n):
+@pytest.mark.parametrize('n, resume', [(1, False), (2, False), (3, False), (2, True)])
+def test_board_eval_batches_scores_the_path_on_the_earlier_batches_too(n, resume):
     """Batch A (the path right on all 12) is trained on at step 0, inside the warm-up; batch B (all wrong)
-    at step 1: the path enters with 0 % on B alone, 50 % on A and B (n = 2; n = 3 has only those two)."""
+    at step 1: the path enters with 0 % on B alone, 50 % on A and B (n = 2; n = 3 has only those two),
+    also when the strategy is resumed from its state between the steps."""
     net, cream, _, x, _ = _setup(warmup_iters=1, board_eval_batches=n)
     opt = PlainOptim(net.parameters(), lr=0.0)              # weights fixed: the labels stay right / wrong
     code = _code(1)
-    cream.sample = lambda device: code
     x_b = x.flip(0) * 2
     y_a, y_b = _labels(net, code, x, True), _labels(net, code, x_b, False)
+    cream.sample = lambda device: code
     _step(net, cream, opt, x, y_a, 0)
+    if resume:
+        state = cream.state_dict()
+        cream = Cream(net, macs_range=None, seed=0, board_size=6, warmup_iters=1, board_eval_batches=n)
+        cream.load_state_dict(state)
+        cream.sample = lambda device: code
     log, _ = _step(net, cream, opt, x_b, y_b, 1)
     assert log['acc'] == cream.board[0].acc == pytest.approx(0.0 if n == 1 else 50.0)
     assert len(cream.recent) == n - 1
