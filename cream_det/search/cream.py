@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -107,7 +108,9 @@ class Cream(SearchStrategy):
                 raise ConfigError(f"cream {key}={value!r}: one of {', '.join(repr(c) for c in _CHOICES[key])}")
         if meta_interval < 1:
             raise ConfigError(f'cream meta_interval={meta_interval}: must be a positive number of iterations')
-        self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak)
+        # with a latency range "cheaper" is lower predicted latency (docs/latency.md), else fewer MACs
+        self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak,
+                                      cost='latency' if self.latency_range is not None else 'macs')
         self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
         self.teacher, self.selection, self.board_acc, self.heldout_size = teacher, selection, board_acc, heldout_size
         self.board_targets, self.label_smoothing = board_targets, checked_label_smoothing('cream', label_smoothing)
@@ -173,7 +176,7 @@ class Cream(SearchStrategy):
         self.record(ctx.step, macs, acc)
         if warm:
             targets = logits if teacher_logits is None or self.board_targets == 'own' else teacher_logits
-            self._offer(code, acc, macs, x, targets, ctx.step)
+            self._offer(code, acc, macs, x, targets, ctx.step, self.latency_of(code))
         log.update(loss=float(loss.detach()), acc=acc, path_mmacs=macs / 1e6, board=len(self.board),
                    board_best_acc=self.board.best().acc if len(self.board) else 0.0,
                    meta_updates=self.meta_updates)
@@ -282,14 +285,15 @@ class Cream(SearchStrategy):
         self.meta_updates += 1
         return {'meta_val_loss': float(out['val_loss']), 'meta_m': float(out['m'])}
 
-    def _offer(self, code, acc: float, macs: int, x: torch.Tensor, logits: torch.Tensor, step: int) -> None:
+    def _offer(self, code, acc: float, macs: int, x: torch.Tensor, logits: torch.Tensor, step: int,
+               latency: float | None = None) -> None:
         """Offer the path to the board with rank 0's slice, so every rank stores the same entry."""
-        if not self.board.would_enter(code, acc, macs):    # same answer on every rank: acc is averaged
+        if not self.board.would_enter(code, acc, macs, latency):    # same answer on every rank: acc is averaged
             return
         k = min(self.slice_size, x.shape[0])
         images = D.broadcast_(x[:k].detach().clone().contiguous())
         soft = D.broadcast_(F.softmax(logits[:k].detach(), 1).contiguous())
-        if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step):
+        if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step, latency):
             self.board_version += 1
 
     # ---- what the log tells about the matcher -------------------------------------------------------------
@@ -352,9 +356,8 @@ class Cream(SearchStrategy):
 
     # ---- interface ---------------------------------------------------------------------------------------
     def ranked_candidates(self) -> list[tuple[int, ...]]:
-        """Board paths best first, keeping those inside the MACs range (paths train unconstrained)."""
-        lo, hi = self.macs_range if self.macs_range is not None else (float('-inf'), float('inf'))
-        return [e.code for e in self.board if lo <= e.macs <= hi]
+        """Board paths best first, keeping those inside the MACs (and latency) range (paths train unconstrained)."""
+        return [e.code for e in self.board if self.budget.inside(np.asarray(e.code))]
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), 'board': self.board.state_dict(), 'matcher': self.matcher.state_dict(),

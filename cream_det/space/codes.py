@@ -20,6 +20,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from ..errors import SpaceError
+from .budget import Limit, macs_limit
 from .flops import Cost, cost_table
 from .spec import Op, SearchSpace
 
@@ -79,17 +80,17 @@ class PathCodes:
     def check_macs_range(self, macs_range: Sequence[float], resolution: int, num_classes: int = 1000,
                          depths: tuple[int, ...] | None = None) -> tuple[float, float]:
         """``(min, max)`` as floats, or one clear error naming the true bounds when no arch of this kind (of
-        ``depths``, when given) at ``resolution`` has MACs inside the range. The one check of a MACs range:
-        the samplers and ``SupernetSearch`` call it."""
-        lo, hi = float(macs_range[0]), float(macs_range[1])
-        tlo, thi = self.cost_table(resolution, num_classes).bounds(depths)
-        if lo > hi or hi < tlo or lo > thi:
-            raise SpaceError(
-                f'MACs range [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] is infeasible: archs of search space '
-                f'{self.space.name} at resolution {resolution}' + (f' with depths {depths}' if depths else '')
-                + (f' and up to {self.max_paths} ops per layer' if self.max_paths else '')
-                + f' have between {tlo / 1e6:.2f}M and {thi / 1e6:.2f}M MACs')
-        return lo, hi
+        ``depths``, when given) at ``resolution`` has MACs inside the range (:func:`.budget.check_range`,
+        the one check of a range). The samplers and ``SupernetSearch`` call it."""
+        return self.macs_limit(macs_range, resolution, num_classes, depths).lo_hi
+
+    def macs_limit(self, macs_range: Sequence[float], resolution: int, num_classes: int = 1000,
+                   depths: tuple[int, ...] | None = None) -> Limit:
+        """The checked MACs limit of these codes at ``resolution`` (see :meth:`check_macs_range`)."""
+        archs = (f'archs of search space {self.space.name} at resolution {resolution}'
+                 + (f' with depths {depths}' if depths else '')
+                 + (f' and up to {self.max_paths} ops per layer' if self.max_paths else ''))
+        return macs_limit(self.cost_table(resolution, num_classes), macs_range, archs, depths)
 
     def layers(self, code: Sequence[int]) -> tuple[tuple[Layer, ...], ...]:
         """The stages a code writes, layer by layer (absent slots skipped; a one-op mask is that op)."""
