@@ -106,3 +106,25 @@ def test_final_arch_is_measured_inside_the_latency_range(strategy, tmp_path):
     measured = measure_arch(arch, threads=table.threads, batch=table.batch, warmup=5, repeats=25)
     assert lo / 2 <= measured <= hi * 2, (measured, lo, hi)
     assert 0.5 <= measured / record['predicted_ms'] <= 2.5
+
+
+@pytest.mark.slow
+def test_demo_configs_search_the_digits_under_a_latency_range(imagenet_digits, tmp_path):
+    """configs/search/cream_demo_latency.py and spos_demo_latency.py, one epoch: the table measured at run
+    time (calibrated), the board ranked by latency, both picks predicted inside the range."""
+    data = {'train_dataloader.dataset.root': str(imagenet_digits),
+            'search_val_dataloader.dataset.root': str(imagenet_digits), 'train_cfg.max_epochs': 1,
+            'param_scheduler.0.end': 1, 'model.latency_table.calibrate': 4}
+    cream = {**data, 'model.strategy.warmup_epochs': 0, 'model.strategy.meta_interval': 3,
+             'model.strategy.board_size': 2}
+    spos = {**data, 'evolution.population': 6, 'evolution.generations': 1, 'evolution.calib_batches': 1}
+    for name, opts in (('cream_demo_latency', cream), ('spos_demo_latency', spos)):
+        work = tmp_path / name
+        _, summary = run_search(load_config(ROOT / f'configs/search/{name}.py', opts, str(work)))
+        table = LatencyTable.load(work / 'latency_table.json')
+        assert table.correction is not None and table.correction.fit_archs == 4
+        span = table.bounds((1, 1, 1, 1, 1))
+        lo, hi = summary['latency_range']
+        assert (lo, hi) == pytest.approx((span[0], span[0] + 0.3 * (span[1] - span[0])))
+        record = json.loads((work / 'arch.json').read_text())['latency']
+        assert lo <= record['predicted_ms'] <= hi and record['corrected']
