@@ -263,3 +263,13 @@ def test_arch_file_records_predicted_latency_and_old_files_still_read(tmp_path):
     bad['latency'] = {'predicted_ms': 'fast'}
     with pytest.raises(ArchError, match='latency'):
         Arch.from_dict(bad)
+
+
+def test_det_choice_selects_only_board_paths_inside_the_latency_range():
+    from cream_det.det.board_choice import Candidate, select_candidates
+    board = [Candidate(r + 1, Arch.decode(EVERY[r], SPACE, RES, NCLS), 60.0 - r, int(EVERY_MACS[r]), r, ms)
+             for r, ms in enumerate((3.0, 1.0, 2.0))]
+    selected, skipped = select_candidates(board, (0, 1e12), None, latency_range=(0.5, 2.5))
+    assert [c.board_rank for c in selected] == [2, 3] and skipped[0]['board_rank'] == 1
+    assert 'latency' in skipped[0]['reason'] and skipped[0]['latency_ms'] == 3.0
+    assert len(select_candidates(board, (0, 1e12), None)[0]) == 3          # without a latency range: all

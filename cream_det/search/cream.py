@@ -174,9 +174,12 @@ class Cream(SearchStrategy):
         acc = D.mean(acc, x.device)
         macs = self.macs_of(code)
         self.record(ctx.step, macs, acc)
+        latency = self.latency_of(code)
+        if latency is not None:
+            log['path_ms'] = latency
         if warm:
             targets = logits if teacher_logits is None or self.board_targets == 'own' else teacher_logits
-            self._offer(code, acc, macs, x, targets, ctx.step, self.latency_of(code))
+            self._offer(code, acc, macs, x, targets, ctx.step, latency)
         log.update(loss=float(loss.detach()), acc=acc, path_mmacs=macs / 1e6, board=len(self.board),
                    board_best_acc=self.board.best().acc if len(self.board) else 0.0,
                    meta_updates=self.meta_updates)
