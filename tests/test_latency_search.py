@@ -128,7 +128,8 @@ def test_sizing_stops_growing_at_the_latency_maximum():
 
 # ---- Cream's board --------------------------------------------------------------------------------
 def _offer(board, code, acc, macs, latency):
-    return board.consider(tuple(EVERY[code]), acc, macs, torch.zeros(1, 3, 4, 4), torch.full((1, NCLS), 1 / NCLS), 0, latency)
+    return board.consider(tuple(EVERY[code]), acc, macs, torch.zeros(1, 3, 4, 4), torch.full((1, NCLS), 1 / NCLS),
+                          0, latency)
 
 
 def test_board_calls_a_path_cheaper_by_latency_when_asked():
@@ -273,3 +274,19 @@ def test_det_choice_selects_only_board_paths_inside_the_latency_range():
     assert [c.board_rank for c in selected] == [2, 3] and skipped[0]['board_rank'] == 1
     assert 'latency' in skipped[0]['reason'] and skipped[0]['latency_ms'] == 3.0
     assert len(select_candidates(board, (0, 1e12), None)[0]) == 3          # without a latency range: all
+
+
+def test_cream_board_compares_latency_and_picks_only_inside_the_range():
+    from cream_det.models.supernet import Supernet
+    from cream_det.search.cream import Cream
+    sn = Supernet(SPACE, DEPTHS, num_classes=NCLS, resolution=RES)
+    rng = lower_third()
+    st = Cream(sn, macs_range=(0, 1e12), seed=0, board_size=4, latency_table=TABLE, latency_range=rng)
+    assert st.board.cost == 'latency' and Cream(sn, macs_range=(0, 1e12), seed=0).board.cost == 'macs'
+    inside = np.flatnonzero((EVERY_MS >= rng[0]) & (EVERY_MS <= rng[1]))
+    outside = np.flatnonzero(EVERY_MS > rng[1])
+    rows = [outside[0], inside[0], outside[1], inside[1]]            # best first by accuracy
+    for acc, r in zip((90.0, 80.0, 70.0, 60.0), rows):
+        assert _offer(st.board, r, acc, int(EVERY_MACS[r]), float(EVERY_MS[r]))
+    assert st.ranked_candidates() == [tuple(EVERY[r]) for r in (inside[0], inside[1])]
+    assert st.latency_of(EVERY[rows[0]]) == pytest.approx(float(EVERY_MS[rows[0]]))

@@ -70,7 +70,8 @@ def test_the_tool_prints_one_line_without_traceback(tables, tmp_path):
     d, _ = tables
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
     r = subprocess.run([sys.executable, str(ROOT / 'tools/search.py'), str(TOY), '--work-dir', str(tmp_path),
-                        '--cfg-options', f"model.latency_table='{d / 'toy32.json'}'", 'model.latency_range=(1000,2000)'],
+                        '--cfg-options', f"model.latency_table='{d / 'toy32.json'}'",
+                        'model.latency_range=(1000,2000)'],
                        capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
     assert 'error: latency range [1000.000, 2000.000] is infeasible' in r.stderr

@@ -136,7 +136,8 @@ def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence
     if best_choice is None:     # every total lies outside although the extremes straddle the range
         also = f' and the latency range {lat.describe()}' if lat else ''
         raise SpaceError(f'MACs range [{macs_range[0] / 1e6:.2f}M, {macs_range[1] / 1e6:.2f}M]{also} '
-                         f'{"hold" if lat else "holds"} no combination of the scored candidates (MACs totals reach from '
+                         f'{"hold" if lat else "holds"} no combination of the scored candidates '
+                         f'(MACs totals reach from '
                          f'{(fixed_macs + sum(min_m)) / 1e6:.2f}M to {(fixed_macs + sum(max_m)) / 1e6:.2f}M but skip '
                          'the range); widen it')
     total = sum(int(macs[k][c]) for k, c in enumerate(best_choice))

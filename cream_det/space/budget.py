@@ -138,7 +138,8 @@ def budget(*limits: Limit | None) -> Budget:
     return Budget(tuple(lim for lim in limits if lim is not None))
 
 
-def resolve_latency_range(latency_range: Sequence[Any] | None, bounds: tuple[float, float]) -> tuple[float, float] | None:
+def resolve_latency_range(latency_range: Sequence[Any] | None,
+                          bounds: tuple[float, float]) -> tuple[float, float] | None:
     """Milliseconds from ``latency_range``, whose ends are ms or percentages of the reachable span
     (``'25%'`` = min + 0.25 * (max - min) of ``bounds``): a config measured at run time on an unknown
     device cannot name fixed milliseconds its archs will reach."""

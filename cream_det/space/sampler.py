@@ -1,8 +1,8 @@
 """Drawing architectures, optionally inside a MACs range and a (predicted) latency range.
 
 Rejection sampling is exact (the accepted archs are distributed as the unconstrained draw
-conditioned on the ranges, :class:`~.budget.Budget`) and cheap thanks to the vectorised cost table: candidates are drawn and
-costed in blocks of thousands.
+conditioned on the ranges, :class:`~.budget.Budget`) and cheap thanks to the vectorised cost
+tables: candidates are drawn and costed in blocks of thousands.
 
 With ``max_paths=m`` the sampler draws multi-path (MixPath) archs as bitmask codes
 (:meth:`Arch.encode_mask`): per layer a width k uniform in 1..m, then k distinct ops (uniformly, or
