@@ -6,6 +6,7 @@ slot is its fastest), so an implementation that constrains or ranks by MACs wher
 for picks visibly different paths and fails.
 """
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from cream_det.search.board import PrioritizedBoard
 from cream_det.search.combination import best_combination
 from cream_det.search.dna import stage_latency
 from cream_det.search.evolution import EvolutionSearch, evolution_search
-from cream_det.search.nsga2 import non_dominated_sort, nsga2_search
+from cream_det.search.nsga2 import non_dominated_sort, nsga2_search, write_pareto
 from cream_det.space import Arch, ArchSampler, cost_table, get_space
 from cream_det.space.budget import resolve_latency_range
 from cream_det.space.sizing import supernet_depths
@@ -185,7 +186,7 @@ def test_resuming_an_evolution_under_another_latency_range_is_refused():
         b.load_state_dict(a.state_dict())
 
 
-def test_nsga2_front_is_on_latency_and_the_pick_inside_both_ranges():
+def test_nsga2_front_is_on_latency_and_the_pick_inside_both_ranges(tmp_path):
     lat = (float(np.percentile(EVERY_MS, 10)), float(np.percentile(EVERY_MS, 60)))
     res = nsga2_search(_score, SPACE, RES, NCLS, DEPTHS, (0, 1e12), population=24, generations=12, seed=0,
                        latency_table=TABLE, latency_range=lat)
@@ -202,6 +203,13 @@ def test_nsga2_front_is_on_latency_and_the_pick_inside_both_ranges():
     assert {c.tobytes() for c in res.codes[by_macs == 0]} != front
     pick_ms = float(TABLE.predict_codes(res.best_code))
     assert lat[0] <= pick_ms <= lat[1]
+    # pareto.json and pareto.png say so
+    data = write_pareto(res, lambda c: Arch.decode(c, SPACE, RES, NCLS), (0, 1e12), tmp_path, latency_range=lat)
+    saved = json.loads((tmp_path / 'pareto.json').read_text())
+    assert saved == json.loads(json.dumps(data)) and saved['objectives'][1] == 'minimise predicted latency (ms)'
+    assert saved['latency_range'] == list(lat) and saved['pick']['latency_ms'] == pytest.approx(pick_ms, abs=1e-4)
+    assert [f['latency_ms'] for f in saved['front']] == pytest.approx(list(res.front_latency), abs=1e-4)
+    assert (tmp_path / 'pareto.png').read_bytes()[:4] == b'\x89PNG'
 
 
 # ---- DNA's knapsack --------------------------------------------------------------------------------
