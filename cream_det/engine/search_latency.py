@@ -4,8 +4,11 @@
 ``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0)``: the table is then measured on this
 machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused from there on
 resume (:func:`prepare_latency_table`, called by ``tools/search.py`` before the model is built, which
-replaces the dict by that path). ``calibrate=N`` fits the table's global correction on N archs
-timed whole (docs/latency.md). Measuring belongs to one process: a multi-process search needs a
+replaces the dict by that path). ``calibrate=N`` times N archs whole and scales the table by the
+median ratio of their measured to summed ms (a global correction with no offset: a quick measurement
+on a busy machine is noisy, and a least-squares line through a few noisy points can have an offset
+that makes fast archs negative; one positive scale keeps every prediction positive and the ranking
+unchanged). ``tools/latency_table.py --calibrate`` fits scale and offset on a quiet machine. Measuring belongs to one process: a multi-process search needs a
 table measured beforehand (every rank must price paths alike, or the ranks' boards would differ).
 """
 from __future__ import annotations
@@ -59,7 +62,10 @@ def prepare_latency_table(cfg: Any) -> None:
 
 
 def _measure(model: Any, spec: dict, path: Path) -> None:
-    from ..models.latency_measure import calibrate, measure_table, sample_archs, stderr_progress
+    import numpy as np
+
+    from ..models.latency import Correction
+    from ..models.latency_measure import measure_archs, measure_table, sample_archs, stderr_progress
     from ..space import get_space
     space = get_space(model.get('space', 'cream_mbv3'))
     res, ncls = int(model.get('resolution', 224)), int(model.get('num_classes', 1000))
@@ -69,8 +75,12 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
                           progress=stderr_progress(), **timing)
     n = int(spec.get('calibrate', 0))
     if n:
-        table, _ = calibrate(table, sample_archs(space, res, n, num_classes=ncls), progress=stderr_progress(),
-                             **timing)
+        archs = sample_archs(space, res, n, num_classes=ncls)
+        measured = measure_archs(archs, progress=stderr_progress(), batch=table.batch, device=table.device,
+                                 runtime=table.runtime, threads=table.threads, **timing)
+        summed = table.raw_of(np.stack([a.encode() for a in archs]))
+        scale = float(np.median(np.asarray(measured) / summed))
+        table = table.with_correction(Correction('global', (scale,), 0.0, n))
     path.parent.mkdir(parents=True, exist_ok=True)
     table.save(path)
 

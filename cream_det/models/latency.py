@@ -257,7 +257,7 @@ class LatencyTable:
     def arch_record(self, arch: Arch) -> dict[str, Any]:
         """What an arch file records of this table's prediction for ``arch`` (``Arch.save(latency=...)``):
         the predicted ms and where it holds."""
-        return {'predicted_ms': round(self.predict(arch), 4), 'device': self.device, 'device_name': self.device_name,
+        return {'predicted_ms': self.predict(arch), 'device': self.device, 'device_name': self.device_name,
                 'runtime': self.runtime, 'threads': self.threads, 'batch': self.batch, 'resolution': self.resolution,
                 'corrected': self.correction is not None}
 
