@@ -306,6 +306,21 @@ def test_a_table_of_another_input_size_or_mode_is_refused(backbone_table, table,
         LatencyTable.load(tmp_path / 'bad.json')
 
 
+def test_a_search_prices_its_paths_with_a_detector_size_table(backbone_table, table, tmp_path):
+    """The search's loader takes a backbone table at the detector's size whatever the supernet's own
+    resolution, and the arch file's record says what the milliseconds are of."""
+    from cream_det.engine.search_latency import load_search_table
+    det, cls = backbone_table.save(tmp_path / 'det.json'), table.save(tmp_path / 'cls.json')
+    loaded = load_search_table(str(det), TINY, 224, 1000)
+    a = arch(['k5e2'], ['k3e2', 'k5e2'])
+    record = loaded.arch_record(a.with_(resolution=224, num_classes=1000))
+    assert record['mode'] == 'backbone' and record['resolution'] == DET_SIZE
+    assert record['predicted_ms'] == pytest.approx(backbone_table.predict(a), rel=1e-12)
+    assert load_search_table(str(cls), TINY, RES, NCLS).arch_record(a)['mode'] == 'classifier'
+    with pytest.raises(LatencyTableError, match='not for 224 px'):
+        load_search_table(str(cls), TINY, 224, NCLS)
+
+
 def test_tool_measures_a_backbone_table_at_an_input_size(tmp_path):
     tool = load_script('tools/latency_table.py')
     space = tmp_path / 'space.json'

@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     length.add_argument('--iters', type=int, help='fine-tune iterations per path instead of epochs')
     p.add_argument('--seed', type=int, help='seed of every fine-tune (default: the config\'s, else 0)')
     p.add_argument('--ignore-macs-range', action='store_true',
-                   help='also fine-tune board paths outside the search\'s MACs range')
+                   help='also fine-tune board paths outside the search\'s MACs range (and latency range)')
     p.add_argument('--resume', action='store_true', help='continue the choice in --work-dir, skipping finished paths')
     p.add_argument('--cfg-options', nargs='+', action=KeyValue, default={}, metavar='KEY=VALUE',
                    help='override detection-config entries, e.g. train_dataloader.batch_size=4')

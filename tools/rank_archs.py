@@ -55,7 +55,8 @@ def main(argv=None) -> None:
     train = take_batches(runner.build_dataloader(cfg.train_dataloader), args.train_batches, unpack, dev)
     val = take_batches(runner.build_dataloader(cfg.search_val_dataloader), None, unpack, dev)
     codes = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths, macs_range=model.macs_range,
-                        seed=args.seed, max_paths=sn.max_paths).sample_codes(args.num_archs)
+                        seed=args.seed, max_paths=sn.max_paths, latency_table=model.latency_table,
+                        latency_range=model.latency_range).sample_codes(args.num_archs)
     res = rank_correlation(sn, codes, train, val, epochs=args.epochs, amp=args.amp)
     for a, i, s in zip(res['archs'], res['inherited_top1'], res['standalone_top1']):
         print(f'{a["hash"]}  inherited {i:6.2f}  stand-alone {s:6.2f}')

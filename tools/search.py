@@ -8,7 +8,8 @@ Cream's arch is the best path of its prioritized board (the paper's choice); SPO
 evolutionary search over the trained supernet (``final_pick='evolution'``, resumable); DNA's is the
 exact best combination of per-stage candidates scored against its teacher (``final_pick='dna'``,
 docs/dna.md); MixPath's is the best arch in range on its NSGA-II Pareto front (``final_pick='pareto'``,
-docs/mixpath.md).
+docs/mixpath.md). With ``model.latency_table`` and ``model.latency_range`` every strategy but MixPath also
+keeps its pick inside a range of predicted milliseconds (docs/latency.md; configs/search/cream_demo_latency.py).
 """
 import sys
 from pathlib import Path

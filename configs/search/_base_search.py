@@ -3,8 +3,12 @@
 custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
 default_scope = None
 
+# latency_table: a table file of tools/latency_table.py (or dict(measure=True, ...): measured at run time
+# into the work dir); latency_range: (min, max) predicted ms the final arch must meet too, next to
+# macs_range, for every strategy but MixPath (docs/latency.md); None: no latency limit
 model = dict(type='SupernetSearch', space='cream_mbv3', macs_range=(0, 600e6), resolution=224,
-             num_classes=1000, depths=None, seed=0, strategy=dict(type='cream'))
+             num_classes=1000, depths=None, seed=0, strategy=dict(type='cream'),
+             latency_table=None, latency_range=None)
 # a single path leaves most supernet weights unused in a step
 model_wrapper_cfg = dict(type='SearchDDP', find_unused_parameters=True)
 # parameter groups of equal settings merged (cream_det/engine/optim.py): a single-path step then walks

@@ -39,6 +39,7 @@ class Candidate:
     acc: float          # top-1 (%) the board judged it by
     macs: int
     step: int           # search iteration at which it entered the board
+    latency: float | None = None    # predicted ms, when the search had a latency table
 
     @property
     def name(self) -> str:
@@ -69,7 +70,8 @@ def read_board(path: 'str | os.PathLike') -> list[Candidate]:
         try:
             arch = Arch.from_dict(e['arch'])
             out.append(Candidate(int(e.get('rank', i + 1)), arch, float(e['acc']), int(e['macs']),
-                                 int(e.get('step', -1))))
+                                 int(e.get('step', -1)),
+                                 None if e.get('latency_ms') is None else float(e['latency_ms'])))
         except ArchError as err:
             raise ArchError(f'{path}: entries[{i}].arch: {err}') from None
         except (KeyError, TypeError, ValueError) as err:
@@ -143,8 +145,10 @@ def _depths_from_keys(sd: Iterable[str]) -> tuple[int, ...]:
 
 
 def select_candidates(board: Sequence[Candidate], macs_range: tuple[float, float] | None = None,
-                      top: int | None = None) -> tuple[list[Candidate], list[dict[str, Any]]]:
-    """Board paths to fine-tune: those inside ``macs_range`` (when known), then the best ``top``.
+                      top: int | None = None, latency_range: tuple[float, float] | None = None
+                      ) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """Board paths to fine-tune: those inside ``macs_range`` and ``latency_range`` (when known; the
+    latency a path's board entry recorded), then the best ``top``.
 
     Returns (selected, skipped); each skipped item says why, for the ranking file.
     """
@@ -155,12 +159,17 @@ def select_candidates(board: Sequence[Candidate], macs_range: tuple[float, float
         if macs_range is not None and not macs_range[0] <= c.macs <= macs_range[1]:
             skipped.append(dict(_describe(c), reason=f'MACs outside the search range '
                                 f'{macs_range[0] / 1e6:g}-{macs_range[1] / 1e6:g}M'))
+        elif latency_range is not None and not (c.latency is not None
+                                                and latency_range[0] <= c.latency <= latency_range[1]):
+            skipped.append(dict(_describe(c), reason=f'predicted latency {c.latency} outside the search range '
+                                f'{latency_range[0]:g}-{latency_range[1]:g} ms'))
         elif top is not None and len(selected) >= top:
             skipped.append(dict(_describe(c), reason=f'not in the top {top}'))
         else:
             selected.append(c)
     if not selected:
-        raise ConfigError(f'no board path is inside the search\'s MACs range {macs_range}; '
+        also = '' if latency_range is None else f' and latency range {latency_range} ms'
+        raise ConfigError(f'no board path is inside the search\'s MACs range {macs_range}{also}; '
                           'pass --ignore-macs-range to fine-tune them anyway')
     return selected, skipped
 
@@ -175,7 +184,8 @@ def export_inherited(supernet: Any, cand: Candidate, path: 'str | os.PathLike', 
 # ---- ranking ---------------------------------------------------------------------------------------
 def _describe(c: Candidate) -> dict[str, Any]:
     return {'board_rank': c.board_rank, 'hash': c.arch.hash, 'arch_str': str(c.arch), 'macs': c.macs,
-            'params': c.arch.params, 'board_acc': c.acc, 'board_step': c.step, 'arch': c.arch.to_dict()}
+            'params': c.arch.params, 'board_acc': c.acc, 'board_step': c.step,
+            **({} if c.latency is None else {'latency_ms': c.latency}), 'arch': c.arch.to_dict()}
 
 
 def candidate_record(c: Candidate, bbox: Mapping[str, float], **extra: Any) -> dict[str, Any]:

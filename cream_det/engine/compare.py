@@ -115,7 +115,7 @@ def compare_searches(runs: Sequence[SearchRun], num_archs: int = 8, epochs: int 
     train = take_batches(Runner.build_dataloader(ref.cfg.train_dataloader, seed=seed), train_batches, unpack, device)
     val = take_batches(Runner.build_dataloader(ref.cfg.search_val_dataloader, seed=seed), None, unpack, device)
     sampler = ArchSampler(sn.space, sn.resolution, sn.num_classes, depths=sn.depths, macs_range=ref.model.macs_range,
-                          seed=seed)
+                          seed=seed, latency_table=ref.model.latency_table, latency_range=ref.model.latency_range)
     archs = [Arch.decode(c, sn.space, sn.resolution, sn.num_classes) for c in sampler.sample_codes(num_archs)]
     print(f'training {len(archs)} archs stand-alone for {epochs} epochs each ...', flush=True)
     standalone = standalone_top1(archs, train, val, epochs, seed=seed, amp=amp)

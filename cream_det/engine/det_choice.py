@@ -253,7 +253,8 @@ def choose_det_arch(search_dir: 'str | os.PathLike', det_config: 'str | os.PathL
     search = read_search(search_dir, checkpoint)
     ckpt = find_search_checkpoint(search_dir, checkpoint)
     macs_range = None if ignore_macs_range else search.macs_range
-    selected, skipped = select_candidates(board, macs_range, top)
+    latency_range = None if ignore_macs_range else search.latency_range
+    selected, skipped = select_candidates(board, macs_range, top, latency_range)
     check_data(cfg)
     seed = int(seed if seed is not None else (cfg.get('randomness') or {}).get('seed') or 0)
     _check_work_dir(work, resume)

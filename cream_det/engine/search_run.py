@@ -15,6 +15,7 @@ from ..search.evolution import evolution_search
 from ..utils.io import atomic_torch_save
 from .faults import stop_cleanly
 from .run import build_runner
+from .search_latency import prepare_latency_table
 from ..search.finished import write_summary
 from .supernet_search import SupernetSearch, plot_board, search_model, unpack_batch
 
@@ -31,6 +32,7 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
         if not any(h.get('type') == needed for h in hooks):
             hooks.append(dict(type=needed))
     cfg.custom_hooks = hooks
+    prepare_latency_table(cfg)          # model.latency_table=dict(measure=True): measured into the work dir
     runner = build_runner(cfg, resume=resume, amp=amp)
     with stop_cleanly(runner):         # a stalled rank, a full disk: one error naming the last checkpoint
         return runner, _train_and_pick(runner, cfg, resume, t0)
@@ -58,14 +60,21 @@ def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float) -> d
         arch = model.supernet.arch_of(cands[0])
         runner.logger.info(f'final arch (best board path): {arch}, {arch.macs / 1e6:.1f}M MACs')
     if D.rank() == 0:               # the one writer of arch.json
-        arch.save(work / 'arch.json')
-        summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(),
+        table = model.latency_table
+        latency = None if table is None else table.arch_record(arch)
+        arch.save(work / 'arch.json', latency=latency)
+        summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(latency),
                        supernet_depths=list(model.supernet.depths), macs_range=list(model.macs_range),
                        iterations=runner.iter, seconds=round(time.time() - t0, 1))
+        if model.latency_range is not None:
+            summary['latency_range'] = list(model.latency_range)
         if hasattr(model.strategy, 'board'):
-            summary['board'] = [{'acc': e.acc, 'macs': e.macs, 'step': e.step} for e in model.strategy.board]
+            summary['board'] = [{'acc': e.acc, 'macs': e.macs, 'step': e.step,
+                                 **({} if e.latency is None else {'latency_ms': e.latency})}
+                                for e in model.strategy.board]
         write_summary(work, summary)
-        runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs, {arch.params / 1e6:.2f}M params) '
+        ms = '' if latency is None else f', {latency["predicted_ms"]:.2f} ms predicted'
+        runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs{ms}, {arch.params / 1e6:.2f}M params) '
                            f'-> {work / "arch.json"}')
     return summary
 
@@ -81,9 +90,12 @@ def no_board_pick_error(strategy: Any, macs_range: tuple[float, float]) -> Excep
         return ConfigError("final_pick='board' but the board is empty: no path was trained after the warm-up; "
                            "train longer than the warm-up, or use final_pick='evolution'")
     lo, hi = macs_range
+    lat = getattr(strategy, 'latency_range', None)
+    also = '' if lat is None else (f" (predicted {', '.join(f'{e.latency:.2f}' for e in board)} ms) and the latency "
+                                   f'range {lat[0]:.2f}-{lat[1]:.2f} ms')
     return ConfigError(f"final_pick='board' but none of the board's {len(board)} paths "
                        f"({', '.join(f'{e.macs / 1e6:.1f}M' for e in board)} MACs) is inside the MACs range "
-                       f'{lo / 1e6:.1f}-{hi / 1e6:.1f}M: paths train unconstrained unless '
+                       f'{lo / 1e6:.1f}-{hi / 1e6:.1f}M{also}: paths train unconstrained unless '
                        "model.strategy.constrain_macs=True; use that, or final_pick='evolution'")
 
 
@@ -146,13 +158,15 @@ def _pareto(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
         atomic_torch_save(state, state_path)
         h = dict(state['history'][-1]) if state.get('history') else {}
         h.pop('front_macs', None)
+        h.pop('front_ms', None)
         runner.logger.info(f'NSGA-II generation {gen + 1}: {json.dumps(h)}')
 
     sn = model.supernet
     res = nsga2_search(path_scorer(sn, calib, val), sn.space, sn.resolution, sn.num_classes, sn.depths,
                        model.macs_range, on_generation=on_generation, init_state=init_state,
-                       seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
-    data = write_pareto(res, sn.arch_of, model.macs_range, work)
+                       seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths,
+                       latency_table=model.latency_table, latency_range=model.latency_range, **ev)
+    data = write_pareto(res, sn.arch_of, model.macs_range, work, latency_range=model.latency_range)
     arch = sn.arch_of(res.best_code)
     runner.logger.info(f"NSGA-II: {len(res.front_scores)} archs on the front of {len(res.scores)} evaluated; pick "
                        f"{arch} ({data['pick']['score']:.2f} top-1, {arch.macs / 1e6:.2f}M MACs"
@@ -190,7 +204,8 @@ def _evolve(runner: Any, cfg: Any, model: SupernetSearch, work: Path, resume: An
     sn = model.supernet
     res = evolution_search(path_scorer(sn, calib, val), sn.space, sn.resolution, sn.num_classes, sn.depths,
                            model.macs_range, on_generation=on_generation, init_state=init_state,
-                           seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths, **ev)
+                           seed=int(cfg.get('randomness', {}).get('seed') or 0), max_paths=sn.max_paths,
+                           latency_table=model.latency_table, latency_range=model.latency_range, **ev)
     arch = sn.arch_of(res.best_code)
     plot_board(model, work / 'board.png')
     return arch, {'best_top1': res.best_score, 'evaluated': res.num_evaluated}

@@ -24,7 +24,9 @@ from ..utils import distributed as D
 from ..search.cream_epochs import write_epoch_log
 from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import PathCodes, get_space
-from ..space.sampler import check_depths
+from ..space.budget import resolve_latency_range
+from ..space.sampler import check_depths, path_budget
+from .search_latency import load_search_table
 from ..utils.io import atomic_write_bytes, png_bytes
 
 
@@ -50,9 +52,16 @@ class SupernetSearch(BaseModel):
             the others the single-path one.
         space: search-space name (or spec dict).
         macs_range: ``(min, max)`` MACs of the archs searched for.
+        latency_table: a latency table file (``tools/latency_table.py``) of this space, resolution and
+            class count (``dict(measure=True, ...)``: measured at run time by ``tools/search.py``,
+            :mod:`.search_latency`); with it, paths, the board and arch files carry predicted ms.
+        latency_range: ``(min, max)`` predicted ms of the archs searched for (needs ``latency_table``;
+            an end may be a percentage of the reachable span, ``'25%'``); the final arch meets both ranges
+            and Cream's board calls a path cheaper by its latency (docs/latency.md). ``None``: no limit.
         resolution, num_classes: of the search data.
-        depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` by the authors' rule
-            (Cream's, on single-path costs; give MixPath searches their depths).
+        depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` (and the top of
+            ``latency_range``) by the authors' rule (Cream's, on single-path costs; give MixPath
+            searches their depths).
         seed: seed of path sampling (the same on every rank).
         init: supernet initialisation, ``'independent'`` (the authors') or ``'aligned'``
             (see :func:`cream_det.models.supernet.align_candidates_`; for short runs).
@@ -63,25 +72,37 @@ class SupernetSearch(BaseModel):
     def __init__(self, strategy: dict, macs_range: Sequence[float], space: 'str | dict' = 'cream_mbv3',
                  resolution: int = 224, num_classes: int = 1000, depths: Sequence[int] | None = None,
                  drop_rate: float = 0.0, seed: int = 0, init: str = 'independent', head_init: str = 'timm',
-                 data_preprocessor: dict | None = None,
-                 init_cfg: dict | None = None) -> None:
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None,
+                 latency_table: 'str | dict | None' = None, latency_range: Sequence[Any] | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         sp = get_space(space)
         rng = (float(macs_range[0]), float(macs_range[1]))
         sn_args = supernet_args(strategy)
+        # the strategy's codes (MixPath's max_paths: op-set masks) decide the supernet and the range's bounds
+        codes = PathCodes(sp, sn_args.get('max_paths'))
+        table = load_search_table(latency_table, sp, resolution, num_classes)
+        if table is not None and codes.multipath:
+            raise ConfigError('model.latency_table with a MixPath strategy: a latency table times one op per layer, '
+                              'a multi-path layer runs several; drop latency_table/latency_range (docs/latency.md)')
+        if table is not None:          # '25%' ends: of the span of the supernet's depths (any depth when sized)
+            latency_range = resolve_latency_range(latency_range, table.bounds(check_depths(sp, depths)))
         if depths is None:
-            depths, fitted = supernet_depths(sp, rng, resolution, num_classes)
+            depths, fitted = supernet_depths(sp, rng, resolution, num_classes, latency_table=table,
+                                             latency_max=None if latency_range is None else latency_range[1])
             if fitted != resolution:
                 raise ConfigError(f'macs_range {rng} needs resolution {fitted}, but the data is at {resolution}: '
                                   f'set model.resolution={fitted} and the pipeline to match')
-        # the strategy's codes (MixPath's max_paths: op-set masks) decide the supernet and the range's bounds
-        codes = PathCodes(sp, sn_args.get('max_paths'))
-        # the range must hold archs of these depths (and widths): a SpaceError names the true bounds
-        codes.check_macs_range(rng, resolution, num_classes, check_depths(sp, depths))
+        # the ranges must hold archs of these depths (and widths): a SpaceError names the reachable span
+        # (and refuses a latency range without a table)
+        limits = path_budget(codes, resolution, num_classes, check_depths(sp, depths), rng, table, latency_range)
         self.supernet = supernet_class(codes)(sp, depths, num_classes, drop_rate=drop_rate, resolution=resolution,
                                               init=init, head_init=head_init, **sn_args)
         self.macs_range = rng
-        self.strategy = build_strategy(strategy, self.supernet, rng, seed)
+        self.latency_table = table
+        lat = limits.get('latency')
+        self.latency_range = None if lat is None else lat.lo_hi
+        self.strategy = build_strategy(strategy, self.supernet, rng, seed, latency_table=table,
+                                       latency_range=self.latency_range)
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints
         self.strategy_modules = torch.nn.ModuleDict(self.strategy.trainable_modules())
         self.batch_idx: int | None = None      # the epoch's batch index, set by SearchStateHook each iteration

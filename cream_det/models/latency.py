@@ -311,6 +311,13 @@ class LatencyTable:
         arch.require_single_path('a latency table', 'its entries time one op per layer')
         return float(self.predict_codes(arch.encode()))
 
+    def arch_record(self, arch: Arch) -> dict[str, Any]:
+        """What an arch file records of this table's prediction for ``arch`` (``Arch.save(latency=...)``):
+        the predicted ms and where it holds."""
+        return {'predicted_ms': self.predict(arch), 'device': self.device, 'device_name': self.device_name,
+                'runtime': self.runtime, 'threads': self.threads, 'batch': self.batch, 'resolution': self.resolution,
+                'mode': self.mode, 'corrected': self.correction is not None}
+
     def bounds(self, depths: Sequence[int] | None = None) -> tuple[float, float]:
         """(min, max) predicted ms over archs with the given per-stage depths (None: any valid depth)."""
         sp = self.space

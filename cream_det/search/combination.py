@@ -15,12 +15,17 @@ Sampling would miss the optimum, so this solves it exactly:
    two relaxations of the suffix — "at most ``hi - m`` MACs" (the fronts of step 1) and "at least
    ``lo - m`` MACs" (the mirrored fronts). Exact; tests compare it with brute force.
 
+With a latency range too (``latency=``, this project's extension: docs/latency.md) the MACs stay the
+fronts' cost and latency is a second constraint: the shortcut of step 2 must also meet it, and the
+branch and bound prunes by the latency the remaining stages can still add and checks it at each
+leaf. Both bounds above ignore latency, so they stay lower bounds and the search stays exact.
+
 Engine-free and numpy-only: ``tests/test_dna.py`` checks it against exhaustive enumeration.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -29,11 +34,13 @@ from ..errors import SpaceError
 
 @dataclass(frozen=True)
 class Combination:
-    """The chosen candidate index per stage, its summed loss and its total MACs (fixed part included)."""
+    """The chosen candidate index per stage, its summed loss and its total MACs (fixed part included),
+    and its total predicted ms when a latency range was given."""
 
     choice: tuple[int, ...]
     loss: float
     macs: int
+    latency: float | None = None
 
 
 @dataclass
@@ -45,7 +52,9 @@ class _Front:
 
 
 def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence[Sequence[float]],
-                     macs_range: tuple[float, float], fixed_macs: int = 0) -> Combination:
+                     macs_range: tuple[float, float], fixed_macs: int = 0,
+                     latency: 'tuple[Sequence[Sequence[float]], tuple[float, float], float] | None' = None
+                     ) -> Combination:
     """One candidate per stage minimising the summed loss with ``lo <= fixed + MACs <= hi``.
 
     Args:
@@ -53,6 +62,8 @@ def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence
             Candidates whose loss is not finite (a diverged block) are never chosen.
         macs_range: inclusive ``(lo, hi)`` on the total MACs.
         fixed_macs: MACs of everything outside the stages (stem, head, ...).
+        latency: ``(stage_ms, (lo, hi), fixed_ms)``: per stage the predicted ms of each candidate, the
+            inclusive range of the total and the ms outside the stages; ``None``: no latency limit.
 
     Raises:
         SpaceError: no combination lies inside the range (the message gives the reachable totals).
@@ -78,6 +89,7 @@ def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence
         raise SpaceError(f'MACs range [{macs_range[0] / 1e6:.2f}M, {macs_range[1] / 1e6:.2f}M] holds no combination of '
                          f'the scored candidates: totals reach from {(fixed_macs + sum(min_m)) / 1e6:.2f}M to '
                          f'{(fixed_macs + sum(max_m)) / 1e6:.2f}M')
+    lat = _LatencyLimit.of(latency, ok, n)
     # remaining MACs reachable by stages k.. (index n: nothing left)
     rem_min = np.concatenate([np.cumsum(min_m[::-1])[::-1], [0]])
     rem_max = np.concatenate([np.cumsum(max_m[::-1])[::-1], [0]])
@@ -88,39 +100,93 @@ def best_combination(stage_macs: Sequence[Sequence[int]], stage_losses: Sequence
     head = up[0]
     i = int(np.searchsorted(head.macs, hi, side='right')) - 1
     if i >= 0 and head.macs[i] >= lo:                          # the relaxed optimum is feasible: optimal
-        return _follow(up, i, fixed_macs)
+        best = _follow(up, i, fixed_macs)
+        if lat is None or lat.meets(best.choice):
+            return lat.complete(best) if lat else best
 
     down = _suffix_fronts(macs, loss, ok, limit=lambda k, tot: tot + pre_max[k] >= lo, ascending=False)
     order = [np.flatnonzero(o)[np.argsort(v[o], kind='stable')] for v, o in zip(loss, ok)]
     best_loss, best_choice = np.inf, None
     choice = [0] * n
+    lat_of = lat.cost if lat else [np.zeros(len(m)) for m in macs]
+    lat_lo, lat_hi = (lat.lo, lat.hi) if lat else (-np.inf, np.inf)
+    lat_rem_min, lat_rem_max = (lat.rem_min, lat.rem_max) if lat else (np.zeros(n + 1), np.zeros(n + 1))
 
     def bound(k: int, m: int) -> float:
         return suffix_bound(up[k], down[k], lo - m, hi - m)
 
-    def visit(k: int, m: int, v: float) -> None:
+    def visit(k: int, m: int, v: float, t: float) -> None:
         nonlocal best_loss, best_choice
         if k == n:
-            if lo <= m <= hi and v < best_loss:
+            if lo <= m <= hi and lat_lo <= t <= lat_hi and v < best_loss:
                 best_loss, best_choice = v, tuple(choice)
             return
         for c in order[k]:
-            m2, v2 = m + int(macs[k][c]), v + float(loss[k][c])
+            m2, v2, t2 = m + int(macs[k][c]), v + float(loss[k][c]), t + float(lat_of[k][c])
             if m2 + rem_min[k + 1] > hi or m2 + rem_max[k + 1] < lo:
+                continue
+            if t2 + lat_rem_min[k + 1] > lat_hi or t2 + lat_rem_max[k + 1] < lat_lo:
                 continue
             if v2 + bound(k + 1, m2) >= best_loss:
                 continue
             choice[k] = int(c)
-            visit(k + 1, m2, v2)
+            visit(k + 1, m2, v2, t2)
 
-    visit(0, 0, 0.0)
+    visit(0, 0, 0.0, 0.0)
     if best_choice is None:     # every total lies outside although the extremes straddle the range
-        raise SpaceError(f'MACs range [{macs_range[0] / 1e6:.2f}M, {macs_range[1] / 1e6:.2f}M] holds no combination '
-                         f'of the scored candidates (totals reach from {(fixed_macs + sum(min_m)) / 1e6:.2f}M to '
-                         f'{(fixed_macs + sum(max_m)) / 1e6:.2f}M but skip the range); widen it')
+        also = f' and the latency range {lat.describe()}' if lat else ''
+        raise SpaceError(f'MACs range [{macs_range[0] / 1e6:.2f}M, {macs_range[1] / 1e6:.2f}M]{also} '
+                         f'{"hold" if lat else "holds"} no combination of the scored candidates '
+                         f'(MACs totals reach from '
+                         f'{(fixed_macs + sum(min_m)) / 1e6:.2f}M to {(fixed_macs + sum(max_m)) / 1e6:.2f}M but skip '
+                         'the range); widen it')
     total = sum(int(macs[k][c]) for k, c in enumerate(best_choice))
-    return Combination(best_choice, float(sum(float(loss[k][c]) for k, c in enumerate(best_choice))),
+    best = Combination(best_choice, float(sum(float(loss[k][c]) for k, c in enumerate(best_choice))),
                        fixed_macs + total)
+    return lat.complete(best) if lat else best
+
+
+@dataclass
+class _LatencyLimit:
+    """The latency side of :func:`best_combination`: per-stage ms, the range on the stages' sum, reachability."""
+
+    cost: list[np.ndarray]
+    lo: float                   # on the stages' sum (the fixed ms taken off)
+    hi: float
+    fixed: float
+    rem_min: np.ndarray         # least / most ms stages k.. can add (index n: 0)
+    rem_max: np.ndarray
+    shown: tuple[float, float]
+
+    @classmethod
+    def of(cls, latency: Any, ok: list[np.ndarray], n: int) -> '_LatencyLimit | None':
+        if latency is None:
+            return None
+        stage_ms, rng, fixed = latency
+        cost = [np.asarray(t, dtype=np.float64) for t in stage_ms]
+        if len(cost) != n or any(c.shape != o.shape for c, o in zip(cost, ok)):
+            raise ValueError('best_combination: latency needs one ms list per stage, as long as its candidates')
+        mins = [float(c[o].min()) for c, o in zip(cost, ok)]
+        maxs = [float(c[o].max()) for c, o in zip(cost, ok)]
+        lo, hi = float(rng[0]) - fixed, float(rng[1]) - fixed
+        if sum(mins) > hi or sum(maxs) < lo or lo > hi:
+            raise SpaceError(f'latency range [{rng[0]:.3f}, {rng[1]:.3f}] ms holds no combination of the scored '
+                             f'candidates: totals reach from {fixed + sum(mins):.3f} to {fixed + sum(maxs):.3f} ms')
+        rem_min = np.concatenate([np.cumsum(mins[::-1])[::-1], [0.0]])
+        rem_max = np.concatenate([np.cumsum(maxs[::-1])[::-1], [0.0]])
+        return cls(cost, lo, hi, float(fixed), rem_min, rem_max, (float(rng[0]), float(rng[1])))
+
+    def total(self, choice: Sequence[int]) -> float:
+        return float(sum(float(self.cost[k][c]) for k, c in enumerate(choice)))
+
+    def meets(self, choice: Sequence[int]) -> bool:
+        return self.lo <= self.total(choice) <= self.hi
+
+    def complete(self, comb: Combination) -> Combination:
+        return Combination(comb.choice, comb.loss, comb.macs, self.fixed + self.total(comb.choice))
+
+    def describe(self) -> str:
+        return f'[{self.shown[0]:.3f}, {self.shown[1]:.3f}] ms'
 
 
 def suffix_bound(up: _Front, down: _Front, need_lo: float, need_hi: float) -> float:

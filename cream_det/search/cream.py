@@ -14,6 +14,7 @@ import math
 from types import SimpleNamespace
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -123,7 +124,9 @@ class Cream(SearchStrategy):
         _check_warmup(warmup_iters, warmup_epochs, warmup_fraction)
         if not isinstance(board_eval_batches, int) or board_eval_batches < 1:
             raise ConfigError(f'cream board_eval_batches={board_eval_batches!r}: a whole number of batches, at least 1')
-        self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak)
+        # with a latency range "cheaper" is lower predicted latency (docs/latency.md), else fewer MACs
+        self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak,
+                                      cost='latency' if self.latency_range is not None else 'macs')
         self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
         self.warmup_fraction = None if warmup_fraction is None else float(warmup_fraction)
         self.recent = RecentBatches(board_eval_batches - 1)      # the batches before this one, to score on
@@ -202,9 +205,12 @@ class Cream(SearchStrategy):
         acc = D.mean(acc, x.device)
         macs = self.macs_of(code)
         self.record(ctx.step, macs, acc)
+        latency = self.latency_of(code)
+        if latency is not None:
+            log['path_ms'] = latency
         if warm:
             targets = logits if teacher_logits is None or self.board_targets == 'own' else teacher_logits
-            self._offer(code, acc, macs, x, targets, ctx.step)
+            self._offer(code, acc, macs, x, targets, ctx.step, latency)
         log.update(loss=float(loss.detach()), acc=acc, path_mmacs=macs / 1e6, board=len(self.board),
                    board_best_acc=self.board.best().acc if len(self.board) else 0.0,
                    meta_updates=self.meta_updates)
@@ -330,14 +336,15 @@ class Cream(SearchStrategy):
         self.meta_updates += 1
         return {'meta_val_loss': float(out['val_loss']), 'meta_m': float(out['m'])}
 
-    def _offer(self, code, acc: float, macs: int, x: torch.Tensor, logits: torch.Tensor, step: int) -> None:
+    def _offer(self, code, acc: float, macs: int, x: torch.Tensor, logits: torch.Tensor, step: int,
+               latency: float | None = None) -> None:
         """Offer the path to the board with rank 0's slice, so every rank stores the same entry."""
-        if not self.board.would_enter(code, acc, macs):    # same answer on every rank: acc is averaged
+        if not self.board.would_enter(code, acc, macs, latency):    # same answer on every rank: acc is averaged
             return
         k = min(self.slice_size, x.shape[0])
         images = D.broadcast_(x[:k].detach().clone().contiguous())
         soft = D.broadcast_(F.softmax(logits[:k].detach(), 1).contiguous())
-        if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step):
+        if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step, latency):
             self.board_version += 1
             self._stats.note_entry()
 
@@ -407,9 +414,8 @@ class Cream(SearchStrategy):
 
     # ---- interface ---------------------------------------------------------------------------------------
     def ranked_candidates(self) -> list[tuple[int, ...]]:
-        """Board paths best first, keeping those inside the MACs range (paths train unconstrained)."""
-        lo, hi = self.macs_range if self.macs_range is not None else (float('-inf'), float('inf'))
-        return [e.code for e in self.board if lo <= e.macs <= hi]
+        """Board paths best first, keeping those inside the MACs (and latency) range (paths train unconstrained)."""
+        return [e.code for e in self.board if self.budget.inside(np.asarray(e.code))]
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), 'board': self.board.state_dict(), 'matcher': self.matcher.state_dict(),

@@ -119,6 +119,18 @@ def stage_macs(supernet: nn.Module, stage: int, cands: Sequence[Sequence[int]]) 
                       dtype=np.int64)
 
 
+def stage_latency(table: Any, space: Any, stage: int, cands: Sequence[Sequence[int]]) -> np.ndarray:
+    """Predicted ms each candidate op sequence of ``stage`` adds (a cell of depth d fills the stage's first
+    d slots), read from a latency table by pricing codes with only that cell present: a table's
+    prediction is a sum over slots, so the cells' ms add up to the arch's, less the fixed part."""
+    off = sum(st.max_depth for st in space.stages[:stage])
+    codes = np.full((len(cands), space.max_layers), -1, dtype=np.int8)
+    for i, c in enumerate(cands):
+        codes[i, off:off + len(c)] = c
+    empty = float(table.predict_codes(np.full(space.max_layers, -1, dtype=np.int8)))
+    return np.asarray(table.predict_codes(codes), dtype=np.float64).reshape(-1) - empty
+
+
 def relative_l1(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The authors' rating of a block on one batch: ``mean|out - target| / std(target)``.
 
@@ -467,7 +479,12 @@ class DNA(SearchStrategy):
         losses = self.score_stages(supernet, islice(batches, self.score_batches), cands)
         macs = [stage_macs(supernet, s, c) for s, c in enumerate(cands)]
         table = cost_table(sp, supernet.resolution, supernet.num_classes)
-        best = best_combination(macs, losses, self.macs_range, fixed_macs=int(table.fixed_macs))
+        latency = None
+        if self.latency_range is not None:      # a second limit of the knapsack (docs/latency.md)
+            lat = self.latency_table
+            empty = float(lat.predict_codes(np.full(sp.max_layers, -1, dtype=np.int8)))
+            latency = ([stage_latency(lat, sp, s, c) for s, c in enumerate(cands)], self.latency_range, empty)
+        best = best_combination(macs, losses, self.macs_range, fixed_macs=int(table.fixed_macs), latency=latency)
         arch = Arch(tuple(tuple(sp.ops[j] for j in cands[s][c]) for s, c in enumerate(best.choice)),
                     supernet.resolution, supernet.num_classes, sp)
         if arch.macs != best.macs:                    # the per-stage sums and the arch's own count must agree
@@ -476,7 +493,8 @@ class DNA(SearchStrategy):
                 'stage_losses': [float(losses[s][c]) for s, c in enumerate(best.choice)],
                 'depths': list(arch.depths), 'cell_depths': self.cell_depths, 'macs': best.macs,
                 'candidates_scored': int(sum(map(len, cands))), 'teacher': self.teacher.name,
-                'teacher_maps': self.teacher.taps, 'schedule': self.schedule}
+                'teacher_maps': self.teacher.taps, 'schedule': self.schedule,
+                **({} if best.latency is None else {'latency_ms': best.latency})}
         if D.rank() == 0:
             write_scores(Path(work_dir) / SCORES_FILE, sp, cands, macs, losses, best, arch, self.macs_range,
                          int(table.fixed_macs), self.teacher, self.rating)
@@ -517,4 +535,4 @@ def write_scores(path: Path, space: Any, cands: Sequence[Sequence[tuple[int, ...
 
 
 __all__ = ['AUTHORS_STAGE_LR', 'DNA', 'RATINGS', 'StageBridges', 'relative_l1', 'run_stage', 'stage_candidates',
-           'stage_in_channels', 'stage_macs', 'write_scores']
+           'stage_in_channels', 'stage_latency', 'stage_macs', 'write_scores']

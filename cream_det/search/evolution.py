@@ -1,10 +1,11 @@
-"""Evolutionary search under a MACs budget (SPOS-style), engine-free.
+"""Evolutionary search under a MACs budget, and optionally a latency one (SPOS-style), engine-free.
 
 A generation evaluates its candidates (all at once: the ``evaluate`` callable receives a batch of
 encoded paths and returns their scores), keeps the ``parents`` best ever seen, and breeds the next
 generation from them: mutations (each layer's op redrawn with ``mutation_prob``) and uniform
 crossovers, topped up with random paths. Every candidate is costed with the vectorised MACs table
-and kept only inside ``macs_range``; a path is never evaluated twice.
+(and a latency table's predicted ms, with ``latency_range``) and kept only inside the ranges (the
+sampler's :class:`~cream_det.space.budget.Budget`); a path is never evaluated twice.
 
 With ``max_paths=m`` the candidates are multi-path (MixPath) archs as bitmask codes
 (:meth:`Arch.encode_mask`): a mutation redraws a layer's whole op set (width k ~ U{1..m}, then k
@@ -42,6 +43,7 @@ class EvolutionResult:
     num_evaluated: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     multipath: bool = False         # codes are op-set bitmasks
+    best_latency: float | None = None   # predicted ms of the best path (with a latency table)
 
     def best_arch(self, space: SearchSpace, resolution: int, num_classes: int) -> Arch:
         codes = PathCodes(space, len(space.ops) if self.multipath else None)
@@ -54,7 +56,8 @@ class EvolutionSearch:
     def __init__(self, space: SearchSpace, resolution: int, num_classes: int, depths: Sequence[int],
                  macs_range: tuple[float, float], *, population: int = 50, parents: int = 10,
                  mutation_prob: float = 0.1, crossover_num: int = 25, mutation_num: int = 25, seed: int = 0,
-                 max_paths: int | None = None, keep_widths: bool = False) -> None:
+                 max_paths: int | None = None, keep_widths: bool = False, latency_table: Any = None,
+                 latency_range: tuple[float, float] | None = None) -> None:
         if min(population, parents) < 1 or min(crossover_num, mutation_num) < 0 or not 0 <= mutation_prob <= 1:
             raise ConfigError('evolution: population and parents must be >= 1, crossover_num and mutation_num '
                               f'>= 0 and mutation_prob in [0, 1] (got {population}, {parents}, {crossover_num}, '
@@ -67,7 +70,8 @@ class EvolutionSearch:
         # keep_widths: random multi-path candidates by whole-draw rejection (False, this search's
         # behaviour so far) or with uniform layer widths (True; see ArchSampler)
         self.sampler = ArchSampler(space, resolution, num_classes, depths=depths, macs_range=macs_range,
-                                   max_paths=max_paths, keep_widths=keep_widths)
+                                   max_paths=max_paths, keep_widths=keep_widths, latency_table=latency_table,
+                                   latency_range=latency_range)
         self.sampler.rng = self.rng
         self.table = self.sampler.table
         self.lo, self.hi = self.sampler.macs_range
@@ -76,6 +80,8 @@ class EvolutionSearch:
                        'depths': list(self.sampler.depths), 'macs_range': [self.lo, self.hi]}
         if max_paths is not None:
             self.config['max_paths'] = int(max_paths)
+        if self.sampler.latency_range is not None:
+            self.config['latency_range'] = list(self.sampler.latency_range)
         self.generation = 0
         self.candidates = np.zeros((0, space.max_layers), dtype=self.dtype)
         self.codes = np.zeros((0, space.max_layers), dtype=self.dtype)   # every evaluated path ...
@@ -141,8 +147,7 @@ class EvolutionSearch:
         if want <= 0:
             return kids
         trials = draw(want * _TRIALS_PER_CHILD) if draw else self.sampler.sample_codes(want * _TRIALS_PER_CHILD)
-        macs = self.table.macs_of(trials)
-        trials = trials[(macs >= self.lo) & (macs <= self.hi)]
+        trials = trials[self.sampler.inside(trials)]
         fresh = []
         for code in trials:
             key = code.tobytes()
@@ -175,9 +180,11 @@ class EvolutionSearch:
     def result(self) -> EvolutionResult:
         top = self.top_k()
         best = self.codes[top[0]]
+        lat = self.sampler.latency_table
         return EvolutionResult(best.copy(), float(self.scores[top[0]]), int(self.table.macs_of(best)),
                                self.codes[top].copy(), self.scores[top].copy(), list(self.history),
-                               len(self.scores), self.state_dict(), self.sampler.codes.multipath)
+                               len(self.scores), self.state_dict(), self.sampler.codes.multipath,
+                               None if lat is None or self.sampler.codes.multipath else float(lat.predict_codes(best)))
 
 
 def run_generations(search: 'EvolutionSearch', evaluate: Evaluate, generations: int,
@@ -201,8 +208,10 @@ def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, nu
                      generations: int = 20, parents: int = 10, mutation_prob: float = 0.1, crossover_num: int = 25,
                      mutation_num: int = 25, seed: int = 0,
                      on_generation: Callable[[int, dict[str, Any]], None] | None = None,
-                     init_state: dict[str, Any] | None = None, max_paths: int | None = None) -> EvolutionResult:
-    """Search the paths of a supernet (``depths``) inside ``macs_range`` for the best ``evaluate`` score.
+                     init_state: dict[str, Any] | None = None, max_paths: int | None = None,
+                     latency_table: Any = None, latency_range: tuple[float, float] | None = None) -> EvolutionResult:
+    """Search the paths of a supernet (``depths``) inside ``macs_range`` (and ``latency_range`` of
+    ``latency_table``'s predicted ms) for the best ``evaluate`` score.
 
     ``evaluate`` maps an ``(N, slots)`` int8 array of encoded paths to N scores (higher is better),
     e.g. the supernet's validation accuracy of each path. ``on_generation(gen, state)`` runs after
@@ -212,7 +221,8 @@ def evolution_search(evaluate: Evaluate, space: SearchSpace, resolution: int, nu
     """
     search = EvolutionSearch(space, resolution, num_classes, depths, macs_range, population=population,
                              parents=parents, mutation_prob=mutation_prob, crossover_num=crossover_num,
-                             mutation_num=mutation_num, seed=seed, max_paths=max_paths)
+                             mutation_num=mutation_num, seed=seed, max_paths=max_paths,
+                             latency_table=latency_table, latency_range=latency_range)
     run_generations(search, evaluate, generations, on_generation, init_state)
     if not len(search.scores):
         raise ConfigError('evolution: no path was evaluated (generations must be >= 1)')

@@ -37,9 +37,10 @@ def read_summary(work_dir: 'str | os.PathLike') -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding='utf-8'))
-        if 'macs_range' in data:
-            lo, hi = data['macs_range']
-            data['macs_range'] = (float(lo), float(hi))
+        for key in ('macs_range', 'latency_range'):
+            if key in data:
+                lo, hi = data[key]
+                data[key] = (float(lo), float(hi))
         if data.get('supernet_depths') is not None:
             data['supernet_depths'] = tuple(int(d) for d in data['supernet_depths'])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
@@ -59,6 +60,11 @@ class FinishedSearch:
     @property
     def macs_range(self) -> tuple[float, float] | None:
         return (self.summary or {}).get('macs_range')
+
+    @property
+    def latency_range(self) -> tuple[float, float] | None:
+        """The predicted-ms range of a search under a latency budget (``None``: none)."""
+        return (self.summary or {}).get('latency_range')
 
     @property
     def depths(self) -> tuple[int, ...] | None:

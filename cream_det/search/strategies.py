@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..space import ArchSampler
+from ..space.sampler import path_budget
 from ..utils import distributed as D
 
 STRATEGIES: dict[str, type['SearchStrategy']] = {}
@@ -52,12 +53,14 @@ def supernet_args(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_strategy(cfg: dict[str, Any], supernet: torch.nn.Module, macs_range: tuple[float, float] | None,
-                   seed: int) -> 'SearchStrategy':
+                   seed: int, latency_table: Any = None,
+                   latency_range: tuple[float, float] | None = None) -> 'SearchStrategy':
     cls = strategy_class(cfg)
     cfg = dict(cfg)
     cfg.pop('type')
     try:
-        return cls(supernet, macs_range=macs_range, seed=seed, **cfg)
+        return cls(supernet, macs_range=macs_range, seed=seed, latency_table=latency_table,
+                   latency_range=latency_range, **cfg)
     except TypeError as e:
         raise ConfigError(f'model.strategy ({cls.name}): {e}') from None
 
@@ -98,19 +101,27 @@ class SearchStrategy:
 
     def __init__(self, supernet: torch.nn.Module, *, macs_range: tuple[float, float] | None, seed: int,
                  op_probs: Sequence[float] | None = None, constrain_macs: bool = False,
-                 history_size: int = 20000) -> None:
+                 history_size: int = 20000, latency_table: Any = None,
+                 latency_range: tuple[float, float] | None = None) -> None:
         """
         Args:
             op_probs: per-op sampling probabilities in choice order (``None``: uniform).
-            constrain_macs: reject paths outside ``macs_range`` (the authors train on all paths and
-                use the range only for the final pick).
+            constrain_macs: reject paths outside ``macs_range`` and ``latency_range`` (the authors train
+                on all paths and use the range only for the final pick).
+            latency_table, latency_range: a latency table (``cream_det.models.latency.LatencyTable``) and
+                the predicted ms the final arch must meet (this project's extension, docs/latency.md).
         """
         sp = supernet.space
+        kw = dict(depths=supernet.depths, max_paths=getattr(supernet, 'max_paths', None), latency_table=latency_table)
         # the supernet's kind decides the codes: op indices, or op-set masks for a MixPath supernet
-        self.sampler = ArchSampler(sp, supernet.resolution, supernet.num_classes, depths=supernet.depths,
-                                   op_probs=op_probs, macs_range=macs_range if constrain_macs else None, seed=seed,
-                                   max_paths=getattr(supernet, 'max_paths', None))
+        self.sampler = ArchSampler(sp, supernet.resolution, supernet.num_classes, op_probs=op_probs, seed=seed,
+                                   macs_range=macs_range if constrain_macs else None,
+                                   latency_range=latency_range if constrain_macs else None, **kw)
+        #: the ranges the final pick meets (the sampler's, when constrain_macs; else paths train unconstrained)
+        self.budget = path_budget(self.sampler.codes, supernet.resolution, supernet.num_classes, supernet.depths,
+                                  macs_range, latency_table, latency_range)
         self.macs_range = macs_range
+        self.latency_table, self.latency_range = latency_table, latency_range
         self.history: list[tuple[int, int, float]] = []      # (step, macs, acc) of every trained path
         self.history_size = history_size
 
@@ -122,6 +133,12 @@ class SearchStrategy:
 
     def macs_of(self, code: Sequence[int]) -> int:
         return int(self.sampler.table.macs_of(np.asarray(code)))
+
+    def latency_of(self, code: Sequence[int]) -> float | None:
+        """Predicted ms of a path by the search's latency table (``None`` without one)."""
+        if self.latency_table is None or self.sampler.codes.multipath:     # a table prices single paths
+            return None
+        return float(self.latency_table.predict_codes(np.asarray(code)))
 
     def record(self, step: int, macs: int, acc: float) -> None:
         self.history.append((int(step), int(macs), float(acc)))

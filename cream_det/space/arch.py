@@ -11,6 +11,12 @@ list of op names (``["k3e4", "k5e6"]``) and kept in the space's choice order, so
 one spelling; a one-element list is the single op. Single-path archs serialise exactly as before
 (format ``cream_det.arch/1``); a file with a multi-path layer says ``cream_det.arch/2``, so a
 reader that predates multi-path layers refuses it by its format instead of misreading it.
+
+A file written by a search that had a latency table also records ``latency``: the table's predicted
+ms beside the MACs and where it holds (``{predicted_ms, device, device_name, runtime, threads, batch,
+resolution}``, :meth:`cream_det.models.latency.LatencyTable.arch_record`). It belongs to one device, so
+it is kept as written (only its shape is checked on load) and is not part of the arch; files
+without it read as before.
 """
 from __future__ import annotations
 
@@ -213,7 +219,8 @@ class Arch:
         return arch_cost(self).params
 
     # ---- (de)serialisation -----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, latency: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The file's fields; ``latency``: a latency table's record of this arch (see the module docstring)."""
         cost = arch_cost(self)
         d: dict[str, Any] = {'format': FORMAT_MULTIPATH if self.is_multipath else FORMAT}
         if self.name:
@@ -224,6 +231,8 @@ class Arch:
         d.update(resolution=self.resolution, num_classes=self.num_classes,
                  stages=self._stage_names(),
                  macs=cost.macs, params=cost.params, hash=self.hash)
+        if latency is not None:
+            d['latency'] = dict(_checked_latency(latency))
         return d
 
     @classmethod
@@ -234,11 +243,13 @@ class Arch:
         if fmt not in (FORMAT, FORMAT_MULTIPATH):
             raise ArchError(f"format: '{fmt}' is not '{FORMAT}' (or '{FORMAT_MULTIPATH}' with multi-path layers)")
         unknown = set(d) - {'format', 'name', 'space', 'space_spec', 'resolution', 'num_classes', 'stages',
-                            'macs', 'params', 'hash'}
+                            'macs', 'params', 'hash', 'latency'}
         if unknown:
             raise ArchError(f'unknown field(s): {", ".join(sorted(unknown))}')
         if 'stages' not in d:
             raise ArchError("missing field 'stages'")
+        if 'latency' in d:
+            _checked_latency(d['latency'])
         try:
             space = get_space(d['space_spec']) if 'space_spec' in d else get_space(d.get('space', CREAM_SPACE.name))
         except CreamDetError as e:
@@ -259,11 +270,11 @@ class Arch:
                                     f'another counting convention — delete the field to re-measure')
         return arch
 
-    def save(self, path: 'str | os.PathLike') -> Path:
-        """Write JSON (or YAML for .yaml/.yml) atomically."""
+    def save(self, path: 'str | os.PathLike', latency: Mapping[str, Any] | None = None) -> Path:
+        """Write JSON (or YAML for .yaml/.yml) atomically; ``latency``: a latency table's record of the arch."""
         from ..utils.io import atomic_write_text
         path = Path(path)
-        d = self.to_dict()
+        d = self.to_dict(latency)
         if path.suffix.lower() in ('.yaml', '.yml'):
             import yaml
             text = yaml.safe_dump(d, sort_keys=False, default_flow_style=None)
@@ -314,6 +325,15 @@ class Arch:
                     raise ArchError(f'choice list: stage {s + 1} index {i} is {c!r}, expected 0..{len(space.ops) - 1}')
             stages.append((st.template,) if len(idx) == 1 else tuple(space.ops[c] for c in idx))
         return cls(tuple(stages), resolution, num_classes, space, name)
+
+
+def _checked_latency(latency: Any) -> Mapping[str, Any]:
+    """An arch file's ``latency`` record: a mapping with a non-negative ``predicted_ms``."""
+    ms = latency.get('predicted_ms') if isinstance(latency, Mapping) else None
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not ms >= 0:
+        raise ArchError(f'latency: {latency!r} should be a mapping with predicted_ms (a number of ms >= 0) and the '
+                        "table's device, runtime, threads, batch and resolution; delete the field if in doubt")
+    return latency
 
 
 def _dumps_json(d: Mapping[str, Any]) -> str:

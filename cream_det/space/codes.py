@@ -4,10 +4,10 @@ Two kinds: single-path codes (:meth:`Arch.encode`: an op index per layer, -1 = a
 MixPath's multi-path codes (:meth:`Arch.encode_mask`: an op-set bitmask per layer, 0 = absent,
 int32, layers of 1..``max_paths`` ops). A :class:`PathCodes` answers every question whose answer
 depends on the kind — the absent value and dtype, the cost table that prices the codes (and so an
-arch's MACs, :func:`arch_cost`), which MACs ranges its archs can meet, how to read a code, how to
-draw layers, which supernet runs such paths (:attr:`PathCodes.supernet`) — so the sampler (which
-owns one), the evolutionary searches, :class:`Arch` and the supernets ask it instead of branching
-on ``max_paths``.
+arch's MACs, :func:`arch_cost`), which MACs ranges its archs can meet (:meth:`PathCodes.macs_limit`),
+how to read a code, how to draw layers, which supernet runs such paths (:attr:`PathCodes.supernet`)
+— so the sampler (which owns one), the evolutionary searches, :class:`Arch` and the supernets ask it
+instead of branching on ``max_paths``.
 
 This module sits below :mod:`.arch`: it reads an arch only through what every arch has (``space``,
 ``resolution``, ``num_classes``, ``is_multipath``, ``max_paths``, ``encode``/``encode_mask``) and
@@ -20,6 +20,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from ..errors import SpaceError
+from .budget import Limit, macs_limit
 from .flops import Cost, cost_table
 from .spec import Op, SearchSpace
 
@@ -76,20 +77,15 @@ class PathCodes:
         code = self.encode(arch)
         return Cost(int(table.macs_of(code)), int(table.params_of(code)))
 
-    def check_macs_range(self, macs_range: Sequence[float], resolution: int, num_classes: int = 1000,
-                         depths: tuple[int, ...] | None = None) -> tuple[float, float]:
-        """``(min, max)`` as floats, or one clear error naming the true bounds when no arch of this kind (of
-        ``depths``, when given) at ``resolution`` has MACs inside the range. The one check of a MACs range:
-        the samplers and ``SupernetSearch`` call it."""
-        lo, hi = float(macs_range[0]), float(macs_range[1])
-        tlo, thi = self.cost_table(resolution, num_classes).bounds(depths)
-        if lo > hi or hi < tlo or lo > thi:
-            raise SpaceError(
-                f'MACs range [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] is infeasible: archs of search space '
-                f'{self.space.name} at resolution {resolution}' + (f' with depths {depths}' if depths else '')
-                + (f' and up to {self.max_paths} ops per layer' if self.max_paths else '')
-                + f' have between {tlo / 1e6:.2f}M and {thi / 1e6:.2f}M MACs')
-        return lo, hi
+    def macs_limit(self, macs_range: Sequence[float], resolution: int, num_classes: int = 1000,
+                   depths: tuple[int, ...] | None = None) -> Limit:
+        """The checked MACs limit of these codes at ``resolution``: one clear error naming the true bounds
+        when no arch of this kind (of ``depths``, when given) has MACs inside the range
+        (:func:`.budget.check_range`, the one check of a range, MACs or latency)."""
+        archs = (f'archs of search space {self.space.name} at resolution {resolution}'
+                 + (f' with depths {depths}' if depths else '')
+                 + (f' and up to {self.max_paths} ops per layer' if self.max_paths else ''))
+        return macs_limit(self.cost_table(resolution, num_classes), macs_range, archs, depths)
 
     def layers(self, code: Sequence[int]) -> tuple[tuple[Layer, ...], ...]:
         """The stages a code writes, layer by layer (absent slots skipped; a one-op mask is that op)."""

@@ -1,8 +1,8 @@
-"""Drawing architectures, optionally inside a MACs range.
+"""Drawing architectures, optionally inside a MACs range and a (predicted) latency range.
 
 Rejection sampling is exact (the accepted archs are distributed as the unconstrained draw
-conditioned on the range) and cheap thanks to the vectorised cost table: candidates are drawn and
-costed in blocks of thousands.
+conditioned on the ranges, :class:`~.budget.Budget`) and cheap thanks to the vectorised cost
+tables: candidates are drawn and costed in blocks of thousands.
 
 With ``max_paths=m`` the sampler draws multi-path (MixPath) archs as bitmask codes
 (:meth:`Arch.encode_mask`): per layer a width k uniform in 1..m, then k distinct ops (uniformly, or
@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import SpaceError
 from .arch import Arch
+from .budget import Budget, CodeLatency, budget, latency_limit
 from .codes import PathCodes
 from .spec import CREAM_SPACE, SearchSpace
 
@@ -31,6 +32,16 @@ def check_depths(space: SearchSpace, depths: Sequence[int] | None) -> tuple[int,
     return depths
 
 
+def path_budget(codes: PathCodes, resolution: int, num_classes: int, depths: Sequence[int] | None,
+                macs_range: Sequence[float] | None, latency_table: CodeLatency | None = None,
+                latency_range: Sequence[float] | None = None) -> Budget:
+    """The checked ranges of ``codes``' archs (of ``depths``, when given) at ``resolution``: a SpaceError
+    names the reachable span of a range no arch meets, or a latency range without a table."""
+    depths = check_depths(codes.space, depths)
+    macs = None if macs_range is None else codes.macs_limit(macs_range, resolution, num_classes, depths)
+    return budget(macs, latency_limit(latency_table, latency_range, depths, codes.multipath))
+
+
 class ArchSampler:
     """Draw archs of ``space`` at ``resolution``.
 
@@ -39,6 +50,9 @@ class ArchSampler:
             uniformly in ``[min_depth, max_depth]``.
         op_probs: per-op probabilities in the space's choice order (``None``: uniform).
         macs_range: ``(min, max)`` MACs, inclusive; ``None`` for no constraint.
+        latency_table, latency_range: a latency table (:class:`cream_det.models.latency.LatencyTable`, or
+            anything with its ``predict_codes``/``bounds``/``describe``) and ``(min, max)`` predicted ms,
+            inclusive; drawn archs meet both ranges. Single-path codes only.
         max_paths: ``None`` for single-path codes (:meth:`Arch.encode`, -1 = absent layer);
             ``m`` for multi-path bitmask codes (:meth:`Arch.encode_mask`, 0 = absent layer) whose
             layers run 1..m distinct ops.
@@ -51,7 +65,8 @@ class ArchSampler:
                  depths: Sequence[int] | None = None, op_probs: Sequence[float] | None = None,
                  macs_range: tuple[float, float] | None = None, seed: int | None = None,
                  max_draws: int = 2_000_000, max_paths: int | None = None, keep_widths: bool = True,
-                 redraw_rounds: int = 50) -> None:
+                 redraw_rounds: int = 50, latency_table: CodeLatency | None = None,
+                 latency_range: tuple[float, float] | None = None) -> None:
         self.space, self.resolution, self.num_classes = space, resolution, num_classes
         #: the kind of codes drawn (single-path op indices or MixPath op-set masks): asked, not branched on
         self.codes = PathCodes(space, max_paths)
@@ -67,8 +82,13 @@ class ArchSampler:
             op_probs = p / p.sum()
             self.codes.check_probs(p)
         self.op_probs = op_probs
-        self.macs_range = (None if macs_range is None else
-                           self.codes.check_macs_range(macs_range, resolution, num_classes, depths))
+        self.latency_table = latency_table
+        #: the ranges a drawn arch meets (asked through :meth:`inside`)
+        self.budget: Budget = path_budget(self.codes, resolution, num_classes, depths, macs_range, latency_table,
+                                          latency_range)
+        macs, latency = self.budget.get('MACs'), self.budget.get('latency')
+        self.macs_range = None if macs is None else macs.lo_hi
+        self.latency_range = None if latency is None else latency.lo_hi
         self.rng = np.random.default_rng(seed)
         self.max_draws = max_draws
         self.keep_widths, self.redraw_rounds = bool(keep_widths), int(redraw_rounds)
@@ -96,22 +116,24 @@ class ArchSampler:
         """The :class:`Arch` of one code of this sampler's kind."""
         return Arch.from_code(code, self.codes, self.resolution, self.num_classes)
 
+    def inside(self, codes: np.ndarray) -> 'np.ndarray | bool':
+        """Whether codes (rows, or one code) meet this sampler's ranges."""
+        return self.budget.inside(codes)
+
     def sample_codes(self, n: int, block: int = 8192) -> np.ndarray:
-        """``n`` encoded archs (rows of :meth:`Arch.encode`) inside the MACs range."""
-        if self.macs_range is None:
+        """``n`` encoded archs (rows of :meth:`Arch.encode`) inside the ranges."""
+        if not self.budget:
             return self._draw(n)
         if self.codes.multipath and self.keep_widths:
             return self._sample_keep_widths(n, block)
-        lo, hi = self.macs_range
         out, have, drawn = [], 0, 0
         while have < n:
             if drawn >= self.max_draws:
-                raise SpaceError(f'only {have} of {n} archs found inside [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] MACs '
-                                 f'after {drawn:,} draws; the range is feasible but too narrow for sampling — widen it')
+                raise SpaceError(f'only {have} of {n} archs found inside {self.budget.describe()} after {drawn:,} '
+                                 'draws; the range is feasible but too narrow for sampling — widen it')
             codes = self._draw(block)
             drawn += block
-            macs = self.table.macs_of(codes)
-            ok = codes[(macs >= lo) & (macs <= hi)]
+            ok = codes[self.inside(codes)]
             out.append(ok[:n - have])
             have += len(out[-1])
         return np.concatenate(out)
@@ -126,11 +148,10 @@ class ArchSampler:
         so few fitting op sets are rare in a range that holds typical archs; the acceptance of
         widths is measured by ``tests/test_mixpath.py``).
         """
-        lo, hi = self.macs_range
         out, have, drawn = [], 0, 0
         while have < n:
             if drawn >= self.max_draws:
-                raise SpaceError(f'only {have} of {n} archs found inside [{lo / 1e6:.2f}M, {hi / 1e6:.2f}M] MACs '
+                raise SpaceError(f'only {have} of {n} archs found inside {self.budget.describe()} '
                                  f'after {drawn:,} draws and op-set redraws; the range is feasible but too narrow '
                                  'for sampling — widen it')
             size = min(block, max(256, 8 * (n - have)))       # a training step needs one arch, not thousands
@@ -139,15 +160,13 @@ class ArchSampler:
             width = self.codes.widths(codes)
             present = codes != self.absent
             for _ in range(self.redraw_rounds):
-                macs = self.table.macs_of(codes)
-                bad = (macs < lo) | (macs > hi)
+                bad = ~self.inside(codes)
                 if not bad.any():          # no early exit once enough fit: that would favour easily fitting k
                     break
                 redo = bad[:, None] & present
                 codes[redo] = self.codes.masks_of_width(self.rng, width[redo], self.op_probs)
                 drawn += int(bad.sum())
-            macs = self.table.macs_of(codes)
-            ok = codes[(macs >= lo) & (macs <= hi)]
+            ok = codes[self.inside(codes)]
             out.append(ok[:n - have])
             have += len(out[-1])
         return np.concatenate(out)

@@ -1,0 +1,20 @@
+# Cream on the embedded digits under a latency budget of THIS machine (docs/latency.md): the latency table
+# is measured when the search starts (a few seconds at 64 px, small repeats) into the work dir and reused
+# on resume; the range is the faster 30 % of what the supernet's paths can reach on it.
+#   python tools/make_demo_data.py data/demo/imagenet --kind imagenet
+#   python tools/search.py configs/search/cream_demo_latency.py
+#       # -> work_dirs/cream_demo_latency/{latency_table.json,board.json,arch.json (with predicted ms)}
+#   python tools/search.py configs/search/spos_demo_latency.py     # the evolution under the same range
+# For a table of another device, measure it there (python tools/latency_table.py --space cream_mbv3 --res 64
+# --num-classes 10 --out FILE) and set model.latency_table=FILE, latency_range=(min_ms, max_ms).
+_base_ = './cream_demo.py'
+model = dict(
+    # MACs no longer the binding limit (depth-1 nets of this space have 7.1-11.8M): latency decides
+    macs_range=(0, 50e6),
+    # calibrate: a global correction fitted on 8 archs timed whole (the plain sum of blocks timed one
+    # by one underestimates a whole net, docs/latency.md)
+    # (_delete_: the base's latency_table is None, which mmengine will not merge a dict into)
+    latency_table=dict(_delete_=True, measure=True, warmup=2, repeats=5, threads=1, calibrate=8),
+    # ends as % of the span the supernet's depths reach on the measured table (fixed ms fit no
+    # unknown machine); a path of Cream's board is cheaper than another when it is predicted faster
+    latency_range=('0%', '30%'))

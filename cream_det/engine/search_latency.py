@@ -1,0 +1,91 @@
+"""A search's latency table: loaded from ``model.latency_table``, or measured at run time into the work dir.
+
+``model.latency_table`` is a table file (``tools/latency_table.py``), or
+``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0)``: the table is then measured on this
+machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused from there on
+resume (:func:`prepare_latency_table`, called by ``tools/search.py`` before the model is built, which
+replaces the dict by that path). ``calibrate=N`` times N archs whole and scales the table by the
+median ratio of their measured to summed ms (a global correction with no offset: a quick measurement
+on a busy machine is noisy, and a least-squares line through a few noisy points can have an offset
+that makes fast archs negative; one positive scale keeps every prediction positive and the ranking
+unchanged). ``tools/latency_table.py --calibrate`` fits scale and offset on a quiet machine. Measuring belongs to one process: a multi-process search needs a
+table measured beforehand (every rank must price paths alike, or the ranks' boards would differ).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..models.latency import LatencyTable
+from ..space import SearchSpace
+
+#: where a table measured at run time goes, in the work dir
+TABLE_FILE = 'latency_table.json'
+_MEASURE_KEYS = {'measure', 'warmup', 'repeats', 'threads', 'calibrate'}
+
+
+def load_search_table(spec: Any, space: SearchSpace, resolution: int, num_classes: int) -> LatencyTable | None:
+    """The table a search prices paths with (``None`` for none), refused (LatencyTableError) when missing,
+    malformed or measured for another space, or (a classifier table) another resolution or class count. A
+    backbone table (``--mode backbone --input-size H W``) prices each path's backbone at the detector's input
+    size, whatever resolution the supernet trains at: the search then targets the latency where the
+    backbone will run."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        raise ConfigError('model.latency_table=dict(measure=...) is measured by tools/search.py before the model is '
+                          'built (cream_det.engine.search_latency.prepare_latency_table); elsewhere give a table file '
+                          'measured with tools/latency_table.py')
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(f'model.latency_table={spec!r}: a table file (tools/latency_table.py) or dict(measure=True)')
+    return LatencyTable.load(spec).check_search(space, resolution, num_classes, source=f'latency table {spec}')
+
+
+def prepare_latency_table(cfg: Any) -> None:
+    """Measure ``model.latency_table=dict(measure=True, ...)`` into the work dir (or reuse the one there)
+    and put its path in the config; any other value is left for :func:`load_search_table`."""
+    model = cfg.get('model') or {}
+    spec = model.get('latency_table')
+    if not isinstance(spec, dict):
+        return
+    unknown = set(spec) - _MEASURE_KEYS
+    if unknown or not spec.get('measure'):
+        raise ConfigError(f'model.latency_table: a table file, or dict(measure=True) with any of '
+                          f'{sorted(_MEASURE_KEYS - {"measure"})}; got {dict(spec)}')
+    path = Path(cfg.work_dir) / TABLE_FILE
+    if not path.is_file():
+        if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+            raise ConfigError('model.latency_table=dict(measure=True) in a multi-process search: every rank must '
+                              'price paths with one table; measure it first (python tools/latency_table.py --out '
+                              'FILE) and set model.latency_table=FILE')
+        _measure(model, spec, path)
+    model['latency_table'] = str(path)
+
+
+def _measure(model: Any, spec: dict, path: Path) -> None:
+    import numpy as np
+
+    from ..models.latency import Correction
+    from ..models.latency_measure import measure_archs, measure_table, sample_archs, stderr_progress
+    from ..space import get_space
+    space = get_space(model.get('space', 'cream_mbv3'))
+    res, ncls = int(model.get('resolution', 224)), int(model.get('num_classes', 1000))
+    timing = dict(warmup=int(spec.get('warmup', 2)), repeats=int(spec.get('repeats', 5)))
+    print(f'measuring a latency table of {space.name} at {res} px on this machine -> {path}', flush=True)
+    table = measure_table(space, res, num_classes=ncls, threads=int(spec.get('threads', 1)),
+                          progress=stderr_progress(), **timing)
+    n = int(spec.get('calibrate', 0))
+    if n:
+        archs = sample_archs(space, res, n, num_classes=ncls)
+        measured = measure_archs(archs, progress=stderr_progress(), batch=table.batch, device=table.device,
+                                 runtime=table.runtime, threads=table.threads, **timing)
+        summed = table.raw_of(np.stack([a.encode() for a in archs]))
+        scale = float(np.median(np.asarray(measured) / summed))
+        table = table.with_correction(Correction('global', (scale,), 0.0, n))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.save(path)
+
+
+__all__ = ['TABLE_FILE', 'load_search_table', 'prepare_latency_table']
