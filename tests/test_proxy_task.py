@@ -57,18 +57,22 @@ def _harness():
 
 def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
     """The comparison is only fair when every strategy's config trains the same supernet on the same data
-    for the same number of steps; the demo configs it starts from differ (MixPath's range, DNA's depths)."""
+    for the same number of steps; the demo configs it starts from differ (DNA's depths). The MACs range is the
+    same for every single-path strategy; MixPath's is its own (see the next test)."""
     np_ = _harness()
     p = dict(np_.QUICK)
     (lo, hi), _, paths = np_.arch_sets(p)
+    _, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 'd', tmp_path / 'h', list(np_.STRATEGIES))
     base = dict(kind='search', params=p, data=str(tmp_path / 'd'), held_out=str(tmp_path / 'h'), macs_range=[lo, hi],
                 paths=[a.to_dict() for a in paths], teacher=str(tmp_path / 't.pth'))
-    cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s))) for s in np_.STRATEGIES}
-    same = {(tuple(c.model.macs_range), tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
+    cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s),
+                                      macs_range=specs[f'{s}_s0']['macs_range'])) for s in np_.STRATEGIES}
+    same = {(tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
              c.train_cfg.max_epochs, c.train_dataloader.batch_size, c.train_dataloader.dataset.root,
              c.search_val_dataloader.dataset.root, c.train_dataloader.dataset.input_size, c.randomness['seed'],
              c.model.head_init) for c in cfgs.values()}
-    assert same == {((lo, hi), (1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3, 'timm')}
+    assert same == {((1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3, 'timm')}
+    assert {tuple(c.model.macs_range) for s, c in cfgs.items() if s != 'mixpath'} == {(lo, hi)}
     zero = {np_.search_config(dict(base, params=dict(p, search_head='zero'), strategy=s, seed=3,
                                    work_dir=str(tmp_path / s))).model.head_init for s in np_.STRATEGIES}
     assert zero == {'zero'}
@@ -82,6 +86,26 @@ def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
     assert all('ProxyConvergenceHook' in h for h in hooks.values())
     teacher = np_.teacher_arch(p)
     assert all(op.name == 'k7e6' for st in teacher.stages for op in st) and teacher.depths == (1,) * 5
+
+
+def test_mixpath_keeps_a_range_for_multi_path_archs(tmp_path):
+    """MixPath's paths run 1..2 ops per layer and cost the sum of their branches (``Arch.macs``): its range keeps
+    the single-path range's low end (the archs every supernet scores) and reaches the band's top of the multi-path
+    MACs, as ``configs/search/mixpath_demo.py`` sizes its own (8-20M beside Cream's 8-10M). The single-path range
+    (what the harness gave it before) holds only a sliver of the multi-path draws."""
+    from cream_det.space import CREAM_SPACE, ArchSampler
+    np_ = _harness()
+    p = dict(np_.FULL, task='glyphs')
+    (lo, hi), _, _ = np_.arch_sets(p)
+    _, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 's', tmp_path / 'h', ['spos', 'mixpath'])
+    mlo, mhi = specs['mixpath_s0']['macs_range']
+    assert specs['spos_s0']['macs_range'] == [lo, hi] and mlo == lo and mhi > 1.5 * hi
+    assert tuple(np_.search_config(dict(specs['mixpath_s0'], teacher='t')).model.macs_range) == (mlo, mhi)
+    m = np_.demo_config('mixpath').model.strategy.max_paths
+    draws = ArchSampler(CREAM_SPACE, 32, 34, depths=(1,) * 5, max_paths=m, seed=5)
+    macs = np.array([draws.decode(c).macs for c in draws.sample_codes(300)])
+    inside = lambda a, b: float(np.mean((macs >= a) & (macs <= b)))        # noqa: E731
+    assert inside(mlo, mhi) > 0.95 and inside(lo, hi) < 0.5
 
 
 def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
@@ -131,24 +155,108 @@ def test_committed_results_continue_a_run_from_a_fresh_clone_for_the_same_spec_o
         np_.main(['archive', '--out', str(tmp_path / 'nothing')])
 
 
-def test_the_committed_run_is_found_under_the_digests_the_harness_makes():
-    """The committed results (benchmarks/results/nas_proxy/: ``compare --jobs 2 --task glyphs`` at the default
-    --out) are reused only under the digest of the spec that made each: every job of that run, as the harness
-    builds its spec today, must find its result there, or a fresh clone retrains it (hours)."""
+def _glyphs_run():
     np_ = _harness()
     p = np_.settings(argparse.Namespace(**{**{k: None for k in np_.FULL}, 'task': 'glyphs'}, quick=False))
     out = Path('work_dirs/nas_proxy')
     data, search, held = np_.data_dirs(p, out, None)
-    _, named, needs, gt_jobs = np_.comparison_jobs(p, out, data, search, held, list(np_.STRATEGIES))
+    return np_, p, out, data, search, held
+
+
+def test_the_committed_ground_truth_and_teacher_are_found_under_the_digests_the_harness_makes():
+    """The committed results (benchmarks/results/nas_proxy/) are reused only under the digest of the spec that made
+    each: the glyphs' ground truth (16 archs x 4 seeds) and DNA's teacher, as the harness builds their specs today,
+    must find their results there, or a fresh clone retrains them (hours) before the comparison."""
+    np_, p, out, data, search, held = _glyphs_run()
+    teacher, _ = np_.search_specs(p, out, data, search, held, ['dna'])
     committed = {path.name for path in np_.pool.ARCHIVE.glob('*.json')}
-    results = {}
-    for name, spec in {**named, **gt_jobs}.items():
-        spec = spec({d: results[d] for d in needs[name]}) if callable(spec) else spec      # a pick: its search's arch
-        stored = f'{name}.{np_.spec_digest(spec)}.json'
-        assert stored in committed, f'{name}: no committed result under its digest ({stored})'
-        results[name] = json.loads((np_.pool.ARCHIVE / stored).read_text())['result']
-    # the DNA teacher, each search with its score and pick, the ground truth's trainings: 1 + 3 x 18 + 32
-    assert len(results) == 1 + 3 * len(np_.STRATEGIES) * p['seeds'] + p['gt_seeds'] * p['archs'] == 87
+    jobs = {'dna_teacher': teacher, **np_.groundtruth_specs(p, data)}
+    missing = [n for n, spec in jobs.items() if f'{n}.{np_.spec_digest(spec)}.json' not in committed]
+    assert not missing and len(jobs) == 1 + 16 * 4 == 1 + p['archs'] * p['gt_seeds']
+
+
+def test_the_archived_glyphs_run_still_gives_the_taus_docs_evidence_reads():
+    """The glyphs run docs/evidence.md reads was made before the search specs held their config's digest: its
+    searches, scores and picks are kept in benchmarks/results/nas_proxy_v1/ (no run reuses them), its ground truth
+    in the live archive. Read back, they give the table's taus (vs the mean of ground-truth seeds 0 and 1)."""
+    from cream_det.search.ranking import kendall_tau
+    np_ = _harness()
+    v1 = np_.params.ARCHIVE_V1
+    gt = np.array([[json.loads(next(np_.pool.ARCHIVE.glob(f'gt_a{i:02d}_s{s}.*.json')).read_text())['result']['top1']
+                    for i in range(16)] for s in range(2)]).mean(0)
+    documented = {'cream_meta': (0.13, 0.14), 'spos': (0.19, 0.13), 'dna': (0.51, 0.09), 'mixpath': (-0.23, 0.05)}
+    for name, (mean, std) in documented.items():
+        taus = []
+        for seed in range(3):
+            path = next(v1.glob(f'score_{name}_s{seed}.*.json'))
+            stored = json.loads(path.read_text())
+            assert path.name.split('.')[1] == stored['spec_digest']
+            taus.append(kendall_tau(stored['result']['gt_scores'], gt))
+        assert (round(float(np.mean(taus)), 2), round(float(np.std(taus, ddof=1)), 2)) == (mean, std), name
+    assert len(list(v1.glob('*.json'))) == 3 * 3 * 6            # search, score and pick of 6 strategies x 3 seeds
+
+
+def test_a_ground_truth_of_other_archs_is_not_reused(tmp_path, monkeypatch, capsys):
+    """A stored ground truth is found by its parameters; when the archs drawn for them have changed (here: the file
+    says other archs) it is set aside and rebuilt from the trainings of the archs drawn now, and said so."""
+    np_ = _harness()
+    monkeypatch.setitem(np_.JOBS, 'standalone', lambda spec: {'top1': _mmacs(spec), 'seconds': 1.0})
+    p = dict(np_.QUICK)
+    args = argparse.Namespace(out=str(tmp_path), data=None, jobs=1)
+    first = np_.groundtruth(args, p)
+    saved = next((tmp_path / 'groundtruth').glob('*.json'))
+    tampered = dict(first, archs=first['archs'][::-1], top1=[t[::-1] for t in first['top1']])
+    saved.write_text(json.dumps(tampered))
+    capsys.readouterr()
+    data = np_.data_dirs(p, tmp_path, None)[0]
+    assert np_.reusable_groundtruth(p, tmp_path, data) is None and saved.with_suffix('.stale').is_file()
+    assert 'holds other archs than the 4 drawn now (4 differ)' in capsys.readouterr().out
+    saved.write_text(json.dumps(tampered))
+    again = np_.groundtruth(args, p)
+    assert again['archs'] == first['archs'] and again['top1'] == first['top1'] and 'reusing' not in capsys.readouterr().out
+    assert np_.reusable_groundtruth(p, tmp_path, data) is not None
+
+
+def _mmacs(spec):
+    """A stand-alone job's stand-in: its arch's MACs in millions (a top-1 that differs by arch)."""
+    from cream_det.space import Arch
+    return Arch.from_dict(spec['arch']).macs / 1e6
+
+
+def test_a_search_digest_covers_its_config_files_and_derived_values(tmp_path, monkeypatch):
+    """A search result is reused under its spec's digest: editing a demo config, its ``_base_`` chain or what
+    ``search_config`` derives must change the digest of the searches whose config it changes, and only theirs."""
+    import shutil
+    np_ = _harness()
+    p = dict(np_.QUICK)
+    conf = tmp_path / 'configs'
+    shutil.copytree(np_.params.CONFIG_DIR, conf)
+    monkeypatch.setattr(np_.params, 'CONFIG_DIR', conf)
+
+    def digests():
+        _, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 'd', tmp_path / 'h', list(np_.STRATEGIES))
+        return {n: np_.spec_digest(s) for n, s in specs.items()}
+
+    before = digests()
+    cream = conf / 'cream_demo.py'
+    cream.write_text(cream.read_text().replace('margin=5.0', 'margin=4.0'))      # Cream's strategy only
+    after = digests()
+    assert {n for n in before if before[n] != after[n]} == {n for n in before if n.startswith('cream')}
+    base = conf / '_base_search.py'
+    base.write_text(base.read_text().replace('find_unused_parameters=True', 'find_unused_parameters=False'))
+    assert all(a != b for a, b in zip(after.values(), digests().values()))        # every strategy's base
+    last = digests()
+    real = np_.jobs.search_config
+
+    def derived_otherwise(spec):                       # search_config deriving the matcher's lr another way
+        cfg = real(spec)
+        if spec['strategy'].startswith('cream'):
+            cfg.model.strategy.meta_lr *= 2
+        return cfg
+
+    monkeypatch.setattr(np_.jobs, 'search_config', derived_otherwise)
+    changed = digests()
+    assert {n for n in last if last[n] != changed[n]} == {n for n in last if n.startswith('cream')}
 
 
 def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
@@ -216,7 +324,9 @@ def test_compare_harness_quick(tmp_path):
     for row in res['rows']:
         assert row['convergence_epochs'] == [1, 2, 3, 4, 5] and np.array(row['convergence']).shape == (1, 5)
         assert all(-1 <= t <= 1 for t in row['tau']) and all(0 <= t <= 100 for t in row['pick_top1'])
-        assert all(lo <= m <= hi for m in row['pick_macs']), row
+        rlo, rhi = row['macs_range']            # MixPath's pick: inside its own, multi-path range
+        assert all(rlo <= m <= rhi for m in row['pick_macs']), row
+        assert (rlo, rhi) == (lo, hi) or (row['strategy'] == 'mixpath' and rlo == lo and rhi > hi)
     # each search's ground-truth scores come from its own score job (its final checkpoint)
     scored = json.loads((tmp_path / 'jobs/score_spos_s0.json').read_text())['result']['gt_scores']
     assert len(scored) == 4 and all(0 <= v <= 100 for v in scored)

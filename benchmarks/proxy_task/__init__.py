@@ -15,21 +15,22 @@ The names below are the harness's interface (the tests use them); the committed 
 """
 from .cli import main
 from .comparison import compare, comparison_jobs, search_specs
-from .data import arch_sets, data_dirs, data_seconds, evenly, load, make_data, teacher_arch, top_layers
-from .ground_truth import groundtruth, groundtruth_file, groundtruth_specs, report_groundtruth
-from .jobs import (JOBS, claim_work_dir, holds_finished_search, made_by, register_hook, run_job, score_job,
-                   search_config, search_job, standalone_job)
+from .data import (arch_sets, data_dirs, data_seconds, evenly, load, macs_band, make_data, multipath_range, teacher_arch,
+                   top_layers)
+from .ground_truth import groundtruth, groundtruth_file, groundtruth_specs, report_groundtruth, reusable_groundtruth
+from .jobs import (JOBS, claim_work_dir, config_digest, demo_config, holds_finished_search, made_by, register_hook,
+                   run_job, score_job, search_config, search_job, standalone_job)
 from .learning import learnability
 from .params import (FULL, GT_KEYS, GT_KNOBS, LATER_KEYS, QUICK, SEARCH_KEYS, STANDALONE_KEYS, STRATEGIES, TASK_FULL,
                      TASKS, classes, gt_params, pick, settings, spec_digest, standalone_spec, task_of)
 from .pool import Pool, archive, archive_of, first_ready, job_wall, makespan
 from .report import LABELS, results_plot, results_table, stability, wall_time
 
-__all__ = ['FULL', 'GT_KEYS', 'GT_KNOBS', 'JOBS', 'LABELS', 'LATER_KEYS', 'Pool', 'QUICK', 'SEARCH_KEYS',
-           'STANDALONE_KEYS', 'STRATEGIES', 'TASKS', 'TASK_FULL', 'arch_sets', 'archive', 'archive_of', 'classes',
-           'claim_work_dir', 'compare', 'comparison_jobs', 'data_dirs', 'data_seconds', 'evenly', 'first_ready',
+__all__ = ['FULL', 'GT_KEYS', 'GT_KNOBS', 'JOBS', 'LABELS', 'LATER_KEYS', 'QUICK', 'SEARCH_KEYS', 'STANDALONE_KEYS',
+           'STRATEGIES', 'TASKS', 'TASK_FULL', 'Pool', 'arch_sets', 'archive', 'archive_of', 'claim_work_dir', 'classes',
+           'compare', 'comparison_jobs', 'config_digest', 'data_dirs', 'data_seconds', 'demo_config', 'evenly', 'first_ready',
            'groundtruth', 'groundtruth_file', 'groundtruth_specs', 'gt_params', 'holds_finished_search', 'job_wall',
-           'learnability', 'load', 'made_by', 'main', 'make_data', 'makespan', 'pick', 'register_hook',
-           'report_groundtruth', 'results_plot', 'results_table', 'run_job', 'score_job', 'search_config', 'search_job',
-           'search_specs', 'settings', 'spec_digest', 'stability', 'standalone_job', 'standalone_spec', 'task_of',
-           'teacher_arch', 'top_layers', 'wall_time']
+           'learnability', 'load', 'macs_band', 'made_by', 'main', 'make_data', 'makespan', 'multipath_range', 'pick',
+           'register_hook', 'report_groundtruth', 'results_plot', 'results_table', 'reusable_groundtruth', 'run_job',
+           'score_job', 'search_config', 'search_job', 'search_specs', 'settings', 'spec_digest', 'stability',
+           'standalone_job', 'standalone_spec', 'task_of', 'teacher_arch', 'top_layers', 'wall_time']

@@ -15,8 +15,9 @@ from cream_det.search.ranking import kendall_tau
 from cream_det.space import Arch
 from cream_det.utils.io import atomic_write_bytes, atomic_write_text
 
-from .data import arch_sets, data_seconds, make_data, teacher_arch
-from .ground_truth import groundtruth, groundtruth_file, groundtruth_specs
+from .data import arch_sets, data_seconds, make_data, multipath_range, teacher_arch
+from .ground_truth import groundtruth, groundtruth_specs, reusable_groundtruth
+from .jobs import config_digest, demo_config
 from .params import LATER_KEYS, SEARCH_KEYS, STRATEGIES, pick, settings, spec_digest, standalone_spec, task_of
 from .pool import Pool, archive_of, job_wall, makespan
 from .report import results_plot, results_table
@@ -37,10 +38,15 @@ def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
     # a search setting off its old default (e.g. --search-head zero) gets work dirs of its own, so that the
     # default's searches keep their checkpoints (what scores another set of ground-truth archs)
     tag = ''.join(f'_{k}-{v}' for k, v in pick(p, SEARCH_KEYS).items() if k in LATER_KEYS)
+    # MixPath trains multi-path paths, which cost the sum of their branches: a range of its own (``multipath_range``)
+    multi = ({'macs_range': list(multipath_range(p, demo_config('mixpath').model.strategy.max_paths))}
+             if 'mixpath' in strategies else {})
     specs = {f'{s}_s{seed}': dict(base, strategy=s, seed=seed, work_dir=str(out / 'runs' / f'{s}_s{seed}{tag}'),
                                   **(dict(teacher=str(teacher), teacher_digest=spec_digest(teacher_spec))
-                                     if s == 'dna' else {}))
+                                     if s == 'dna' else {}), **(multi if s == 'mixpath' else {}))
              for seed in range(p['seeds']) for s in strategies}
+    for spec in specs.values():        # the whole config each search runs, demo files and derived values
+        spec['config'] = config_digest(spec)
     return teacher_spec, specs
 
 
@@ -71,9 +77,9 @@ def compare(args: argparse.Namespace) -> dict:
     data, search, held = make_data(p, out, args.data)
     strategies = args.strategies or list(STRATEGIES)
     specs, named, needs, gt_jobs = comparison_jobs(p, out, data, search, held, strategies)
-    lo, hi = specs[next(iter(specs))]['macs_range']
+    lo, hi = arch_sets(p)[0]
     pool = Pool(out, args.jobs, archive_of(args))
-    done = pool.run({**named, **({} if groundtruth_file(p, out, data).is_file() else gt_jobs)}, needs)
+    done = pool.run({**named, **({} if reusable_groundtruth(p, out, data) else gt_jobs)}, needs)
     gt = groundtruth(args, p)          # its trainings are done: this gathers them (or reuses a ground truth)
     runs = {n: done[n] for n in specs}
     scores = {f'score_{n}': done[f'score_{n}'] for n in specs}
@@ -86,7 +92,7 @@ def compare(args: argparse.Namespace) -> dict:
         curves = np.array([[c['mean'] for c in runs[n]['convergence']] for n in names])
         top1 = [picks[f'pick_{n}']['top1'] for n in names]
         macs = [Arch.from_dict(runs[n]['pick']).macs for n in names]
-        rows.append({'strategy': s, 'tau': taus, 'convergence_epochs': [c['epoch'] for c in runs[names[0]]['convergence']],
+        rows.append({'strategy': s, 'macs_range': specs[names[0]]['macs_range'], 'tau': taus, 'convergence_epochs': [c['epoch'] for c in runs[names[0]]['convergence']],
                      'convergence': curves.tolist(), 'pick_top1': top1, 'pick_macs': macs,
                      'picks': [runs[n]['pick'] for n in names], 'search_seconds': [runs[n]['seconds'] for n in names]})
     # a run from scratch: every job's measured seconds, scheduled as the pool runs them; a ground truth whose

@@ -69,8 +69,7 @@ def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
     """The MACs range (the ``band`` percentiles of the space's MACs), the ground-truth archs and the
     convergence paths."""
     depths = (p['depths'],) * len(CREAM_SPACE.stages)
-    every = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, seed=123)
-    lo, hi = (float(v) for v in np.percentile([every.sample().macs for _ in range(400)], p['band']))
+    lo, hi = macs_band(p)
     gt = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, macs_range=(lo, hi), seed=7)
     conv = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, macs_range=(lo, hi), seed=11)
     # the ground truth spreads evenly over the range's MACs (the middle of each of ``archs`` equal-count slices of
@@ -92,6 +91,30 @@ def arch_sets(p: dict) -> tuple[tuple[float, float], list[Arch], list[Arch]]:
     else:
         spread = evenly(pool, p['archs'])
     return (lo, hi), spread, [conv.sample() for _ in range(p['paths'])]
+
+
+def multipath_range(p: dict, max_paths: int) -> tuple[float, float]:
+    """MixPath's MACs range: from the single-path range's low end to the ``band``'s upper percentile of the MACs of
+    multi-path archs drawn as MixPath draws them (k ~ U{1..max_paths} ops per layer, each costing the sum of its
+    branches: ``Arch.macs``).
+
+    A multi-path path costs up to ``max_paths`` times a single one, so the single-path range would leave MixPath
+    (``constrain_macs=True``) training only the narrow draws that fit it: ``configs/search/mixpath_demo.py`` sizes
+    its range the same way (single-path 8-10M, multi-path 8-20M). The low end keeps every single-path arch of the
+    band, which every supernet scores."""
+    depths = (p['depths'],) * len(CREAM_SPACE.stages)
+    lo, _ = macs_band(p)
+    many = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, max_paths=max_paths, seed=123)
+    hi = float(np.percentile([many.decode(c).macs for c in many.sample_codes(400)], p['band'][1]))
+    return lo, hi
+
+
+def macs_band(p: dict) -> tuple[float, float]:
+    """The single-path MACs range: the ``band`` percentiles of the MACs of the space's one-layer-per-stage archs."""
+    depths = (p['depths'],) * len(CREAM_SPACE.stages)
+    every = ArchSampler(CREAM_SPACE, p['size'], classes(p), depths=depths, seed=123)
+    lo, hi = (float(v) for v in np.percentile([every.sample().macs for _ in range(400)], p['band']))
+    return lo, hi
 
 
 def top_layers(a: Arch, knob: str, size: int) -> int:

@@ -3,6 +3,7 @@ search's config and its convergence hook, and one job run in its own process (``
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -17,8 +18,9 @@ from cream_det.search.ranking_tool import train_standalone
 from cream_det.space import CREAM_SPACE, Arch
 from cream_det.utils.io import atomic_write_text
 
+from . import params
 from .data import load
-from .params import DEMO_CONFIG, ROOT, classes, spec_digest
+from .params import DEMO_CONFIG, classes, spec_digest
 
 
 def standalone_job(spec: dict) -> dict:
@@ -38,11 +40,25 @@ def standalone_job(spec: dict) -> dict:
     return out
 
 
+def demo_config(name: str) -> Any:
+    """The strategy's demo config as ``configs/search`` holds it (its ``_base_`` chain resolved)."""
+    from mmengine.config import Config
+    return Config.fromfile(str(params.CONFIG_DIR / DEMO_CONFIG[name]))
+
+
+def config_digest(spec: dict) -> str:
+    """The digest of the whole config a search spec runs (``search_config``): every value its demo config, that
+    config's ``_base_`` files (``_base_search.py`` too) and ``search_config``'s derived settings give. A search
+    spec holds it, so editing a demo config or a derivation reruns the searches it changes instead of reusing
+    results made under the old values; the spec's own fields (the ``config`` key aside) are part of it."""
+    built = search_config({k: v for k, v in spec.items() if k != 'config'}).to_dict()
+    return hashlib.sha256(json.dumps(built, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
 def search_config(spec: dict) -> Any:
     """The demo config of the strategy, moved onto the proxy task, its range, budget and seed."""
-    from mmengine.config import Config
     p, name, seed = spec['params'], spec['strategy'], spec['seed']
-    cfg = Config.fromfile(str(ROOT / 'configs/search' / DEMO_CONFIG[name]))
+    cfg = demo_config(name)
     epochs = p['search_epochs']
     iters = -(-p['search_train'] // p['batch'])
     cfg.model.update(macs_range=tuple(spec['macs_range']), resolution=p['size'], num_classes=classes(p),
@@ -85,13 +101,13 @@ def search_config(spec: dict) -> Any:
     return cfg
 
 
-def scorer(spec: dict, model: Any) -> Callable[[list[Arch]], np.ndarray]:
+def scorer(spec: dict, model: Any, limit: int | None = None) -> Callable[[list[Arch]], np.ndarray]:
     """Each arch's score under the supernet as ``tools/compare_strategies.py`` scores it (``path_scores``:
     inherited top-1 after BN recalibration on fixed training batches; minus DNA's summed block rating for
-    DNA), on the searches' held-out set, which is read once here."""
+    DNA), on the searches' held-out set (all of it, or a fixed random ``limit`` of it), which is read once here."""
     from cream_det.engine.compare import SearchRun, path_scores
     p = spec['params']
-    held = load(Path(spec['held_out']), 'val', p['size'], 256)
+    held = load(Path(spec['held_out']), 'val', p['size'], 256, order_seed=None if limit is None else 0, limit=limit)
     calib = load(Path(spec['data']), 'train', p['size'], p['batch'], order_seed=1000, limit=p['calib'] * p['batch'])
     run = SearchRun(Path(spec['work_dir']), None, model)
     return lambda archs: path_scores(run, archs, calib, held)
@@ -136,7 +152,7 @@ def register_hook() -> None:
             model = getattr(runner.model, 'module', runner.model)
             was_training = model.training
             archs = [Arch.from_dict(a) for a in self.spec['paths']]
-            self.score = self.score or scorer(self.spec, model)
+            self.score = self.score or scorer(self.spec, model, self.spec['params'].get('conv_val'))
             scores = self.score(archs)
             model.train(was_training)
             path = Path(runner.work_dir) / 'convergence.json'
