@@ -213,7 +213,8 @@ def test_a_ground_truth_of_other_archs_is_not_reused(tmp_path, monkeypatch, caps
     assert 'holds other archs than the 4 drawn now (4 differ)' in capsys.readouterr().out
     saved.write_text(json.dumps(tampered))
     again = np_.groundtruth(args, p)
-    assert again['archs'] == first['archs'] and again['top1'] == first['top1'] and 'reusing' not in capsys.readouterr().out
+    assert again['archs'] == first['archs'] and again['top1'] == first['top1']
+    assert 'reusing' not in capsys.readouterr().out
     assert np_.reusable_groundtruth(p, tmp_path, data) is not None
 
 
@@ -421,8 +422,10 @@ def test_table_shows_the_macs_alone_baseline():
     """A supernet's tau only says more than "bigger is better" above tau(MACs, top-1): the table shows both."""
     np_ = _harness()
     row = dict(strategy='spos', tau=[0.1, 0.3], convergence_epochs=[1, 2], convergence=[[10, 20], [12, 22]],
-               pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6])
+               pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6], seed_pairs=[0.2], self_tau=0.2, tau_of_mean=0.25,
+               interpretable=False)
     res = dict(params=dict(np_.QUICK), macs_range=[1e6, 3e6], rows=[row], seconds=600.0, groundtruth_seconds=1200.0,
+               baselines={'MACs': -0.37, 'params': 0.1, 'k7 layers': 0.7, 'e6 layers': 0.0}, paired={},
                jobs=2, pool_seconds=4200.0, groundtruth_apart_seconds=1200.0, data_seconds=None,
                job_seconds={'DNA teacher': 60.0, 'searches': 7200.0, 'scores': 0.0, 'picks': 1080.0, 'ground truth': 0.0},
                groundtruth=dict(top1=[[90, 91], [92, 89]], macs=[1e6, 2e6], tau_seed_vs_seed=[0.61],
@@ -657,3 +660,70 @@ def test_the_task_brings_its_own_full_settings_and_flags_still_win():
     assert glyphs['gt_select'] == 'kernel'
     assert np_.settings(ns(task='glyphs', num_val=3000))['num_val'] == 3000
     assert np_.settings(argparse.Namespace(**{k: None for k in np_.FULL}, quick=True)) == np_.QUICK
+
+
+def test_self_consistency_reads_a_tau_only_from_a_supernet_that_agrees_with_itself():
+    """Seed-vs-seed taus of a strategy's own scores, their mean against the bar (0.5), and the tau of the scores
+    averaged over seeds against the ground truth."""
+    np_ = _harness()
+    truth = [1.0, 2.0, 3.0, 4.0]
+    steady = np_.statistics.self_consistency([[1, 2, 3, 4], [1, 2, 4, 3], [2, 1, 3, 4]], truth)
+    assert steady['seed_pairs'] == pytest.approx([2 / 3, 2 / 3, 1 / 3]) and steady['self_tau'] == pytest.approx(5 / 9)
+    assert steady['interpretable'] and steady['tau_of_mean'] == pytest.approx(1.0)
+    shaky = np_.statistics.self_consistency([[1, 2, 3, 4], [4, 3, 2, 1]], truth)
+    assert shaky['self_tau'] == pytest.approx(-1.0) and not shaky['interpretable']
+    assert not np_.statistics.self_consistency([[1, 2, 3, 4]], truth)['interpretable']       # one seed: no estimate
+    with pytest.raises(ValueError, match='ground-truth archs'):
+        np_.statistics.self_consistency([[1, 2, 3]], truth)
+
+
+def test_paired_difference_has_the_interval_its_pairs_give():
+    """Known inputs, known intervals: a constant difference has a zero-width interval at it; one seed of 100 pairs
+    differing by 0 or 2 has the mean's normal interval, 1 +- 1.645 x 1.005 / 10 at 90 %."""
+    np_ = _harness()
+    pd = np_.statistics.paired_difference
+    rng = np.random.default_rng(0)
+    b = rng.normal(30, 10, size=(3, 40))
+    same = pd(b + 1.5, b)
+    assert (same['mean'], same['lo'], same['hi']) == pytest.approx((1.5, 1.5, 1.5))
+    assert (same['pairs'], same['ahead']) == (120, 3)
+    d = np.array([[0.0, 2.0] * 50])
+    half = pd(d, np.zeros_like(d))
+    assert half['mean'] == pytest.approx(1.0) and half['lo'] == pytest.approx(0.835, abs=0.03)
+    assert half['hi'] == pytest.approx(1.165, abs=0.03) and half['level'] == 0.9
+    with pytest.raises(ValueError, match='same'):
+        pd(b, b[:2])
+
+
+def test_paired_difference_fails_if_the_pairing_is_dropped():
+    """Each seed (and path) has a level of its own shared by both strategies, and a leads b by 1 point in every
+    pair: paired, the interval is tight around 1; the same numbers unpaired (b's seeds and paths shuffled) would
+    put 0 inside it, so a difference of means or a shuffled pairing fails here."""
+    np_ = _harness()
+    rng = np.random.default_rng(1)
+    level = rng.normal(0, 10, size=(3, 1)) + rng.normal(0, 10, size=(1, 50))
+    a, b = level + 1.0 + rng.normal(0, 0.1, size=(3, 50)), level
+    paired = np_.statistics.paired_difference(a, b)
+    assert 0.9 < paired['lo'] < paired['hi'] < 1.1 and paired['ahead'] == 3
+    shuffled = rng.permutation(b.ravel()).reshape(b.shape)
+    unpaired = np_.statistics.paired_difference(a, shuffled)
+    assert unpaired['lo'] < 0 < unpaired['hi']
+
+
+def test_the_cream_arms_run_their_own_schedules():
+    """cream_authors: the authors' warm-up (21/120 of the search) and board entries scored on their 1,024 images
+    (16 batches of 64); cream_late: the same from half-way; the first three arms keep their schedule."""
+    np_ = _harness()
+    p = dict(np_.FULL, task='glyphs', **np_.TASK_FULL['glyphs'])
+    (lo, hi), _, paths = np_.arch_sets(dict(p, paths=2))
+    base = dict(kind='search', params=p, data='d', held_out='h', macs_range=[lo, hi], seed=0, work_dir='w',
+                paths=[a.to_dict() for a in paths])
+    st = {s: np_.search_config(dict(base, strategy=s)).model.strategy
+          for s in ('cream_meta', 'cream_authors', 'cream_late')}
+    assert st['cream_authors'].warmup_fraction == pytest.approx(21 / 120) and st['cream_late'].warmup_fraction == 0.5
+    assert st['cream_authors'].board_eval_batches == st['cream_late'].board_eval_batches == 1024 // 64
+    assert st['cream_authors'].warmup_epochs is None and st['cream_authors'].teacher == 'meta'
+    assert st['cream_meta'].warmup_epochs == 1 and 'warmup_fraction' not in st['cream_meta']
+    assert 'board_eval_batches' not in st['cream_meta']
+    # the matcher's lr follows the distillation steps: more of them for the authors' arm than for the late start
+    assert st['cream_authors'].meta_lr < st['cream_late'].meta_lr

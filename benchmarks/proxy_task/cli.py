@@ -74,7 +74,12 @@ def main(argv: list[str] | None = None) -> None:
         g.add_argument('--data', help='an existing set of the task (default: generated under --out)')
         g.add_argument('--jobs', type=int, default=1, help='trainings at once, each in its own process')
         if name == 'compare':
-            g.add_argument('--strategies', nargs='+', choices=STRATEGIES)
+            g.add_argument('--strategies', nargs='+', choices=STRATEGIES,
+                           help='the arms to run (default: all); leave out those the run cannot afford, e.g. '
+                                'cream_random, cream_top1')
+            g.add_argument('--no-picks', action='store_true',
+                           help="leave out the retraining of each search's pick (its table column reads 'not "
+                                "retrained')")
         if name in ('groundtruth', 'compare'):
             g.add_argument('--no-archive', action='store_true',
                            help=f'train every job here, even one whose result is committed in {ARCHIVE_REL}')

@@ -83,12 +83,29 @@ ARCHIVE = ROOT / ARCHIVE_REL
 # its own MACs range and the held-out set 5,000 images, so no run reuses them; its ground truth and DNA teacher,
 # whose specs did not change, stay in ARCHIVE and are reused
 ARCHIVE_V1 = ROOT / 'benchmarks/results/nas_proxy_v1'
-STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'spos', 'dna', 'mixpath')
+STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_late', 'spos', 'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
+               'cream_authors': 'cream_demo.py', 'cream_late': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
+# the Cream arms' schedules, by strategy: (teacher, warm-up as a fraction of the search or None for the harness's
+# first schedule, ``max(1, epochs // 6)`` epochs, board entries scored on ``BOARD_IMAGES`` or on one batch).
+# cream_authors: the authors' (CE alone while epoch <= 20 of 120: 21/120 of the search; entries scored on 1,024
+# images); cream_late: the same with distillation from half-way, the test of "distillation starts too early"
+CREAM_ARMS = {'cream_meta': ('meta', None, False), 'cream_top1': ('top1', None, False),
+              'cream_random': ('random', None, False), 'cream_authors': ('meta', 21 / 120, True),
+              'cream_late': ('meta', 0.5, True)}
+# the authors score a board entry on 8 batches of 128 validation images (1,024); here on as many images, in batches
+# of the search's own size (64: 16 batches)
+BOARD_IMAGES = 1024
 #: where the strategies' demo configs (and their ``_base_`` chain) are read; a test points it at a copy
 CONFIG_DIR = ROOT / 'configs' / 'search'
 LARGEST_OP = 5                      # k7e6 in the Cream space's choice order: the DNA teacher is all k7e6
+
+
+def board_eval_batches(p: dict) -> int:
+    """The batches a board entry is scored on for the authors' 1,024 images (``BOARD_IMAGES``) at the search's
+    batch size (at least one; a QUICK run's few images give what they have)."""
+    return max(1, min(round(BOARD_IMAGES / p['batch']), p['search_train'] // p['batch']))
 
 
 def task_of(p: dict) -> str:
