@@ -727,3 +727,26 @@ def test_the_cream_arms_run_their_own_schedules():
     assert 'board_eval_batches' not in st['cream_meta']
     # the matcher's lr follows the distillation steps: more of them for the authors' arm than for the late start
     assert st['cream_authors'].meta_lr < st['cream_late'].meta_lr
+
+
+def test_the_two_knob_ground_truth_crosses_k7_and_e6_layers_at_matched_macs(tmp_path):
+    """gt_select='knobs': every k7 count where a kernel can matter (0-3 at 32 px) x two e6 counts, two archs a cell,
+    their MACs within 2 % of one value, so a supernet must recover both knobs; DNA's teacher sits at neither end of
+    either knob, is not a ground-truth arch, and has a checkpoint of its own."""
+    np_ = _harness()
+    p = dict(np_.FULL, task='glyphs', gt_select='knobs', paths=2)
+    (lo, hi), archs, _ = np_.arch_sets(p)
+    cells = sorted((np_.top_layers(a, 'kernel', 32), np_.top_layers(a, 'expansion', 32)) for a in archs)
+    e6 = sorted({e for _, e in cells})
+    assert len(e6) == 2 and e6[1] == e6[0] + 1
+    assert cells == sorted((k, e) for k in range(4) for e in e6 for _ in range(2)) and len(set(archs)) == 16
+    macs = np.array([a.macs for a in archs], dtype=float)
+    assert macs.max() / macs.min() < 1.04 and all(lo <= m <= hi for m in macs)
+    teacher = np_.teacher_arch(p)
+    assert 0 < np_.top_layers(teacher, 'kernel', 32) < 3 and 0 < np_.top_layers(teacher, 'expansion', 32) < 5
+    assert teacher not in archs
+    t_spec, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 's', tmp_path / 'h', ['dna'])
+    assert t_spec['save'].endswith('dna_teacher_glyphs_knobs.pth') and specs['dna_s0']['teacher'] == t_spec['save']
+    assert np_.gt_params(p) != np_.gt_params(dict(p, gt_select='kernel'))
+    with pytest.raises(SystemExit, match='multiple of 8'):
+        np_.arch_sets(dict(p, archs=12))

@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.error('--jobs must be >= 1')
     if args.task not in (None, *TASKS):
         ap.error(f"--task {args.task}: one of {', '.join(TASKS)}")
-    if args.gt_select not in (None, 'macs', *GT_KNOBS):
-        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs), 'width' (over wide layers, then MACs) or "
-                 f"'kernel' (over large-kernel layers, then MACs)")
+    if args.gt_select not in (None, 'macs', 'knobs', *GT_KNOBS):
+        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs), 'width' (over wide layers, then MACs), "
+                 f"'kernel' (over large-kernel layers, then MACs) or 'knobs' (k7 layers x e6 layers at matched MACs)")
     for key in ('head', 'search_head'):
         if getattr(args, key) not in (None, *HEAD_INITS):
             ap.error(f"--{key.replace('_', '-')} {getattr(args, key)}: one of {', '.join(HEAD_INITS)} ('timm': the "

@@ -32,7 +32,8 @@ def search_specs(p: dict, out: Path, data: Path, search: Path, held: Path,
     A search's spec holds the search settings only and DNA's also the teacher's digest: a new stand-alone
     recipe (the ground truth's) then retrains the teacher and reruns DNA's searches, but keeps the others'."""
     (lo, hi), _, paths = arch_sets(p)
-    teacher = out / ('dna_teacher.pth' if task_of(p) == 'shapes' else f'dna_teacher_{task_of(p)}.pth')
+    teacher = out / ('dna_teacher' + ('' if task_of(p) == 'shapes' else f'_{task_of(p)}')
+                     + ('_knobs' if p.get('gt_select') == 'knobs' else '') + '.pth')     # its own arch: its own file
     teacher_spec = standalone_spec(p, data, teacher_arch(p).to_dict(), 0, save=str(teacher))
     base = dict(kind='search', params=pick(p, SEARCH_KEYS), data=str(search), held_out=str(held), macs_range=[lo, hi],
                 paths=[a.to_dict() for a in paths])
