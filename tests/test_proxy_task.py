@@ -750,3 +750,51 @@ def test_the_two_knob_ground_truth_crosses_k7_and_e6_layers_at_matched_macs(tmp_
     assert np_.gt_params(p) != np_.gt_params(dict(p, gt_select='kernel'))
     with pytest.raises(SystemExit, match='multiple of 8'):
         np_.arch_sets(dict(p, archs=12))
+
+
+def test_plan_projects_each_job_from_the_first_epochs_and_schedules_them(tmp_path):
+    """compare --plan: a search is its first epoch x the epochs + its convergence points + its final pick's archs
+    (SPOS's evolution) on the whole held-out set; a score the ground-truth archs on it; a stand-alone job its epoch x
+    the epochs; a stored job its measured time; all scheduled as the pool runs them."""
+    np_ = _harness()
+    p = dict(np_.QUICK, search_epochs=10, points=5, epochs=2, search_val=400, conv_val=100, archs=4, seeds=1)
+    out = tmp_path
+    specs, named, needs, gt_jobs = np_.comparison_jobs(p, out, out / 'd', out / 'd', out / 'h', ['spos', 'cream_meta'])
+    probes = {'plan_spos': {'epoch_seconds': 10.0, 'score_seconds': 6.0, 'paths': 6},
+              'plan_cream_meta': {'epoch_seconds': 20.0, 'score_seconds': 3.0, 'paths': 6},
+              'plan_standalone': {'epoch_seconds': 7.0}}
+    stored = {'gt_a00_s0': {'seconds': 100.0}}
+    res = np_.planning.project(p, probes, named, needs, gt_jobs, stored, jobs=2)
+    s = res['seconds']
+    evolution = np_.search_config(dict(specs['spos_s0'], teacher='t')).evolution
+    candidates = evolution['population'] * evolution['generations']
+    spos_arch = 6.0 / 6 * 400 / 100                        # one path's scoring, on 4 x the images
+    assert s['spos_s0'] == pytest.approx(10 * 10.0 + 5 * 6.0 + candidates * spos_arch)
+    assert s['cream_meta_s0'] == pytest.approx(10 * 20.0 + 5 * 3.0)
+    assert s['score_spos_s0'] == pytest.approx(4 * spos_arch) and s['pick_spos_s0'] == 14.0
+    assert s['gt_a00_s0'] == 100.0 and s['gt_a01_s0'] == 14.0 and res['parts']['gt_a00_s0'] == 'stored'
+    assert res['wall'] == pytest.approx(np_.makespan(s, 2, needs)) and res['wall'] < sum(s.values())
+    assert 'Projected wall time of the full run at --jobs 2' in np_.planning.plan_table(
+        dict(res, params=p, strategies=['spos', 'cream_meta'], jobs=2, probes=probes))
+
+
+def test_a_stored_result_whose_checkpoint_is_gone_runs_again(tmp_path, monkeypatch):
+    """DNA's teacher is a stand-alone job that saves the checkpoint DNA's searches load: its result (committed, or
+    kept) without that file (not committed) is no result, or a fresh clone's DNA search would fail on it."""
+    np_ = _harness()
+    calls = []
+
+    def train(spec):
+        calls.append(1)
+        Path(spec['save']).write_text('weights')
+        return {'top1': 1.0, 'seconds': 0.0}
+
+    monkeypatch.setitem(np_.JOBS, 'count', train)
+    spec = {'kind': 'count', 'save': str(tmp_path / 'teacher.pth')}
+    pool = np_.Pool(tmp_path, jobs=1)
+    pool.run({'dna_teacher': spec})
+    pool.run({'dna_teacher': spec})
+    assert len(calls) == 1
+    (tmp_path / 'teacher.pth').unlink()
+    pool.run({'dna_teacher': spec})
+    assert len(calls) == 2 and (tmp_path / 'teacher.pth').is_file()

@@ -7,6 +7,7 @@
 - ``pool``: running jobs, each result stored under its spec's digest and reused; the committed results;
 - ``ground_truth``, ``comparison``, ``learning``: the sub-commands ``groundtruth``, ``compare``,
   ``learnability``;
+- ``planning``: ``compare --plan``, the first epoch of each kind of job timed and the full run's wall time projected;
 - ``statistics``: a supernet's agreement with itself over seeds, the paired Cream - SPOS difference and its interval;
 - ``report``: the tables, the wall time and the figure;
 - ``cli``: the command line (``main``), which ``benchmarks/nas_proxy.py`` runs.
@@ -22,6 +23,7 @@ from .ground_truth import groundtruth, groundtruth_file, groundtruth_specs, repo
 from .jobs import (JOBS, claim_work_dir, config_digest, demo_config, holds_finished_search, made_by, register_hook,
                    run_job, score_job, search_config, search_job, standalone_job)
 from .learning import learnability
+from .planning import plan
 from .params import (FULL, GT_KEYS, GT_KNOBS, LATER_KEYS, QUICK, SEARCH_KEYS, STANDALONE_KEYS, STRATEGIES, TASK_FULL,
                      TASKS, classes, gt_params, pick, settings, spec_digest, standalone_spec, task_of)
 from .pool import Pool, archive, archive_of, first_ready, job_wall, makespan
@@ -33,7 +35,7 @@ __all__ = ['FULL', 'GT_KEYS', 'GT_KNOBS', 'JOBS', 'LABELS', 'LATER_KEYS', 'QUICK
            'claim_work_dir', 'classes', 'compare', 'comparison_jobs', 'config_digest', 'data_dirs', 'data_seconds',
            'demo_config', 'evenly', 'first_ready', 'groundtruth', 'groundtruth_file', 'groundtruth_specs', 'gt_params',
            'holds_finished_search', 'job_wall', 'learnability', 'load', 'macs_band', 'made_by', 'main', 'make_data',
-           'makespan', 'multipath_range', 'paired_difference', 'pick', 'register_hook', 'report_groundtruth',
+           'makespan', 'multipath_range', 'paired_difference', 'pick', 'plan', 'register_hook', 'report_groundtruth',
            'results_plot', 'results_table', 'reusable_groundtruth', 'run_job', 'score_job', 'search_config',
            'search_job', 'search_specs', 'self_consistency', 'settings', 'spec_digest', 'stability', 'standalone_job',
            'standalone_spec', 'task_of', 'teacher_arch', 'top_layers', 'wall_time']

@@ -56,6 +56,7 @@ from .ground_truth import groundtruth
 from .jobs import run_job
 from .learning import learnability
 from .params import ARCHIVE_REL, FULL, GT_KNOBS, STRATEGIES, TASKS
+from .planning import plan
 from .pool import archive
 
 
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
             g.add_argument('--strategies', nargs='+', choices=STRATEGIES,
                            help='the arms to run (default: all); leave out those the run cannot afford, e.g. '
                                 'cream_random, cream_top1')
+            g.add_argument('--plan', action='store_true',
+                           help='time the first epoch of every kind of job (--jobs at once, as the run would) and '
+                                'print the projected wall time of the whole run with these settings, then stop')
             g.add_argument('--no-picks', action='store_true',
                            help="leave out the retraining of each search's pick (its table column reads 'not "
                                 "retrained')")
@@ -112,4 +116,6 @@ def main(argv: list[str] | None = None) -> None:
                      f"classifier as timm and the authors init it)")
     if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
         ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
+    if getattr(args, 'plan', False):
+        return plan(args)
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)

@@ -138,9 +138,10 @@ def register_hook() -> None:
         running time per epoch in ``elapsed.json``."""
         priority = 'LOW'
 
-        def __init__(self, spec: dict, every: int) -> None:
-            self.spec, self.every = spec, every
+        def __init__(self, spec: dict, every: int, plan: bool = False) -> None:
+            self.spec, self.every, self.plan = spec, every, plan
             self.score: Callable[[list[Arch]], np.ndarray] | None = None     # built (data read) at the first point
+            self._train_start = time.time()
 
         @staticmethod
         def _elapsed(runner: Any) -> tuple[Path, dict[str, float]]:
@@ -148,11 +149,14 @@ def register_hook() -> None:
             return path, (json.loads(path.read_text()) if path.is_file() else {})
 
         def before_train(self, runner: Any) -> None:
+            self._train_start = time.time()
             _, history = self._elapsed(runner)
             _INVOCATION['before'] = float(history.get(str(runner.epoch), 0.0))     # 0 for a fresh run
 
         def after_train_epoch(self, runner: Any) -> None:
             epoch = runner.epoch + 1           # mmengine counts the epoch up after this hook
+            if self.plan:                      # ``plan_search_job``: the first epoch's time, then stop
+                return self._plan(runner)
             path, history = self._elapsed(runner)
             history = {k: v for k, v in history.items() if int(k) < epoch}       # a resumed run rewrites its own
             history[str(epoch)] = round(_INVOCATION['before'] + time.time() - _INVOCATION['t0'], 1)
@@ -170,6 +174,51 @@ def register_hook() -> None:
             points = [q for q in points if q['epoch'] < epoch]        # a resumed run rewrites its own
             points.append({'epoch': epoch, 'mean': float(scores.mean()), 'scores': scores.tolist()})
             atomic_write_text(path, json.dumps(points) + '\n')
+
+        def _plan(self, runner: Any) -> None:
+            trained = time.time() - self._train_start
+            model = getattr(runner.model, 'module', runner.model)
+            t = time.time()
+            self.score = scorer(self.spec, model, self.spec['params'].get('conv_val'))
+            self.score([Arch.from_dict(a) for a in self.spec['paths']])
+            atomic_write_text(Path(runner.work_dir) / 'plan.json', json.dumps(
+                {'epoch_seconds': round(trained, 1), 'score_seconds': round(time.time() - t, 1),
+                 'paths': len(self.spec['paths'])}) + '\n')
+            raise PlanStop
+
+
+class PlanStop(Exception):
+    """Raised by the convergence hook once a plan's first epoch is timed: the search stops there."""
+
+
+def plan_search_job(spec: dict) -> dict:
+    """The first epoch of a search (``spec['search']``, a comparison's own search spec in a work dir of its own), timed:
+    its training seconds and the seconds of scoring its convergence paths once (``compare --plan``)."""
+    import cream_det  # noqa: F401
+    from cream_det.engine.search_run import run_search
+    torch.set_num_threads(1)
+    register_hook()
+    search = spec['search']
+    work = Path(search['work_dir'])
+    if work.is_dir():
+        shutil.rmtree(work)                    # a plan times a fresh first epoch, never a resumed one
+    work.mkdir(parents=True)
+    cfg = search_config(search)
+    for hook in cfg.custom_hooks:
+        if hook['type'] == 'ProxyConvergenceHook':
+            hook['plan'] = True
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 6)      # nothing to keep
+    try:
+        run_search(cfg)
+    except PlanStop:
+        pass
+    return {**json.loads((work / 'plan.json').read_text()), 'seconds': 0.0}
+
+
+def plan_standalone_job(spec: dict) -> dict:
+    """One epoch of the stand-alone recipe (``spec['standalone']`` trained for one epoch), timed."""
+    one = dict(spec['standalone'], params=dict(spec['standalone']['params'], epochs=1))
+    return {'epoch_seconds': standalone_job(one)['seconds'], 'seconds': 0.0}
 
 
 def claim_work_dir(work: Path, digest: str) -> bool:
@@ -246,7 +295,8 @@ def holds_finished_search(search: dict, digest: str) -> bool:
             and Path(last.read_text().strip()).name == f"epoch_{search['params']['search_epochs']}.pth")
 
 
-JOBS = {'standalone': standalone_job, 'search': search_job, 'score': score_job}
+JOBS = {'standalone': standalone_job, 'search': search_job, 'score': score_job, 'plan_search': plan_search_job,
+        'plan_standalone': plan_standalone_job}
 
 
 def run_job(spec_file: str, result_file: str) -> None:
