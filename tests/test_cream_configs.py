@@ -24,7 +24,7 @@ AUTHORS = dict(warmup_epochs=21, board_tiebreak='flops_desc', meta_inner_lr='met
                selection='per_entry', meta_interval=200, meta_interval_by='epoch_iter', meta_lr=1e-4,
                meta_nesterov=True, meta_clip=1.0, meta_lr_decay=True, board_targets='teacher', board_size=10,
                margin=5.0, slice_size=4, board_acc='train_batch', op_probs=None, constrain_macs=False,
-               meta_clip_scope='meta_update', grad_reset='zero')
+               meta_clip_scope='meta_update', grad_reset='zero', board_eval_batches=1)
 
 
 def _strategy(cfg):

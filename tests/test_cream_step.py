@@ -69,9 +69,10 @@ def _setup(**kw):
     return net, cream, PlainOptim(net.parameters()), x, y
 
 
-def _step(net, cream, opt, x, y, step, epoch=0, batch_idx=None):
+def _step(net, cream, opt, x, y, step, epoch=0, batch_idx=None, max_iters=None):
     rec = Recorder(net)
-    log = cream.train_step(StepContext(net, rec, opt, x, y, step=step, epoch=epoch, batch_idx=batch_idx))
+    log = cream.train_step(StepContext(net, rec, opt, x, y, step=step, epoch=epoch, batch_idx=batch_idx,
+                                       max_iters=max_iters))
     return log, rec
 
 
@@ -188,7 +189,7 @@ def test_meta_update_by_global_step_and_its_real_student_step():
 
 
 def test_a_schedule_without_meta_updates_is_refused():
-    net, cream, opt, x, y = _setup(warmup_epochs=20, meta_interval=200, meta_interval_by='epoch_iter')
+    net, cream, opt, x, y = _setup(warmup_iters=0, warmup_epochs=20, meta_interval=200, meta_interval_by='epoch_iter')
     with pytest.raises(ConfigError, match='no meta update'):
         cream.check_schedule(iters_per_epoch=34, max_iters=34 * 120)
     lines = Cream(net, macs_range=None, seed=0, warmup_epochs=20).check_schedule(1251, 1251 * 120)
@@ -331,3 +332,137 @@ def test_meta_clip_scope_decides_whether_the_first_order_step_is_clipped(scope):
     assert meta <= clip * (1 + 1e-4)                          # the meta update is clipped either way
     clipped = [n <= clip * (1 + 1e-4) for n in (first_order, first_order_2)]
     assert clipped == [scope == 'every_step'] * 2
+
+
+# ---- warm-up as a fraction of the search --------------------------------------------------------------
+def test_warmup_fraction_starts_the_board_at_its_share_of_the_search():
+    net, cream, opt, x, y = _setup(warmup_iters=0, warmup_fraction=0.3)
+    boards, taught = [], []
+    for step in range(6):                                  # ceil(0.3 x 10) = 3: steps 0-2 are the warm-up
+        log, _ = _step(net, cream, opt, x, y, step, max_iters=10)
+        boards.append(len(cream.board))
+        taught.append('m' in log)
+    assert boards[:4] == [0, 0, 0, 1] and taught == [False] * 4 + [True] * 2
+    assert cream.warmup_end(20) == 6 and cream.warmup_end(11) == 4          # ceil: at least the fraction
+    authors = Cream(net, macs_range=None, seed=0, warmup_fraction=0.175)     # 21 of 120 epochs of 1,251 steps
+    assert authors.warmup_end(1251 * 120) == 21 * 1251 == Cream(net, macs_range=None, seed=0,
+                                                                warmup_epochs=21).warmup_end(1251 * 120, 1251)
+    with pytest.raises(ConfigError, match='max_iters'):    # a fraction of an unknown total
+        _step(net, cream, opt, x, y, 0)
+
+
+@pytest.mark.parametrize('fraction, planned', [(0.5, 4), (0.4, 5)])
+def test_planned_meta_updates_follow_the_fraction(fraction, planned):
+    """7 iterations x 4 epochs, meta update at batch indices 3 and 6: a warm-up ending at step 14 (epoch 2)
+    leaves 4; one ending at step 12 (epoch 1, index 5) leaves 5: not rounded to whole epochs."""
+    iters, epochs = 7, 4
+    net, cream, opt, x, y = _setup(warmup_iters=0, warmup_fraction=fraction, meta_interval=3,
+                                   meta_interval_by='epoch_iter')
+    assert cream.planned_meta_updates(iters, iters * epochs) == planned
+    assert f'warm-up {fraction:g} of the search ({cream.warmup_end(iters * epochs)} iterations)' in \
+        cream.check_schedule(iters, iters * epochs)[0]
+    ran = 0
+    for step in range(iters * epochs):
+        epoch, b = divmod(step, iters)
+        ran += 'meta_val_loss' in _step(net, cream, opt, x, y, step, epoch, b, max_iters=iters * epochs)[0]
+    assert ran == planned
+
+
+@pytest.mark.parametrize('given, match', [
+    (dict(warmup_epochs=1, warmup_fraction=0.2), 'warmup_epochs and warmup_fraction'),
+    (dict(warmup_iters=5, warmup_epochs=1), 'warmup_iters and warmup_epochs'),
+    (dict(warmup_iters=5, warmup_fraction=0.1), 'warmup_iters and warmup_fraction'),
+    (dict(warmup_fraction=1.0), r'\[0, 1\)'),
+    (dict(board_eval_batches=0), 'board_eval_batches')])
+def test_two_warm_ups_or_bad_values_are_config_errors(given, match):
+    net = Supernet(TINY, (2, 2), num_classes=NCLS, resolution=RES)
+    with pytest.raises(ConfigError, match=match):
+        Cream(net, macs_range=None, seed=0, **given)
+
+
+# ---- board entries scored on several batches ----------------------------------------------------------
+def _labels(net, code, x, right):
+    """Labels the path gets all right (or all wrong) on ``x`` in train mode."""
+    with torch.no_grad():
+        pred = net(x, code).argmax(1)
+    return pred if right else (pred + 1) % NCLS
+
+
+@pytest.mark.parametrize('n', [1, 2, 3])
+def test_board_eval_batches_scores_the_path_on_the_earlier_batches_too(n):
+    """Batch A (the path right on all 12) is trained on at step 0, inside the warm-up; batch B (all wrong)
+    at step 1: the path enters with 0 % on B alone, 50 % on A and B (n = 2; n = 3 has only those two)."""
+    net, cream, _, x, _ = _setup(warmup_iters=1, board_eval_batches=n)
+    opt = PlainOptim(net.parameters(), lr=0.0)              # weights fixed: the labels stay right / wrong
+    code = _code(1)
+    cream.sample = lambda device: code
+    x_b = x.flip(0) * 2
+    y_a, y_b = _labels(net, code, x, True), _labels(net, code, x_b, False)
+    _step(net, cream, opt, x, y_a, 0)
+    log, _ = _step(net, cream, opt, x_b, y_b, 1)
+    assert log['acc'] == cream.board[0].acc == pytest.approx(0.0 if n == 1 else 50.0)
+    assert len(cream.recent) == n - 1
+
+
+def test_recent_batches_score_each_batch_as_its_own_batchnorm_batch():
+    """The kept batches of one size go through one forward in which each keeps its own BN statistics, as
+    separate forwards would; pooled statistics (one plain forward of both) predict otherwise; the oldest
+    batch beyond the size is dropped; buffers untouched."""
+    from cream_det.search.recent_batches import RecentBatches
+    net, cream, opt, x, _ = _setup(warmup_iters=0)
+    code = _code(2)
+    batches = [x + 9, x * 4 + 3, x, x[:5] - 1]              # the first is dropped; two of 12 images, one of 5
+    labels = [_labels(net, code, b, i > 0) for i, b in enumerate(batches)]     # the dropped one all wrong
+    with torch.no_grad():
+        pooled = net(torch.cat(batches[1:3]), code).argmax(1)
+    assert not torch.equal(pooled, torch.cat(labels[1:3]))  # the check below can tell the two apart
+    recent = RecentBatches(3)
+    for b, lab in zip(batches, labels):
+        recent.push(b, lab)
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    ctx = StepContext(net, net, opt, x, labels[0], step=0)
+    assert recent.correct(cream._grouped_path_fn(ctx, code), torch.device('cpu')) == (29, 29)
+    assert all(torch.equal(v, buffers[k]) for k, v in net.state_dict().items())
+    again = RecentBatches(3)
+    again.load_state_dict(recent.state_dict())
+    assert again.correct(cream._grouped_path_fn(ctx, code), torch.device('cpu')) == (29, 29)
+
+
+# ---- the per-epoch report -------------------------------------------------------------------------------
+def test_epoch_stats_report_what_the_board_and_the_matcher_did():
+    import json
+    net, cream, opt, x, y = _setup(warmup_iters=2, board_size=3)
+    gaps, ms, ranks, versions = [], [], [], [cream.board_version]
+    for step in range(7):
+        before = copy.deepcopy(net)
+        codes = [e.code for e in cream.board]
+        log, rec = _step(net, cream, opt, x, y, step)
+        if 'm' in log:
+            (_, logits), = rec.calls
+            teacher = before(x, codes[log['teacher_rank'] - 1])
+            acc = lambda out: float((out.argmax(1) == y).float().mean() * 100)
+            gaps.append(acc(teacher) - acc(logits))
+            ms.append(log['m'])
+            ranks.append(log['teacher_rank'])
+        versions.append(cream.board_version)
+    stats = cream.epoch_stats()
+    assert stats['epoch'] == 1 and stats['steps'] == 7 and stats['warmup_steps'] == 2 and stats['warm']
+    assert stats['m_count'] == len(ms) == 4 and stats['m_mean'] == pytest.approx(sum(ms) / 4)
+    assert stats['m_std'] == pytest.approx(float(torch.tensor(ms, dtype=torch.float64).std()))
+    assert stats['teacher_rank_counts'] == [ranks.count(r) for r in (1, 2, 3)]
+    assert stats['teacher_minus_student_acc'] == pytest.approx(sum(gaps) / len(gaps))
+    accs = [e.acc for e in cream.board]
+    assert (stats['board_size'], stats['board_acc_min'], stats['board_acc_max']) == (len(accs), min(accs), max(accs))
+    assert stats['board_acc_mean'] == pytest.approx(sum(accs) / len(accs))
+    assert stats['board_entered'] == versions[-1] - versions[0] >= 3
+    assert stats['meta_updates'] == cream.meta_updates
+    line = cream.epoch_report()
+    assert "over 4 steps" in line and cream.epoch_log == [stats]
+    json.dumps(stats, allow_nan=False)
+    log, _ = _step(net, cream, opt, x, y, 7, epoch=1)     # the next epoch starts from zero
+    second = cream.epoch_stats()
+    assert second['epoch'] == 2 and second['steps'] == 1 and second['warmup_steps'] == 0
+    assert second['board_entered'] == cream.board_version - versions[-1]
+    again = Cream(net, macs_range=None, seed=0, board_size=3)
+    again.load_state_dict(cream.state_dict())               # the closed epochs survive a resume
+    assert again.epoch_log == [stats] and again.epoch_stats() is None

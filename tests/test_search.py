@@ -14,6 +14,7 @@ import torch
 import cream_det  # noqa: F401
 from cream_det.engine import load_config
 from cream_det.engine.search_run import run_search
+from cream_det.search.cream_epochs import read_epoch_log
 from cream_det.errors import ArchError, CreamDetError, SpaceError
 from cream_det.space import Arch
 
@@ -32,9 +33,11 @@ CREAM_ALT = {'model.strategy.selection': 'batched', 'model.strategy.board_target
              'model.strategy.meta_interval_by': 'global', 'model.strategy.label_smoothing': 0.0,
              'model.strategy.meta_lr_decay': False, 'model.strategy.meta_clip': None,
              'model.strategy.meta_nesterov': False, 'model.strategy.board_acc': 'heldout',
-             'model.strategy.heldout_size': 4}
-CREAM_TOP1 = {'model.strategy.teacher': 'top1'}
-CREAM_STUDENT = {'model.strategy.matcher_grad': 'student', 'model.strategy.warmup_epochs': 1}
+             'model.strategy.heldout_size': 4, 'model.strategy.board_eval_batches': 2}
+CREAM_TOP1 = {'model.strategy.teacher': 'top1', 'model.strategy.warmup_iters': 0,
+              'model.strategy.warmup_fraction': 0.25}
+CREAM_STUDENT = {'model.strategy.matcher_grad': 'student', 'model.strategy.warmup_iters': 0,
+                 'model.strategy.warmup_epochs': 1}
 STRATEGY_OPTIONS = {'cream': {}, 'cream-authors': CREAM_AUTHORS, 'cream-alt': CREAM_ALT, 'cream-top1': CREAM_TOP1,
                     'cream-student': CREAM_STUDENT, 'mixpath': MIXPATH}
 
@@ -65,6 +68,12 @@ def test_cream_search_tool_writes_board_arch_and_plot(tmp_path):
     summary = json.loads((tmp_path / 'search_summary.json').read_text())
     assert summary['strategy'] == 'Cream' and summary['final_pick'] == 'board'
     assert 'board_best_acc' in r.stdout + r.stderr and 'meta_val_loss' in r.stdout + r.stderr
+    epochs = read_epoch_log(tmp_path / 'cream_epochs.jsonl')     # 4 epochs of 6 steps, warm-up 4 iterations
+    assert [e['epoch'] for e in epochs] == [1, 2, 3, 4] and [e['warmup_steps'] for e in epochs] == [4, 0, 0, 0]
+    assert all(sum(e['teacher_rank_counts']) == e['m_count'] for e in epochs)
+    assert sum(e['m_count'] for e in epochs) >= 24 - 4 - 1 and sum(e['board_entered'] for e in epochs) >= len(accs)
+    assert (epochs[-1]['board_acc_max'], epochs[-1]['board_acc_min']) == (accs[0], accs[-1])
+    assert epochs[-1]['meta_updates'] == 6         # batch indices 2 and 4 of epochs 2-4 (at step 4 the board is empty)
 
 
 def test_spos_with_evolution(tmp_path):
@@ -113,6 +122,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, strategy):
         a, b = _board(ref), _board(killed)
         assert [(e['acc'], e['macs'], e['step']) for e in a['entries']] == \
                [(e['acc'], e['macs'], e['step']) for e in b['entries']]
+        # each epoch once (the killed run's lines rewritten from the checkpoint's), as uninterrupted
+        epochs = [read_epoch_log(w / 'cream_epochs.jsonl') for w in (ref, killed)]
+        assert [e['epoch'] for e in epochs[1]] == list(range(1, 9)) and epochs[0] == epochs[1]
     else:
         from cream_det.models.checkpoint import read_checkpoint
         a, b = (read_checkpoint(w / 'epoch_8.pth') for w in (ref, killed))

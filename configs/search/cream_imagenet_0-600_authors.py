@@ -6,7 +6,10 @@
 #   tools/dist_search.sh configs/search/cream_imagenet_0-600_authors.py 8
 _base_ = './cream_imagenet_0-600.py'
 model = dict(strategy=dict(
-    warmup_epochs=21,              # their loop trains on CE while epoch <= META_STA_EPOCH (20), 0-based
+    warmup_epochs=21,              # their loop trains on CE while epoch <= META_STA_EPOCH (20), 0-based: an
+                                   # epoch count, exact at any iterations per epoch (warmup_fraction=0.175
+                                   # ends at the same step only at 120 epochs)
+    board_eval_batches=1,          # a path judged on its step's batch: 1,024 images at 8 GPUs x 128
     board_tiebreak='flops_desc',   # sorted((acc, flops, ...), reverse=True)
     meta_inner_lr='meta',          # simulate_sgd_update uses param_groups[-1]['lr']: the meta group's
     meta_inner_loss='kd',          # forward_training: meta_value * KD only

@@ -21,6 +21,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models.supernet_kinds import supernet_class
 from ..space.sizing import supernet_depths
 from ..utils import distributed as D
+from ..search.cream_epochs import write_epoch_log
 from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import PathCodes, get_space
 from ..space.sampler import check_depths
@@ -104,7 +105,8 @@ class SupernetSearch(BaseModel):
             self._last_path = code
             return run(x, code, **kw)
         ctx = StepContext(self.supernet, remembered, optim_wrapper, inputs, labels, step=hub.get_info('iter', 0),
-                          epoch=hub.get_info('epoch', 0), batch_idx=self.batch_idx)
+                          epoch=hub.get_info('epoch', 0), batch_idx=self.batch_idx,
+                          max_iters=hub.get_info('max_iters'))
         # mmengine's own train_step runs the forward in optim_context: with AmpOptimWrapper that is
         # where autocast is entered, so without it --amp would scale losses of fp32 forwards
         with optim_wrapper.optim_context(self):
@@ -133,7 +135,10 @@ class SearchDDP(MMDistributedDataParallel):
 class SearchStateHook(Hook):
     """Saves the strategy's state in each checkpoint and restores it on resume (``search_state`` key);
     tells the strategy the epoch's batch index (Cream keys its meta update to it, as the authors do),
-    logs what the schedule means for it before training, and its report after each epoch."""
+    logs what the schedule means for it before training, and its report after each epoch. A strategy
+    with an ``epoch_log_file`` (Cream: ``cream_epochs.jsonl``) has that file in the work dir rewritten
+    from its ``epoch_log`` (rank 0) at the start and after each epoch: the log lives in the strategy's
+    state, so a resumed search holds each epoch once, as an uninterrupted one."""
 
     priority = 'VERY_HIGH'
 
@@ -144,6 +149,7 @@ class SearchStateHook(Hook):
         iters_per_epoch = len(loop.dataloader) if isinstance(loop, EpochBasedTrainLoop) else loop.max_iters
         for line in search_model(runner.model).strategy.check_schedule(iters_per_epoch, loop.max_iters):
             runner.logger.info(line)
+        self._write_epoch_log(runner)
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
         search_model(runner.model).batch_idx = batch_idx
@@ -152,6 +158,12 @@ class SearchStateHook(Hook):
         line = search_model(runner.model).strategy.epoch_report()
         if line:
             runner.logger.info(f"epoch {runner.epoch + 1}: {line}")
+        self._write_epoch_log(runner)
+
+    def _write_epoch_log(self, runner: Any) -> None:
+        strategy = search_model(runner.model).strategy
+        if strategy.epoch_log_file is not None and D.rank() == 0:
+            write_epoch_log(Path(runner.work_dir) / strategy.epoch_log_file, strategy.epoch_log)
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         checkpoint['search_state'] = search_model(runner.model).strategy.state_dict()

@@ -10,6 +10,7 @@ switch below; ``docs/fidelity.md`` lists them with the authors' values, and
 """
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -20,8 +21,11 @@ from torch.func import functional_call
 from ..errors import ConfigError
 from ..utils import distributed as D
 from .board import TIEBREAKS, PrioritizedBoard
+from .cream_epochs import FILE_NAME as EPOCH_LOG_FILE
+from .cream_epochs import EpochStats, report_line
 from .matching import (INNER_LOSSES, MATCHER_INITS, SELECTIONS, MetaMatchingNetwork, entry_scores, meta_update,
                        student_loss)
+from .recent_batches import RecentBatches
 from .strategies import SearchStrategy, StepContext, checked_label_smoothing, register, top1
 
 _CHOICES = {
@@ -47,8 +51,11 @@ class Cream(SearchStrategy):
     Args (the authors' value in brackets where it differs from the default):
         board_size, margin: the prioritized board's K and accuracy margin (10, 5 points).
         slice_size: images (and soft targets) each board entry keeps for teacher selection (4).
-        warmup_iters / warmup_epochs: plain single-path training before the board starts; give one
-            [the authors train on CE while ``epoch <= 20``: ``warmup_epochs=21``].
+        warmup_iters / warmup_epochs / warmup_fraction: plain single-path training before the board
+            starts, as iterations, epochs, or a fraction of the search's iterations (distillation starts
+            at step ``ceil(warmup_fraction * max_iters)``; ``StepContext.max_iters`` says the total); give
+            at most one (``warmup_iters=0``, the default, counts as none) [the authors train on CE while
+            ``epoch <= 20`` of 120: ``warmup_epochs=21``, or ``warmup_fraction=0.175`` (21/120)].
         teacher: 'meta' (matching network), 'top1' (best board path, m = 0.5) or 'random' (a board path
             drawn uniformly, m = 0.5; the ablation baseline for the matching network).
         selection: 'per_entry' (each entry's images are their own BatchNorm batch, as in the authors'
@@ -57,6 +64,11 @@ class Cream(SearchStrategy):
             same in eval mode, pooled BN statistics in train mode).
         board_acc: 'train_batch' (top-1 on the batch just trained on) or 'heldout' (top-1 on the
             batch's last ``heldout_size`` images, which are not trained on).
+        board_eval_batches: after the warm-up, a path is offered to the board with its top-1 on the
+            step's batch (or its held-out part) and on the same part of the ``board_eval_batches - 1``
+            batches this rank trained on just before, those scored with the weights of the step's
+            training forward (:mod:`.recent_batches`; 1: the step's batch alone). The authors' board
+            sees 8 GPUs x 128 = 1,024 images a step: 16 batches of 64 on one process judge as many.
         board_targets: soft targets stored with an entry: 'teacher' (the softmax of the teacher that
             distilled the path; the path's own while the board is empty) or 'own'.
         board_tiebreak: order of equal-accuracy entries: 'macs_asc' (the paper: cheaper first)
@@ -89,8 +101,9 @@ class Cream(SearchStrategy):
 
     def __init__(self, supernet: torch.nn.Module, *, board_size: int = 10, margin: float = 5.0,
                  slice_size: int = 4, warmup_iters: int = 0, warmup_epochs: int | None = None,
-                 teacher: str = 'meta', selection: str = 'per_entry', board_acc: str = 'train_batch',
-                 heldout_size: int = 8, board_targets: str = 'teacher', board_tiebreak: str = 'macs_asc',
+                 warmup_fraction: float | None = None, teacher: str = 'meta', selection: str = 'per_entry',
+                 board_acc: str = 'train_batch', heldout_size: int = 8, board_eval_batches: int = 1,
+                 board_targets: str = 'teacher', board_tiebreak: str = 'macs_asc',
                  label_smoothing: float = 0.1, matcher_init: str = 'uniform', matcher_grad: str = 'both',
                  meta_interval: int = 200, meta_interval_by: str = 'epoch_iter', meta_lr: float = 1e-4,
                  meta_momentum: float = 0.9, meta_nesterov: bool = True, meta_clip: float | None = 1.0,
@@ -107,8 +120,13 @@ class Cream(SearchStrategy):
                 raise ConfigError(f"cream {key}={value!r}: one of {', '.join(repr(c) for c in _CHOICES[key])}")
         if meta_interval < 1:
             raise ConfigError(f'cream meta_interval={meta_interval}: must be a positive number of iterations')
+        _check_warmup(warmup_iters, warmup_epochs, warmup_fraction)
+        if not isinstance(board_eval_batches, int) or board_eval_batches < 1:
+            raise ConfigError(f'cream board_eval_batches={board_eval_batches!r}: a whole number of batches, at least 1')
         self.board = PrioritizedBoard(board_size, margin, tiebreak=board_tiebreak)
         self.slice_size, self.warmup_iters, self.warmup_epochs = slice_size, warmup_iters, warmup_epochs
+        self.warmup_fraction = None if warmup_fraction is None else float(warmup_fraction)
+        self.recent = RecentBatches(board_eval_batches - 1)      # the batches before this one, to score on
         self.teacher, self.selection, self.board_acc, self.heldout_size = teacher, selection, board_acc, heldout_size
         self.board_targets, self.label_smoothing = board_targets, checked_label_smoothing('cream', label_smoothing)
         self.matcher_grad, self.meta_interval, self.meta_interval_by = matcher_grad, meta_interval, meta_interval_by
@@ -121,7 +139,8 @@ class Cream(SearchStrategy):
                                         nesterov=meta_nesterov and meta_momentum > 0)
         self.board_version = 0                 # bumps when the board changes (hooks rewrite board.json)
         self.meta_updates = 0                  # second-order updates so far (kept across resume)
-        self._reset_epoch_stats()
+        self._stats = EpochStats(board_size)        # the current epoch's report
+        self.epoch_log: list[dict[str, Any]] = []      # every closed epoch's dict (kept across resume)
 
     # ---- one iteration ---------------------------------------------------------------------------------
     def train_step(self, ctx: StepContext) -> dict[str, float]:
@@ -131,8 +150,10 @@ class Cream(SearchStrategy):
             if x.shape[0] <= self.heldout_size:
                 raise ConfigError(f'board_acc=heldout needs batches larger than heldout_size={self.heldout_size}')
             x, y, x_h, y_h = x[:-self.heldout_size], y[:-self.heldout_size], x[-self.heldout_size:], y[-self.heldout_size:]
+        x_score, y_score = (x_h, y_h) if self.board_acc == 'heldout' else (x, y)
         code = self.sample(x.device)
         warm = self._warmed_up(ctx)
+        self._stats.note_step(ctx.epoch, warm)
         distill = warm and len(self.board) > 0
         log: dict[str, float] = {}
         teacher_logits = None
@@ -150,11 +171,16 @@ class Cream(SearchStrategy):
             logits = ctx.forward(x, code)
             loss = student_loss(logits, y, F.softmax(teacher_logits, 1), m, self.label_smoothing)
             m_value = float(m.detach()) if isinstance(m, torch.Tensor) else m
-            self._note_teacher(idx, m_value)
+            gap = D.mean(top1(teacher_logits, y) - top1(logits.detach(), y), x.device)
+            self._stats.note_teacher(idx, m_value, gap)
             log.update(m=m_value, teacher_rank=idx + 1, teacher_acc=entry.acc)
         else:
             logits = ctx.forward(x, code)
             loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        # the earlier batches are scored with the weights of the step's training forward (before the update)
+        earlier = (self.recent.correct(self._grouped_path_fn(ctx, code), x.device) if warm and len(self.recent)
+                   else (0, 0))
+        self.recent.push(x_score, y_score)
         scale = _loss_scale(ctx.optim_wrapper)
         if self.grad_reset == 'zero':       # torch 1.2's zero_grad: gradients zeroed in place, kept
             ctx.optim_wrapper.update_params(loss, zero_kwargs=dict(set_to_none=False))
@@ -165,9 +191,14 @@ class Cream(SearchStrategy):
 
         if self.board_acc == 'heldout':
             with torch.no_grad():
-                acc = top1(ctx.supernet(x_h, code), y_h)
+                scored = ctx.supernet(x_h, code)
         else:
-            acc = top1(logits.detach(), y)
+            scored = logits.detach()
+        if earlier[1]:          # the step's batch and the earlier ones, each image counted once
+            hits = int((scored.argmax(1) == y_score).sum()) + earlier[0]
+            acc = 100.0 * hits / (y_score.numel() + earlier[1])
+        else:
+            acc = top1(scored, y_score)
         acc = D.mean(acc, x.device)
         macs = self.macs_of(code)
         self.record(ctx.step, macs, acc)
@@ -182,7 +213,24 @@ class Cream(SearchStrategy):
     def _warmed_up(self, ctx: StepContext) -> bool:
         if self.warmup_epochs is not None:
             return ctx.epoch >= self.warmup_epochs
+        if self.warmup_fraction is not None:
+            if ctx.max_iters is None:
+                raise ConfigError('cream warmup_fraction needs the search\'s total number of iterations, but the step '
+                                  'was not told it (StepContext.max_iters is None); give warmup_iters or '
+                                  'warmup_epochs instead, or pass max_iters')
+            return ctx.step >= self.warmup_end(ctx.max_iters)
         return ctx.step >= self.warmup_iters
+
+    def warmup_end(self, max_iters: int, iters_per_epoch: int | None = None) -> int:
+        """The first step after the warm-up (the board's first offer), in a search of ``max_iters`` steps;
+        a warm-up in epochs needs ``iters_per_epoch``."""
+        if self.warmup_epochs is not None:
+            if iters_per_epoch is None:
+                raise ValueError('a warm-up in epochs ends at a step that depends on iters_per_epoch')
+            return self.warmup_epochs * iters_per_epoch
+        if self.warmup_fraction is not None:     # at least the fraction: 0.175 of 120 epochs is 21 whole epochs
+            return math.ceil(self.warmup_fraction * max_iters - 1e-6)
+        return self.warmup_iters
 
     def _meta_due(self, ctx: StepContext) -> bool:
         if self.teacher != 'meta' or self.matcher_grad == 'student':
@@ -291,15 +339,11 @@ class Cream(SearchStrategy):
         soft = D.broadcast_(F.softmax(logits[:k].detach(), 1).contiguous())
         if self.board.consider(code, acc, macs, images.cpu(), soft.cpu(), step):
             self.board_version += 1
+            self._stats.note_entry()
 
     # ---- what the log tells about the matcher -------------------------------------------------------------
-    def _reset_epoch_stats(self) -> None:
-        self._m_values: list[float] = []
-        self._rank_counts = [0] * self.board.size
-
-    def _note_teacher(self, idx: int, m: float) -> None:
-        self._m_values.append(m)
-        self._rank_counts[idx] += 1
+    #: the work-dir file the engine writes :attr:`epoch_log` to (one JSON line per epoch, rank 0)
+    epoch_log_file = EPOCH_LOG_FILE
 
     def matcher_norm(self) -> float:
         return float(torch.linalg.vector_norm(self.matcher.fc.weight.detach()))
@@ -309,21 +353,21 @@ class Cream(SearchStrategy):
         w = self.matcher.fc.weight.detach()
         return float(torch.linalg.vector_norm(w - self._matcher_w0.to(w)))
 
+    def epoch_stats(self) -> dict[str, Any] | None:
+        """The current epoch's statistics so far (keys: :mod:`.cream_epochs`); ``None`` before its first step."""
+        return self._stats.summary([e.acc for e in self.board], self.meta_updates, self.matcher_norm(),
+                                   self.matcher_drift())
+
     def epoch_report(self) -> str | None:
-        """One line per epoch: meta updates so far, m's mean/std, how often each board rank taught,
-        the matcher's weight norm and its distance from the initialisation; statistics restart with
-        the next epoch."""
-        if not self._m_values:
-            self._reset_epoch_stats()
+        """Closes the epoch: appends :meth:`epoch_stats` to :attr:`epoch_log` and returns its line (meta
+        updates so far, m's mean/std, how often each board rank taught, the matcher's weight norm and its
+        distance from the initialisation; ``None`` when no step distilled); statistics restart."""
+        stats = self.epoch_stats()
+        self._stats.reset()
+        if stats is None:
             return None
-        m = torch.tensor(self._m_values, dtype=torch.float64)
-        std = float(m.std()) if len(m) > 1 else 0.0
-        ranks = ' '.join(f'{r + 1}:{c}' for r, c in enumerate(self._rank_counts) if c)
-        line = (f'cream matcher: {self.meta_updates} meta updates so far; m mean {float(m.mean()):.4f} std '
-                f'{std:.4f} over {len(m)} steps; teacher board rank:count {ranks}; |W| {self.matcher_norm():.4f}, '
-                f'|W - W_init| {self.matcher_drift():.2e}')
-        self._reset_epoch_stats()
-        return line
+        self.epoch_log.append(stats)
+        return report_line(stats)
 
     def planned_meta_updates(self, iters_per_epoch: int, max_iters: int) -> int:
         """How many meta updates the schedule makes at most (fewer if the board is still empty): the
@@ -331,24 +375,29 @@ class Cream(SearchStrategy):
         count = 0
         for step in range(max_iters):
             epoch, batch_idx = divmod(step, iters_per_epoch)
-            at = SimpleNamespace(step=step, epoch=epoch, batch_idx=batch_idx)
+            at = SimpleNamespace(step=step, epoch=epoch, batch_idx=batch_idx, max_iters=max_iters)
             count += self._warmed_up(at) and self._meta_due(at)
         return count
 
     def check_schedule(self, iters_per_epoch: int, max_iters: int) -> list[str]:
         """Start-up lines about the schedule; a ConfigError when the matcher would never get its meta update."""
         n = self.planned_meta_updates(iters_per_epoch, max_iters)
+        warmup = self._warmup_text(iters_per_epoch, max_iters)
         if self.teacher == 'meta' and self.matcher_grad != 'student' and n == 0:
             raise ConfigError(
                 f'cream: this schedule makes no meta update ({iters_per_epoch} iterations per epoch, {max_iters} in '
-                f'all, warm-up {self._warmup_text()}, meta_interval={self.meta_interval} by {self.meta_interval_by}); '
+                f'all, warm-up {warmup}, meta_interval={self.meta_interval} by {self.meta_interval_by}); '
                 "lower model.strategy.meta_interval, shorten the warm-up, or set matcher_grad='student'")
-        return [f'cream: warm-up {self._warmup_text()}, then up to {n} meta updates (every {self.meta_interval} '
+        return [f'cream: warm-up {warmup}, then up to {n} meta updates (every {self.meta_interval} '
                 f'iterations by {self.meta_interval_by}; {iters_per_epoch} iterations per epoch, {max_iters} in all); '
                 f'matcher trained by {self.matcher_grad}']
 
-    def _warmup_text(self) -> str:
-        return f'{self.warmup_epochs} epochs' if self.warmup_epochs is not None else f'{self.warmup_iters} iterations'
+    def _warmup_text(self, iters_per_epoch: int, max_iters: int) -> str:
+        if self.warmup_epochs is not None:
+            return f'{self.warmup_epochs} epochs'
+        if self.warmup_fraction is not None:
+            return f'{self.warmup_fraction:g} of the search ({self.warmup_end(max_iters)} iterations)'
+        return f'{self.warmup_iters} iterations'
 
     # ---- interface ---------------------------------------------------------------------------------------
     def ranked_candidates(self) -> list[tuple[int, ...]]:
@@ -359,7 +408,8 @@ class Cream(SearchStrategy):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), 'board': self.board.state_dict(), 'matcher': self.matcher.state_dict(),
                 'meta_opt': self.meta_opt.state_dict(), 'board_version': self.board_version,
-                'meta_updates': self.meta_updates, 'matcher_init': self._matcher_w0}
+                'meta_updates': self.meta_updates, 'matcher_init': self._matcher_w0,
+                'epoch_log': [dict(r) for r in self.epoch_log], 'recent_batches': self.recent.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -369,7 +419,23 @@ class Cream(SearchStrategy):
         self.board_version = state['board_version']
         self.meta_updates = int(state.get('meta_updates', 0))
         self._matcher_w0 = state.get('matcher_init', self._matcher_w0)
-        self._reset_epoch_stats()
+        self.epoch_log = [dict(r) for r in state.get('epoch_log', [])]     # absent from searches saved before it
+        self.recent.load_state_dict(state.get('recent_batches', []))
+        self._stats.reset()
+
+
+def _check_warmup(iters: int, epochs: int | None, fraction: float | None) -> None:
+    """At most one warm-up (``warmup_iters=0``, the default, is none), each in its range; else a ConfigError."""
+    given = [name for name, on in (('warmup_iters', iters != 0), ('warmup_epochs', epochs is not None),
+                                   ('warmup_fraction', fraction is not None)) if on]
+    if len(given) > 1:
+        raise ConfigError(f"cream: {' and '.join(given)} are given; a warm-up is one of them: set the others to "
+                          f"their defaults (model.strategy.warmup_iters=0, warmup_epochs=None, warmup_fraction=None)")
+    if iters < 0 or (epochs is not None and epochs < 0):
+        raise ConfigError(f'cream warmup_iters={iters}, warmup_epochs={epochs}: a warm-up cannot be negative')
+    if fraction is not None and not 0.0 <= fraction < 1.0:
+        raise ConfigError(f'cream warmup_fraction={fraction}: a fraction of the search in [0, 1) '
+                          '(the authors: 21/120 = 0.175)')
 
 
 def _loss_scale(optim_wrapper: Any) -> float:

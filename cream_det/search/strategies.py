@@ -79,6 +79,7 @@ class StepContext:
     step: int                           # global iteration, 0-based
     epoch: int = 0                      # current epoch, 0-based (epoch-based loops)
     batch_idx: int | None = None        # iteration within the epoch, 0-based (None: not epoch-based)
+    max_iters: int | None = None        # iterations of the whole search (None: not known)
 
 
 def checked_label_smoothing(strategy: str, value: float) -> float:
@@ -155,8 +156,17 @@ class SearchStrategy:
         return []
 
     def epoch_report(self) -> str | None:
-        """A line to log after each epoch (``None``: nothing to say)."""
+        """A line to log after each epoch (``None``: nothing to say); it closes the epoch's statistics."""
         return None
+
+    def epoch_stats(self) -> dict[str, Any] | None:
+        """The current epoch's statistics as a JSON-able dict (``None``: none kept)."""
+        return None
+
+    #: the work-dir file the engine rewrites from :attr:`epoch_log` after each epoch (``None``: no file)
+    epoch_log_file: str | None = None
+    #: the dicts of the epochs closed so far, one per epoch (kept in the strategy's state by those that have one)
+    epoch_log: Sequence[dict[str, Any]] = ()
 
     def forward(self, model: torch.nn.Module, inputs: Any, path: Any) -> Any:
         raise NotImplementedError(f'{type(self).__name__} has no forward of its own')
