@@ -333,8 +333,21 @@ def test_compare_harness_quick(tmp_path):
     assert len(scored) == 4 and all(0 <= v <= 100 for v in scored)
     mixpath = next(row for row in res['rows'] if row['strategy'] == 'mixpath')
     assert (tmp_path / 'runs/mixpath_s0/pareto.json').is_file() and mixpath['picks'][0]['stages']
+    # every Cream arm keeps its per-epoch report; the authors' and late arms distil from their own step on
+    cream = {row['strategy']: row['cream_epochs'][0] for row in res['rows'] if row['strategy'].startswith('cream')}
+    assert set(cream) == {'cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_late'}
+    assert all([e['epoch'] for e in epochs] == [1, 2, 3, 4, 5] for epochs in cream.values())
+    warm = {s: sum(e['warmup_steps'] for e in epochs) for s, epochs in cream.items()}
+    steps = sum(e['steps'] for e in cream['cream_late'])
+    assert warm['cream_late'] == steps // 2 and 0 < warm['cream_authors'] < warm['cream_late']
+    assert cream['cream_late'][-1]['m_count'] > 0 and cream['cream_late'][0]['m_count'] == 0
+    # self-consistency needs two seeds (the quick run has one): no tau is read; the paired difference is there
+    assert all(row['seed_pairs'] == [] and not row['interpretable'] for row in res['rows'])
+    assert set(res['paired']) == set(cream) and res['paired']['cream_late']['pairs'] == 6
+    assert set(res['baselines']) == {'MACs', 'params', 'k7 layers', 'e6 layers'}
     table = (tmp_path / 'results.md').read_text()
     assert 'Cream (meta matcher)' in table and 'DNA' in table and (tmp_path / 'results.png').stat().st_size > 10_000
+    assert 'tau uninterpretable' in table and 'Cream minus SPOS' in table and '| k7 layers alone (no supernet) |' in table
     # one pool ran the ground truth's trainings beside the searches: the run's wall time counts them as jobs, every
     # job recorded its process's time, and the wall time is less than the jobs' time run one after another
     assert res['groundtruth_apart_seconds'] == 0 and res['jobs_without_process_time'] == 0
@@ -344,6 +357,14 @@ def test_compare_harness_quick(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert again.returncode == 0 and 'job(s) to run' not in again.stdout and 'reusing' in again.stdout
     assert json.loads((tmp_path / 'results.json').read_text())['rows'] == res['rows']
+    # --plan: the first epochs of two strategies and of the stand-alone recipe, the run projected from them
+    plan = subprocess.run(cmd + ['--plan', '--strategies', 'spos', 'cream_late', '--no-picks'], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+    assert plan.returncode == 0, (plan.stdout + plan.stderr)[-3000:]
+    planned = json.loads((tmp_path / 'plan.json').read_text())
+    assert set(planned['probes']) == {'plan_spos', 'plan_cream_late', 'plan_standalone'}
+    assert set(planned['seconds']) == {'spos_s0', 'cream_late_s0', 'score_spos_s0', 'score_cream_late_s0'}
+    assert planned['wall'] > 0 and 'Projected wall time of the full run at --jobs 2' in plan.stdout
 
 
 def test_standalone_warmup_ramps_then_follows_the_cosine():

@@ -259,13 +259,13 @@ def search_job(spec: dict) -> dict:
 
 
 def cream_epochs(work: Path) -> list[dict]:
-    """``Cream``'s per-epoch report (``<work_dir>/cream_epochs.jsonl``, one JSON object per epoch); a Cream search
-    that wrote none is an error: the comparison's reading of the matcher depends on it."""
-    path = work / 'cream_epochs.jsonl'
+    """``Cream``'s per-epoch report (``<work_dir>/cream_epochs.jsonl``, one dict per epoch); a Cream search that wrote
+    none is an error: the comparison's reading of the matcher depends on it."""
+    from cream_det.search.cream_epochs import FILE_NAME, read_epoch_log
+    path = work / FILE_NAME
     if not path.is_file():
-        raise SystemExit(f'{path} is missing: this Cream search wrote no per-epoch report (cream_det/search/cream.py '
-                         f'writes it from the version that has model.strategy.warmup_fraction); rerun the search')
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        raise SystemExit(f'{path} is missing: this Cream search wrote no per-epoch report; rerun the search')
+    return read_epoch_log(path)
 
 
 def score_job(spec: dict) -> dict:

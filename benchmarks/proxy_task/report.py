@@ -38,11 +38,11 @@ LABELS = {'cream_meta': 'Cream (meta matcher)', 'cream_top1': 'Cream (top-1 teac
 SHORT = {'cream_meta': 'Cream\nmeta', 'cream_top1': 'Cream\ntop-1', 'cream_random': 'Cream\nrandom',
          'cream_authors': 'Cream\nauthors', 'cream_late': 'Cream\nlate', 'spos': 'SPOS', 'dna': 'DNA',
          'mixpath': 'MixPath'}
-# Cream's per-epoch report (``cream_epochs.jsonl``, one object per epoch): the fields the figure plots, with their
-# axis labels
+# Cream's per-epoch report (``cream_epochs.jsonl``, keys: ``cream_det/search/cream_epochs.py``): the fields the figure
+# plots (``None`` in an epoch with nothing to measure, e.g. all warm-up), with their titles
 CREAM_EPOCH_PLOTS = (('m_mean', 'matching weight m (mean over the epoch)'),
-                     ('board_acc', "board entries' accuracy (%)"),
-                     ('teacher_minus_student', 'teacher minus student accuracy (points)'))
+                     ('board_acc_mean', "board entries' accuracy at the epoch's end (%)"),
+                     ('teacher_minus_student_acc', 'teacher minus student top-1 (points)'))
 
 
 def _ms(v: Any, digits: int = 2) -> str:
@@ -52,9 +52,10 @@ def _ms(v: Any, digits: int = 2) -> str:
 
 def _self(r: dict) -> str:
     """A strategy's agreement with itself, and whether its tau against the ground truth can be read."""
-    pairs = ', '.join(f'{t:.2f}' for t in r['seed_pairs'])
     mark = '' if r['interpretable'] else f' — tau uninterpretable (< {SELF_CONSISTENCY_BAR})'
-    return f"{r['self_tau']:.2f} ({pairs}){mark}"
+    if not r['seed_pairs']:
+        return f'one seed: no estimate{mark}'
+    return f"{r['self_tau']:.2f} ({', '.join(f'{t:.2f}' for t in r['seed_pairs'])}){mark}"
 
 
 def results_table(res: dict) -> str:
