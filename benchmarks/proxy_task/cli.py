@@ -17,17 +17,25 @@ cluttered shapes (``cream_det.data.shapes``, 10 classes) or the font glyphs (``c
 
 ``compare``
     The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``)
-    and, on the same supernet, data, MACs range and number of optimizer steps, one supernet per
+    and, on the same supernet, data and number of optimizer steps, one supernet per
     strategy and seed — Cream with the meta matcher, with the top-1 board teacher and with a random
-    board teacher, SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
-    ``tools/search.py``'s own code (``run_search``: the Runner, the strategy's final pick, arch.json).
-    It reports
+    board teacher, Cream on its authors' schedule (warm-up 21/120 of the search, board entries judged on
+    1,024 images) and with a late start (half the search), SPOS, DNA (teacher: the space's largest path
+    trained stand-alone, or one in the middle of both knobs with ``--gt-select knobs``), MixPath (in its
+    own multi-path MACs range) — each trained by ``tools/search.py``'s own code (``run_search``: the
+    Runner, the strategy's final pick, arch.json). ``--strategies`` and ``--no-picks`` leave out what a
+    run cannot afford; ``--plan`` times the first epoch of each kind of job and projects the run's wall
+    time. It reports
 
     - convergence: the mean inherited top-1 (BN recalibrated) of a fixed set of random in-range
       paths at evenly spaced epochs (DNA: its summed block rating instead: its supernet has no
       trained classifier);
-    - ranking: Kendall tau of each supernet's scores of the ground-truth archs against their
-      stand-alone top-1 (mean of the ground truth's seeds), mean +- std over seeds;
+    - ranking: Kendall tau of each supernet's scores of the ground-truth archs (5,000 held-out images)
+      against their stand-alone top-1 (mean of the ground truth's seeds), mean +- std over seeds, beside
+      each strategy's self-consistency (seed vs seed tau of its own scores; its tau is marked
+      uninterpretable under 0.5) and the taus of MACs, params, k7 and e6 layers alone;
+    - Cream minus SPOS on every convergence path, paired by seed, with a bootstrap interval;
+    - Cream's per-epoch report (m, board accuracy, teacher minus student) over the epochs;
     - picks: each search's final arch trained stand-alone with the ground truth's recipe.
 
     and writes ``results.json``, ``results.md`` and ``results.png`` to ``--out``.
@@ -41,7 +49,8 @@ held-out images (SPOS's evolution, MixPath's NSGA-II, the convergence and rankin
 from a second generated set, so no pick is chosen on the images its retraining is judged on.
 
     python benchmarks/nas_proxy.py groundtruth [--jobs 2]       # 16 archs x 2 seeds
-    python benchmarks/nas_proxy.py compare --jobs 2             # everything (about 3 h on 2 cores)
+    python benchmarks/nas_proxy.py compare --jobs 2 --plan      # the run's projected wall time
+    python benchmarks/nas_proxy.py compare --jobs 2             # everything (hours: --plan says how many)
     python benchmarks/nas_proxy.py compare --quick              # about a minute: checks the harness
 """
 from __future__ import annotations

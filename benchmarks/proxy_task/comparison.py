@@ -154,7 +154,7 @@ def baselines(archs: list[Arch], gt_top1: np.ndarray, size: int) -> dict[str, fl
 
 def paired_rows(rows: list[dict]) -> dict[str, dict]:
     """Each Cream arm minus SPOS on the convergence paths at the last point, paired by seed and path
-    (``statistics.paired_difference``); empty without SPOS."""
+    (``statistics.paired_difference``); empty without SPOS or without a Cream arm."""
     by = {r['strategy']: r for r in rows}
     if 'spos' not in by:
         return {}

@@ -94,7 +94,7 @@ def results_table(res: dict) -> str:
 def paired_lines(res: dict) -> list[str]:
     """Each Cream arm minus SPOS on the convergence paths at the last point, paired by seed and path."""
     if not res['paired']:
-        return ['No paired difference: SPOS is not among the strategies.']
+        return ['No paired difference: it needs SPOS and at least one Cream arm among the strategies.']
     first = next(iter(res['paired'].values()))
     epoch = res['rows'][0]['convergence_epochs'][-1]
     lines = [f"Cream minus SPOS, inherited top-1 of the {first['paths']} convergence paths at epoch {epoch}, paired by "
