@@ -2,7 +2,8 @@
 """Cream and its peers on a proxy task with signal: the command line of ``benchmarks/proxy_task``.
 
     python benchmarks/nas_proxy.py groundtruth [--jobs 2]       # 16 archs x 2 seeds
-    python benchmarks/nas_proxy.py compare --jobs 2             # everything (about 3 h on 2 cores)
+    python benchmarks/nas_proxy.py compare --jobs 2 --plan      # the run's projected wall time
+    python benchmarks/nas_proxy.py compare --jobs 2             # everything (hours: --plan says how many)
     python benchmarks/nas_proxy.py compare --quick              # about a minute: checks the harness
 
 ``--help`` says what each sub-command does (``proxy_task/cli.py``); the harness is the package beside

@@ -57,18 +57,22 @@ def _harness():
 
 def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
     """The comparison is only fair when every strategy's config trains the same supernet on the same data
-    for the same number of steps; the demo configs it starts from differ (MixPath's range, DNA's depths)."""
+    for the same number of steps; the demo configs it starts from differ (DNA's depths). The MACs range is the
+    same for every single-path strategy; MixPath's is its own (see the next test)."""
     np_ = _harness()
     p = dict(np_.QUICK)
     (lo, hi), _, paths = np_.arch_sets(p)
+    _, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 'd', tmp_path / 'h', list(np_.STRATEGIES))
     base = dict(kind='search', params=p, data=str(tmp_path / 'd'), held_out=str(tmp_path / 'h'), macs_range=[lo, hi],
                 paths=[a.to_dict() for a in paths], teacher=str(tmp_path / 't.pth'))
-    cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s))) for s in np_.STRATEGIES}
-    same = {(tuple(c.model.macs_range), tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
+    cfgs = {s: np_.search_config(dict(base, strategy=s, seed=3, work_dir=str(tmp_path / s),
+                                      macs_range=specs[f'{s}_s0']['macs_range'])) for s in np_.STRATEGIES}
+    same = {(tuple(c.model.depths), c.model.resolution, c.model.num_classes, c.model.seed,
              c.train_cfg.max_epochs, c.train_dataloader.batch_size, c.train_dataloader.dataset.root,
              c.search_val_dataloader.dataset.root, c.train_dataloader.dataset.input_size, c.randomness['seed'],
              c.model.head_init) for c in cfgs.values()}
-    assert same == {((lo, hi), (1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3, 'timm')}
+    assert same == {((1,) * 5, 32, 10, 3, 5, p['batch'], base['data'], base['held_out'], 32, 3, 'timm')}
+    assert {tuple(c.model.macs_range) for s, c in cfgs.items() if s != 'mixpath'} == {(lo, hi)}
     zero = {np_.search_config(dict(base, params=dict(p, search_head='zero'), strategy=s, seed=3,
                                    work_dir=str(tmp_path / s))).model.head_init for s in np_.STRATEGIES}
     assert zero == {'zero'}
@@ -82,6 +86,26 @@ def test_every_strategy_gets_the_same_supernet_data_and_budget(tmp_path):
     assert all('ProxyConvergenceHook' in h for h in hooks.values())
     teacher = np_.teacher_arch(p)
     assert all(op.name == 'k7e6' for st in teacher.stages for op in st) and teacher.depths == (1,) * 5
+
+
+def test_mixpath_keeps_a_range_for_multi_path_archs(tmp_path):
+    """MixPath's paths run 1..2 ops per layer and cost the sum of their branches (``Arch.macs``): its range keeps
+    the single-path range's low end (the archs every supernet scores) and reaches the band's top of the multi-path
+    MACs, as ``configs/search/mixpath_demo.py`` sizes its own (8-20M beside Cream's 8-10M). The single-path range
+    (what the harness gave it before) holds only a sliver of the multi-path draws."""
+    from cream_det.space import CREAM_SPACE, ArchSampler
+    np_ = _harness()
+    p = dict(np_.FULL, task='glyphs')
+    (lo, hi), _, _ = np_.arch_sets(p)
+    _, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 's', tmp_path / 'h', ['spos', 'mixpath'])
+    mlo, mhi = specs['mixpath_s0']['macs_range']
+    assert specs['spos_s0']['macs_range'] == [lo, hi] and mlo == lo and mhi > 1.5 * hi
+    assert tuple(np_.search_config(dict(specs['mixpath_s0'], teacher='t')).model.macs_range) == (mlo, mhi)
+    m = np_.demo_config('mixpath').model.strategy.max_paths
+    draws = ArchSampler(CREAM_SPACE, 32, 34, depths=(1,) * 5, max_paths=m, seed=5)
+    macs = np.array([draws.decode(c).macs for c in draws.sample_codes(300)])
+    inside = lambda a, b: float(np.mean((macs >= a) & (macs <= b)))        # noqa: E731
+    assert inside(mlo, mhi) > 0.95 and inside(lo, hi) < 0.5
 
 
 def test_pool_runs_only_missing_jobs(tmp_path, monkeypatch):
@@ -131,24 +155,109 @@ def test_committed_results_continue_a_run_from_a_fresh_clone_for_the_same_spec_o
         np_.main(['archive', '--out', str(tmp_path / 'nothing')])
 
 
-def test_the_committed_run_is_found_under_the_digests_the_harness_makes():
-    """The committed results (benchmarks/results/nas_proxy/: ``compare --jobs 2 --task glyphs`` at the default
-    --out) are reused only under the digest of the spec that made each: every job of that run, as the harness
-    builds its spec today, must find its result there, or a fresh clone retrains it (hours)."""
+def _glyphs_run():
     np_ = _harness()
     p = np_.settings(argparse.Namespace(**{**{k: None for k in np_.FULL}, 'task': 'glyphs'}, quick=False))
     out = Path('work_dirs/nas_proxy')
     data, search, held = np_.data_dirs(p, out, None)
-    _, named, needs, gt_jobs = np_.comparison_jobs(p, out, data, search, held, list(np_.STRATEGIES))
+    return np_, p, out, data, search, held
+
+
+def test_the_committed_ground_truth_and_teacher_are_found_under_the_digests_the_harness_makes():
+    """The committed results (benchmarks/results/nas_proxy/) are reused only under the digest of the spec that made
+    each: the glyphs' ground truth (16 archs x 4 seeds) and DNA's teacher, as the harness builds their specs today,
+    must find their results there, or a fresh clone retrains them (hours) before the comparison."""
+    np_, p, out, data, search, held = _glyphs_run()
+    teacher, _ = np_.search_specs(p, out, data, search, held, ['dna'])
     committed = {path.name for path in np_.pool.ARCHIVE.glob('*.json')}
-    results = {}
-    for name, spec in {**named, **gt_jobs}.items():
-        spec = spec({d: results[d] for d in needs[name]}) if callable(spec) else spec      # a pick: its search's arch
-        stored = f'{name}.{np_.spec_digest(spec)}.json'
-        assert stored in committed, f'{name}: no committed result under its digest ({stored})'
-        results[name] = json.loads((np_.pool.ARCHIVE / stored).read_text())['result']
-    # the DNA teacher, each search with its score and pick, the ground truth's trainings: 1 + 3 x 18 + 32
-    assert len(results) == 1 + 3 * len(np_.STRATEGIES) * p['seeds'] + p['gt_seeds'] * p['archs'] == 87
+    jobs = {'dna_teacher': teacher, **np_.groundtruth_specs(p, data)}
+    missing = [n for n, spec in jobs.items() if f'{n}.{np_.spec_digest(spec)}.json' not in committed]
+    assert not missing and len(jobs) == 1 + 16 * 4 == 1 + p['archs'] * p['gt_seeds']
+
+
+def test_the_archived_glyphs_run_still_gives_the_taus_docs_evidence_reads():
+    """The glyphs run docs/evidence.md reads was made before the search specs held their config's digest: its
+    searches, scores and picks are kept in benchmarks/results/nas_proxy_v1/ (no run reuses them), its ground truth
+    in the live archive. Read back, they give the table's taus (vs the mean of ground-truth seeds 0 and 1)."""
+    from cream_det.search.ranking import kendall_tau
+    np_ = _harness()
+    v1 = np_.params.ARCHIVE_V1
+    gt = np.array([[json.loads(next(np_.pool.ARCHIVE.glob(f'gt_a{i:02d}_s{s}.*.json')).read_text())['result']['top1']
+                    for i in range(16)] for s in range(2)]).mean(0)
+    documented = {'cream_meta': (0.13, 0.14), 'spos': (0.19, 0.13), 'dna': (0.51, 0.09), 'mixpath': (-0.23, 0.05)}
+    for name, (mean, std) in documented.items():
+        taus = []
+        for seed in range(3):
+            path = next(v1.glob(f'score_{name}_s{seed}.*.json'))
+            stored = json.loads(path.read_text())
+            assert path.name.split('.')[1] == stored['spec_digest']
+            taus.append(kendall_tau(stored['result']['gt_scores'], gt))
+        assert (round(float(np.mean(taus)), 2), round(float(np.std(taus, ddof=1)), 2)) == (mean, std), name
+    assert len(list(v1.glob('*.json'))) == 3 * 3 * 6            # search, score and pick of 6 strategies x 3 seeds
+
+
+def test_a_ground_truth_of_other_archs_is_not_reused(tmp_path, monkeypatch, capsys):
+    """A stored ground truth is found by its parameters; when the archs drawn for them have changed (here: the file
+    says other archs) it is set aside and rebuilt from the trainings of the archs drawn now, and said so."""
+    np_ = _harness()
+    monkeypatch.setitem(np_.JOBS, 'standalone', lambda spec: {'top1': _mmacs(spec), 'seconds': 1.0})
+    p = dict(np_.QUICK)
+    args = argparse.Namespace(out=str(tmp_path), data=None, jobs=1)
+    first = np_.groundtruth(args, p)
+    saved = next((tmp_path / 'groundtruth').glob('*.json'))
+    tampered = dict(first, archs=first['archs'][::-1], top1=[t[::-1] for t in first['top1']])
+    saved.write_text(json.dumps(tampered))
+    capsys.readouterr()
+    data = np_.data_dirs(p, tmp_path, None)[0]
+    assert np_.reusable_groundtruth(p, tmp_path, data) is None and saved.with_suffix('.stale').is_file()
+    assert 'holds other archs than the 4 drawn now (4 differ)' in capsys.readouterr().out
+    saved.write_text(json.dumps(tampered))
+    again = np_.groundtruth(args, p)
+    assert again['archs'] == first['archs'] and again['top1'] == first['top1']
+    assert 'reusing' not in capsys.readouterr().out
+    assert np_.reusable_groundtruth(p, tmp_path, data) is not None
+
+
+def _mmacs(spec):
+    """A stand-alone job's stand-in: its arch's MACs in millions (a top-1 that differs by arch)."""
+    from cream_det.space import Arch
+    return Arch.from_dict(spec['arch']).macs / 1e6
+
+
+def test_a_search_digest_covers_its_config_files_and_derived_values(tmp_path, monkeypatch):
+    """A search result is reused under its spec's digest: editing a demo config, its ``_base_`` chain or what
+    ``search_config`` derives must change the digest of the searches whose config it changes, and only theirs."""
+    import shutil
+    np_ = _harness()
+    p = dict(np_.QUICK)
+    conf = tmp_path / 'configs'
+    shutil.copytree(np_.params.CONFIG_DIR, conf)
+    monkeypatch.setattr(np_.params, 'CONFIG_DIR', conf)
+
+    def digests():
+        _, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 'd', tmp_path / 'h', list(np_.STRATEGIES))
+        return {n: np_.spec_digest(s) for n, s in specs.items()}
+
+    before = digests()
+    cream = conf / 'cream_demo.py'
+    cream.write_text(cream.read_text().replace('margin=5.0', 'margin=4.0'))      # Cream's strategy only
+    after = digests()
+    assert {n for n in before if before[n] != after[n]} == {n for n in before if n.startswith('cream')}
+    base = conf / '_base_search.py'
+    base.write_text(base.read_text().replace('find_unused_parameters=True', 'find_unused_parameters=False'))
+    assert all(a != b for a, b in zip(after.values(), digests().values()))        # every strategy's base
+    last = digests()
+    real = np_.jobs.search_config
+
+    def derived_otherwise(spec):                       # search_config deriving the matcher's lr another way
+        cfg = real(spec)
+        if spec['strategy'].startswith('cream'):
+            cfg.model.strategy.meta_lr *= 2
+        return cfg
+
+    monkeypatch.setattr(np_.jobs, 'search_config', derived_otherwise)
+    changed = digests()
+    assert {n for n in last if last[n] != changed[n]} == {n for n in last if n.startswith('cream')}
 
 
 def test_a_search_resumes_only_its_own_interrupted_run(tmp_path):
@@ -216,14 +325,29 @@ def test_compare_harness_quick(tmp_path):
     for row in res['rows']:
         assert row['convergence_epochs'] == [1, 2, 3, 4, 5] and np.array(row['convergence']).shape == (1, 5)
         assert all(-1 <= t <= 1 for t in row['tau']) and all(0 <= t <= 100 for t in row['pick_top1'])
-        assert all(lo <= m <= hi for m in row['pick_macs']), row
+        rlo, rhi = row['macs_range']            # MixPath's pick: inside its own, multi-path range
+        assert all(rlo <= m <= rhi for m in row['pick_macs']), row
+        assert (rlo, rhi) == (lo, hi) or (row['strategy'] == 'mixpath' and rlo == lo and rhi > hi)
     # each search's ground-truth scores come from its own score job (its final checkpoint)
     scored = json.loads((tmp_path / 'jobs/score_spos_s0.json').read_text())['result']['gt_scores']
     assert len(scored) == 4 and all(0 <= v <= 100 for v in scored)
     mixpath = next(row for row in res['rows'] if row['strategy'] == 'mixpath')
     assert (tmp_path / 'runs/mixpath_s0/pareto.json').is_file() and mixpath['picks'][0]['stages']
+    # every Cream arm keeps its per-epoch report; the authors' and late arms distil from their own step on
+    cream = {row['strategy']: row['cream_epochs'][0] for row in res['rows'] if row['strategy'].startswith('cream')}
+    assert set(cream) == {'cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_late'}
+    assert all([e['epoch'] for e in epochs] == [1, 2, 3, 4, 5] for epochs in cream.values())
+    warm = {s: sum(e['warmup_steps'] for e in epochs) for s, epochs in cream.items()}
+    steps = sum(e['steps'] for e in cream['cream_late'])
+    assert warm['cream_late'] == steps // 2 and 0 < warm['cream_authors'] < warm['cream_late']
+    assert cream['cream_late'][-1]['m_count'] > 0 and cream['cream_late'][0]['m_count'] == 0
+    # self-consistency needs two seeds (the quick run has one): no tau is read; the paired difference is there
+    assert all(row['seed_pairs'] == [] and not row['interpretable'] for row in res['rows'])
+    assert set(res['paired']) == set(cream) and res['paired']['cream_late']['pairs'] == 6
+    assert set(res['baselines']) == {'MACs', 'params', 'k7 layers', 'e6 layers'}
     table = (tmp_path / 'results.md').read_text()
     assert 'Cream (meta matcher)' in table and 'DNA' in table and (tmp_path / 'results.png').stat().st_size > 10_000
+    assert 'tau uninterpretable' in table and 'Cream minus SPOS' in table and '| k7 layers alone (no supernet) |' in table
     # one pool ran the ground truth's trainings beside the searches: the run's wall time counts them as jobs, every
     # job recorded its process's time, and the wall time is less than the jobs' time run one after another
     assert res['groundtruth_apart_seconds'] == 0 and res['jobs_without_process_time'] == 0
@@ -233,6 +357,14 @@ def test_compare_harness_quick(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert again.returncode == 0 and 'job(s) to run' not in again.stdout and 'reusing' in again.stdout
     assert json.loads((tmp_path / 'results.json').read_text())['rows'] == res['rows']
+    # --plan: the first epochs of two strategies and of the stand-alone recipe, the run projected from them
+    plan = subprocess.run(cmd + ['--plan', '--strategies', 'spos', 'cream_late', '--no-picks'], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+    assert plan.returncode == 0, (plan.stdout + plan.stderr)[-3000:]
+    planned = json.loads((tmp_path / 'plan.json').read_text())
+    assert set(planned['probes']) == {'plan_spos', 'plan_cream_late', 'plan_standalone'}
+    assert set(planned['seconds']) == {'spos_s0', 'cream_late_s0', 'score_spos_s0', 'score_cream_late_s0'}
+    assert planned['wall'] > 0 and 'Projected wall time of the full run at --jobs 2' in plan.stdout
 
 
 def test_standalone_warmup_ramps_then_follows_the_cosine():
@@ -311,8 +443,10 @@ def test_table_shows_the_macs_alone_baseline():
     """A supernet's tau only says more than "bigger is better" above tau(MACs, top-1): the table shows both."""
     np_ = _harness()
     row = dict(strategy='spos', tau=[0.1, 0.3], convergence_epochs=[1, 2], convergence=[[10, 20], [12, 22]],
-               pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6])
+               pick_top1=[90.0, 91.0], pick_macs=[2e6, 2e6], seed_pairs=[0.2], self_tau=0.2, tau_of_mean=0.25,
+               interpretable=False)
     res = dict(params=dict(np_.QUICK), macs_range=[1e6, 3e6], rows=[row], seconds=600.0, groundtruth_seconds=1200.0,
+               baselines={'MACs': -0.37, 'params': 0.1, 'k7 layers': 0.7, 'e6 layers': 0.0}, paired={},
                jobs=2, pool_seconds=4200.0, groundtruth_apart_seconds=1200.0, data_seconds=None,
                job_seconds={'DNA teacher': 60.0, 'searches': 7200.0, 'scores': 0.0, 'picks': 1080.0, 'ground truth': 0.0},
                groundtruth=dict(top1=[[90, 91], [92, 89]], macs=[1e6, 2e6], tau_seed_vs_seed=[0.61],
@@ -547,3 +681,141 @@ def test_the_task_brings_its_own_full_settings_and_flags_still_win():
     assert glyphs['gt_select'] == 'kernel'
     assert np_.settings(ns(task='glyphs', num_val=3000))['num_val'] == 3000
     assert np_.settings(argparse.Namespace(**{k: None for k in np_.FULL}, quick=True)) == np_.QUICK
+
+
+def test_self_consistency_reads_a_tau_only_from_a_supernet_that_agrees_with_itself():
+    """Seed-vs-seed taus of a strategy's own scores, their mean against the bar (0.5), and the tau of the scores
+    averaged over seeds against the ground truth."""
+    np_ = _harness()
+    truth = [1.0, 2.0, 3.0, 4.0]
+    steady = np_.statistics.self_consistency([[1, 2, 3, 4], [1, 2, 4, 3], [2, 1, 3, 4]], truth)
+    assert steady['seed_pairs'] == pytest.approx([2 / 3, 2 / 3, 1 / 3]) and steady['self_tau'] == pytest.approx(5 / 9)
+    assert steady['interpretable'] and steady['tau_of_mean'] == pytest.approx(1.0)
+    shaky = np_.statistics.self_consistency([[1, 2, 3, 4], [4, 3, 2, 1]], truth)
+    assert shaky['self_tau'] == pytest.approx(-1.0) and not shaky['interpretable']
+    assert not np_.statistics.self_consistency([[1, 2, 3, 4]], truth)['interpretable']       # one seed: no estimate
+    with pytest.raises(ValueError, match='ground-truth archs'):
+        np_.statistics.self_consistency([[1, 2, 3]], truth)
+
+
+def test_paired_difference_has_the_interval_its_pairs_give():
+    """Known inputs, known intervals: a constant difference has a zero-width interval at it; one seed of 100 pairs
+    differing by 0 or 2 has the mean's normal interval, 1 +- 1.645 x 1.005 / 10 at 90 %."""
+    np_ = _harness()
+    pd = np_.statistics.paired_difference
+    rng = np.random.default_rng(0)
+    b = rng.normal(30, 10, size=(3, 40))
+    same = pd(b + 1.5, b)
+    assert (same['mean'], same['lo'], same['hi']) == pytest.approx((1.5, 1.5, 1.5))
+    assert (same['pairs'], same['ahead']) == (120, 3)
+    d = np.array([[0.0, 2.0] * 50])
+    half = pd(d, np.zeros_like(d))
+    assert half['mean'] == pytest.approx(1.0) and half['lo'] == pytest.approx(0.835, abs=0.03)
+    assert half['hi'] == pytest.approx(1.165, abs=0.03) and half['level'] == 0.9
+    with pytest.raises(ValueError, match='same'):
+        pd(b, b[:2])
+
+
+def test_paired_difference_fails_if_the_pairing_is_dropped():
+    """Each seed (and path) has a level of its own shared by both strategies, and a leads b by 1 point in every
+    pair: paired, the interval is tight around 1; the same numbers unpaired (b's seeds and paths shuffled) would
+    put 0 inside it, so a difference of means or a shuffled pairing fails here."""
+    np_ = _harness()
+    rng = np.random.default_rng(1)
+    level = rng.normal(0, 10, size=(3, 1)) + rng.normal(0, 10, size=(1, 50))
+    a, b = level + 1.0 + rng.normal(0, 0.1, size=(3, 50)), level
+    paired = np_.statistics.paired_difference(a, b)
+    assert 0.9 < paired['lo'] < paired['hi'] < 1.1 and paired['ahead'] == 3
+    shuffled = rng.permutation(b.ravel()).reshape(b.shape)
+    unpaired = np_.statistics.paired_difference(a, shuffled)
+    assert unpaired['lo'] < 0 < unpaired['hi']
+
+
+def test_the_cream_arms_run_their_own_schedules():
+    """cream_authors: the authors' warm-up (21/120 of the search) and board entries scored on their 1,024 images
+    (16 batches of 64); cream_late: the same from half-way; the first three arms keep their schedule."""
+    np_ = _harness()
+    p = dict(np_.FULL, task='glyphs', **np_.TASK_FULL['glyphs'])
+    (lo, hi), _, paths = np_.arch_sets(dict(p, paths=2))
+    base = dict(kind='search', params=p, data='d', held_out='h', macs_range=[lo, hi], seed=0, work_dir='w',
+                paths=[a.to_dict() for a in paths])
+    st = {s: np_.search_config(dict(base, strategy=s)).model.strategy
+          for s in ('cream_meta', 'cream_authors', 'cream_late')}
+    assert st['cream_authors'].warmup_fraction == pytest.approx(21 / 120) and st['cream_late'].warmup_fraction == 0.5
+    assert st['cream_authors'].board_eval_batches == st['cream_late'].board_eval_batches == 1024 // 64
+    assert st['cream_authors'].warmup_epochs is None and st['cream_authors'].teacher == 'meta'
+    assert st['cream_meta'].warmup_epochs == 1 and 'warmup_fraction' not in st['cream_meta']
+    assert 'board_eval_batches' not in st['cream_meta']
+    # the matcher's lr follows the distillation steps: more of them for the authors' arm than for the late start
+    assert st['cream_authors'].meta_lr < st['cream_late'].meta_lr
+
+
+def test_the_two_knob_ground_truth_crosses_k7_and_e6_layers_at_matched_macs(tmp_path):
+    """gt_select='knobs': every k7 count where a kernel can matter (0-3 at 32 px) x two e6 counts, two archs a cell,
+    their MACs within 2 % of one value, so a supernet must recover both knobs; DNA's teacher sits at neither end of
+    either knob, is not a ground-truth arch, and has a checkpoint of its own."""
+    np_ = _harness()
+    p = dict(np_.FULL, task='glyphs', gt_select='knobs', paths=2)
+    (lo, hi), archs, _ = np_.arch_sets(p)
+    cells = sorted((np_.top_layers(a, 'kernel', 32), np_.top_layers(a, 'expansion', 32)) for a in archs)
+    e6 = sorted({e for _, e in cells})
+    assert len(e6) == 2 and e6[1] == e6[0] + 1
+    assert cells == sorted((k, e) for k in range(4) for e in e6 for _ in range(2)) and len(set(archs)) == 16
+    macs = np.array([a.macs for a in archs], dtype=float)
+    assert macs.max() / macs.min() < 1.04 and all(lo <= m <= hi for m in macs)
+    teacher = np_.teacher_arch(p)
+    assert 0 < np_.top_layers(teacher, 'kernel', 32) < 3 and 0 < np_.top_layers(teacher, 'expansion', 32) < 5
+    assert teacher not in archs
+    t_spec, specs = np_.search_specs(p, tmp_path, tmp_path / 'd', tmp_path / 's', tmp_path / 'h', ['dna'])
+    assert t_spec['save'].endswith('dna_teacher_glyphs_knobs.pth') and specs['dna_s0']['teacher'] == t_spec['save']
+    assert np_.gt_params(p) != np_.gt_params(dict(p, gt_select='kernel'))
+    with pytest.raises(SystemExit, match='multiple of 8'):
+        np_.arch_sets(dict(p, archs=12))
+
+
+def test_plan_projects_each_job_from_the_first_epochs_and_schedules_them(tmp_path):
+    """compare --plan: a search is its first epoch x the epochs + its convergence points + its final pick's archs
+    (SPOS's evolution) on the whole held-out set; a score the ground-truth archs on it; a stand-alone job its epoch x
+    the epochs; a stored job its measured time; all scheduled as the pool runs them."""
+    np_ = _harness()
+    p = dict(np_.QUICK, search_epochs=10, points=5, epochs=2, search_val=400, conv_val=100, archs=4, seeds=1)
+    out = tmp_path
+    specs, named, needs, gt_jobs = np_.comparison_jobs(p, out, out / 'd', out / 'd', out / 'h', ['spos', 'cream_meta'])
+    probes = {'plan_spos': {'epoch_seconds': 10.0, 'score_seconds': 6.0, 'paths': 6},
+              'plan_cream_meta': {'epoch_seconds': 20.0, 'score_seconds': 3.0, 'paths': 6},
+              'plan_standalone': {'epoch_seconds': 7.0}}
+    stored = {'gt_a00_s0': {'seconds': 100.0}}
+    res = np_.planning.project(p, probes, named, needs, gt_jobs, stored, jobs=2)
+    s = res['seconds']
+    evolution = np_.search_config(dict(specs['spos_s0'], teacher='t')).evolution
+    candidates = evolution['population'] * evolution['generations']
+    spos_arch = 6.0 / 6 * 400 / 100                        # one path's scoring, on 4 x the images
+    assert s['spos_s0'] == pytest.approx(10 * 10.0 + 5 * 6.0 + candidates * spos_arch)
+    assert s['cream_meta_s0'] == pytest.approx(10 * 20.0 + 5 * 3.0)
+    assert s['score_spos_s0'] == pytest.approx(4 * spos_arch) and s['pick_spos_s0'] == 14.0
+    assert s['gt_a00_s0'] == 100.0 and s['gt_a01_s0'] == 14.0 and res['parts']['gt_a00_s0'] == 'stored'
+    assert res['wall'] == pytest.approx(np_.makespan(s, 2, needs)) and res['wall'] < sum(s.values())
+    assert 'Projected wall time of the full run at --jobs 2' in np_.planning.plan_table(
+        dict(res, params=p, strategies=['spos', 'cream_meta'], jobs=2, probes=probes))
+
+
+def test_a_stored_result_whose_checkpoint_is_gone_runs_again(tmp_path, monkeypatch):
+    """DNA's teacher is a stand-alone job that saves the checkpoint DNA's searches load: its result (committed, or
+    kept) without that file (not committed) is no result, or a fresh clone's DNA search would fail on it."""
+    np_ = _harness()
+    calls = []
+
+    def train(spec):
+        calls.append(1)
+        Path(spec['save']).write_text('weights')
+        return {'top1': 1.0, 'seconds': 0.0}
+
+    monkeypatch.setitem(np_.JOBS, 'count', train)
+    spec = {'kind': 'count', 'save': str(tmp_path / 'teacher.pth')}
+    pool = np_.Pool(tmp_path, jobs=1)
+    pool.run({'dna_teacher': spec})
+    pool.run({'dna_teacher': spec})
+    assert len(calls) == 1
+    (tmp_path / 'teacher.pth').unlink()
+    pool.run({'dna_teacher': spec})
+    assert len(calls) == 2 and (tmp_path / 'teacher.pth').is_file()

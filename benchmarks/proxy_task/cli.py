@@ -17,17 +17,25 @@ cluttered shapes (``cream_det.data.shapes``, 10 classes) or the font glyphs (``c
 
 ``compare``
     The ground truth (reused when one was made with the same recipe: ``groundtruth/<digest>.json``)
-    and, on the same supernet, data, MACs range and number of optimizer steps, one supernet per
+    and, on the same supernet, data and number of optimizer steps, one supernet per
     strategy and seed — Cream with the meta matcher, with the top-1 board teacher and with a random
-    board teacher, SPOS, DNA (teacher: the space's largest path trained stand-alone), MixPath — each trained by
-    ``tools/search.py``'s own code (``run_search``: the Runner, the strategy's final pick, arch.json).
-    It reports
+    board teacher, Cream on its authors' schedule (warm-up 21/120 of the search, board entries judged on
+    1,024 images) and with a late start (half the search), SPOS, DNA (teacher: the space's largest path
+    trained stand-alone, or one in the middle of both knobs with ``--gt-select knobs``), MixPath (in its
+    own multi-path MACs range) — each trained by ``tools/search.py``'s own code (``run_search``: the
+    Runner, the strategy's final pick, arch.json). ``--strategies`` and ``--no-picks`` leave out what a
+    run cannot afford; ``--plan`` times the first epoch of each kind of job and projects the run's wall
+    time. It reports
 
     - convergence: the mean inherited top-1 (BN recalibrated) of a fixed set of random in-range
       paths at evenly spaced epochs (DNA: its summed block rating instead: its supernet has no
       trained classifier);
-    - ranking: Kendall tau of each supernet's scores of the ground-truth archs against their
-      stand-alone top-1 (mean of the ground truth's seeds), mean +- std over seeds;
+    - ranking: Kendall tau of each supernet's scores of the ground-truth archs (5,000 held-out images)
+      against their stand-alone top-1 (mean of the ground truth's seeds), mean +- std over seeds, beside
+      each strategy's self-consistency (seed vs seed tau of its own scores; its tau is marked
+      uninterpretable under 0.5) and the taus of MACs, params, k7 and e6 layers alone;
+    - Cream minus SPOS on every convergence path, paired by seed, with a bootstrap interval;
+    - Cream's per-epoch report (m, board accuracy, teacher minus student) over the epochs;
     - picks: each search's final arch trained stand-alone with the ground truth's recipe.
 
     and writes ``results.json``, ``results.md`` and ``results.png`` to ``--out``.
@@ -41,7 +49,8 @@ held-out images (SPOS's evolution, MixPath's NSGA-II, the convergence and rankin
 from a second generated set, so no pick is chosen on the images its retraining is judged on.
 
     python benchmarks/nas_proxy.py groundtruth [--jobs 2]       # 16 archs x 2 seeds
-    python benchmarks/nas_proxy.py compare --jobs 2             # everything (about 3 h on 2 cores)
+    python benchmarks/nas_proxy.py compare --jobs 2 --plan      # the run's projected wall time
+    python benchmarks/nas_proxy.py compare --jobs 2             # everything (hours: --plan says how many)
     python benchmarks/nas_proxy.py compare --quick              # about a minute: checks the harness
 """
 from __future__ import annotations
@@ -56,6 +65,7 @@ from .ground_truth import groundtruth
 from .jobs import run_job
 from .learning import learnability
 from .params import ARCHIVE_REL, FULL, GT_KNOBS, STRATEGIES, TASKS
+from .planning import plan
 from .pool import archive
 
 
@@ -74,7 +84,15 @@ def main(argv: list[str] | None = None) -> None:
         g.add_argument('--data', help='an existing set of the task (default: generated under --out)')
         g.add_argument('--jobs', type=int, default=1, help='trainings at once, each in its own process')
         if name == 'compare':
-            g.add_argument('--strategies', nargs='+', choices=STRATEGIES)
+            g.add_argument('--strategies', nargs='+', choices=STRATEGIES,
+                           help='the arms to run (default: all); leave out those the run cannot afford, e.g. '
+                                'cream_random, cream_top1')
+            g.add_argument('--plan', action='store_true',
+                           help='time the first epoch of every kind of job (--jobs at once, as the run would) and '
+                                'print the projected wall time of the whole run with these settings, then stop')
+            g.add_argument('--no-picks', action='store_true',
+                           help="leave out the retraining of each search's pick (its table column reads 'not "
+                                "retrained')")
         if name in ('groundtruth', 'compare'):
             g.add_argument('--no-archive', action='store_true',
                            help=f'train every job here, even one whose result is committed in {ARCHIVE_REL}')
@@ -98,13 +116,15 @@ def main(argv: list[str] | None = None) -> None:
         ap.error('--jobs must be >= 1')
     if args.task not in (None, *TASKS):
         ap.error(f"--task {args.task}: one of {', '.join(TASKS)}")
-    if args.gt_select not in (None, 'macs', *GT_KNOBS):
-        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs), 'width' (over wide layers, then MACs) or "
-                 f"'kernel' (over large-kernel layers, then MACs)")
+    if args.gt_select not in (None, 'macs', 'knobs', *GT_KNOBS):
+        ap.error(f"--gt-select {args.gt_select}: 'macs' (spread over MACs), 'width' (over wide layers, then MACs), "
+                 f"'kernel' (over large-kernel layers, then MACs) or 'knobs' (k7 layers x e6 layers at matched MACs)")
     for key in ('head', 'search_head'):
         if getattr(args, key) not in (None, *HEAD_INITS):
             ap.error(f"--{key.replace('_', '-')} {getattr(args, key)}: one of {', '.join(HEAD_INITS)} ('timm': the "
                      f"classifier as timm and the authors init it)")
     if args.band is not None and not 0 <= args.band[0] < args.band[1] <= 100:
         ap.error(f'--band {args.band[0]:g} {args.band[1]:g}: two percentiles, 0 <= low < high <= 100')
+    if getattr(args, 'plan', False):
+        return plan(args)
     {'groundtruth': groundtruth, 'compare': compare, 'learnability': learnability}[args.stage](args)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,30 @@ def groundtruth_file(p: dict, out: Path, data: Path) -> Path:
     return out / 'groundtruth' / f"{spec_digest({'params': gt_params(p), 'data': str(data)})}.json"
 
 
+def reusable_groundtruth(p: dict, out: Path, data: Path) -> dict | None:
+    """The ground truth kept for this recipe, if it holds the archs drawn now; None when there is none.
+
+    It is kept by its parameters (``groundtruth_file``), not by its archs: when the way archs are drawn changes
+    (the sampler, the space's costs, a selection), the same parameters draw other archs, and reusing it would
+    score every supernet against the top-1 of archs it never scored. Such a file is set aside (``.stale``), said
+    so, and the ground truth is rebuilt from the trainings of the archs drawn now (each a job of its own arch).
+    """
+    saved = groundtruth_file(p, out, data)
+    if not saved.is_file():
+        return None
+    res = json.loads(saved.read_text())
+    drawn = [a.to_dict() for a in arch_sets(p)[1]]
+    if json.dumps(res.get('archs'), sort_keys=True) == json.dumps(drawn, sort_keys=True):
+        return res
+    stale = saved.with_suffix('.stale')
+    os.replace(saved, stale)
+    held = len(res.get('archs') or [])
+    differ = sum(a != b for a, b in zip(res.get('archs') or [], drawn)) + abs(held - len(drawn))
+    print(f'ground truth: {saved} holds other archs than the {len(drawn)} drawn now ({differ} differ): moved to '
+          f'{stale.name} and rebuilt from the trainings of the archs drawn now', flush=True)
+    return None
+
+
 def groundtruth_specs(p: dict, data: Path) -> dict[str, dict]:
     archs = arch_sets(p)[1]
     return {f'gt_a{i:02d}_s{s}': standalone_spec(p, data, a.to_dict(), s)
@@ -35,9 +60,9 @@ def groundtruth(args: argparse.Namespace, p: dict | None = None) -> dict:
     # kept per recipe (groundtruth/<digest>.json), so that trying another recipe does not lose this one;
     # groundtruth.json / .md are the last one made, for reading
     saved = groundtruth_file(p, out, data)
-    if saved.is_file():
+    res = reusable_groundtruth(p, out, data)
+    if res is not None:
         print(f'ground truth: reusing {saved}', flush=True)
-        res = json.loads(saved.read_text())
         report_groundtruth(res)
         return res
     (lo, hi), archs, _ = arch_sets(p)

@@ -157,6 +157,8 @@ class Pool:
     def _find(self, name: str, spec: dict) -> tuple[Path, dict] | None:
         """The result of this very spec and where it is: this run's own, a kept one, or else a committed one."""
         digest = spec_digest(spec)
+        if spec.get('save') and not Path(spec['save']).is_file():
+            return None              # a checkpoint a later job loads (DNA's teacher) is not committed: train it here
         places = [self.dir / f'{name}.json', self.dir / 'kept' / f'{name}.{digest}.json']
         if self.archive is not None:
             places.append(self.archive / f'{name}.{digest}.json')
@@ -196,7 +198,8 @@ class Pool:
     @staticmethod
     def _report(name: str, res: dict, t: float) -> None:
         what = (f"top-1 {res['top1']:.2f} %" if 'top1' in res else f"pick {Arch.from_dict(res['pick'])}"
-                if 'pick' in res else f"{len(res['gt_scores'])} archs scored")
+                if 'pick' in res else f"first epoch {res['epoch_seconds']:.0f} s" if 'epoch_seconds' in res
+                else f"{len(res['gt_scores'])} archs scored")
         print(f'  {name}: {what} ({time.time() - t:.0f} s)', flush=True)
 
 

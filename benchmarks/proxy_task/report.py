@@ -8,6 +8,8 @@ import numpy as np
 from cream_det.search.ranking import expected_tau, seed_noise, split_half_taus
 from cream_det.utils.io import png_bytes
 
+from .statistics import SELF_CONSISTENCY_BAR
+
 
 def stability(top1: list) -> str:
     """The ground truth's noise and spread, and the tau they make two seeds agree with on average: one pair's
@@ -31,7 +33,16 @@ def stability(top1: list) -> str:
 
 
 LABELS = {'cream_meta': 'Cream (meta matcher)', 'cream_top1': 'Cream (top-1 teacher)',
-          'cream_random': 'Cream (random board teacher)', 'spos': 'SPOS', 'dna': 'DNA', 'mixpath': 'MixPath'}
+          'cream_random': 'Cream (random board teacher)', 'cream_authors': "Cream (authors' schedule)",
+          'cream_late': 'Cream (late start, half the search)', 'spos': 'SPOS', 'dna': 'DNA', 'mixpath': 'MixPath'}
+SHORT = {'cream_meta': 'Cream\nmeta', 'cream_top1': 'Cream\ntop-1', 'cream_random': 'Cream\nrandom',
+         'cream_authors': 'Cream\nauthors', 'cream_late': 'Cream\nlate', 'spos': 'SPOS', 'dna': 'DNA',
+         'mixpath': 'MixPath'}
+# Cream's per-epoch report (``cream_epochs.jsonl``, keys: ``cream_det/search/cream_epochs.py``): the fields the figure
+# plots (``None`` in an epoch with nothing to measure, e.g. all warm-up), with their titles
+CREAM_EPOCH_PLOTS = (('m_mean', 'matching weight m (mean over the epoch)'),
+                     ('board_acc_mean', "board entries' accuracy at the epoch's end (%)"),
+                     ('teacher_minus_student_acc', 'teacher minus student top-1 (points)'))
 
 
 def _ms(v: Any, digits: int = 2) -> str:
@@ -39,23 +50,38 @@ def _ms(v: Any, digits: int = 2) -> str:
     return f'{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.{digits}f}'
 
 
+def _self(r: dict) -> str:
+    """A strategy's agreement with itself, and whether its tau against the ground truth can be read."""
+    mark = '' if r['interpretable'] else f' — tau uninterpretable (< {SELF_CONSISTENCY_BAR})'
+    if not r['seed_pairs']:
+        return f'one seed: no estimate{mark}'
+    return f"{r['self_tau']:.2f} ({', '.join(f'{t:.2f}' for t in r['seed_pairs'])}){mark}"
+
+
 def results_table(res: dict) -> str:
     p, gt = res['params'], res['groundtruth']
     epochs = res['rows'][0]['convergence_epochs']
     head = ('| strategy | mean inherited top-1 of the paths at epoch ' + ' / '.join(str(e) for e in epochs)
-            + ' | Kendall tau vs stand-alone | pick: MACs | pick: stand-alone top-1 |')
-    lines = [head, '|---|---|---|---|---|']
+            + ' | Kendall tau vs stand-alone | self-consistency: seed vs seed tau of its scores (pairs) | tau of its '
+            'seed-averaged scores | pick: MACs | pick: stand-alone top-1 |')
+    lines = [head, '|---|---|---|---|---|---|---|']
     for r in res['rows']:
         curve = np.asarray(r['convergence']).mean(0)
         conv = ' / '.join(f'{v:.1f}' if r['strategy'] != 'dna' else f'{v:.2f}' for v in curve)
         if r['strategy'] == 'dna':
             conv = f'(minus summed block rating) {conv}'
-        lines.append(f"| {LABELS[r['strategy']]} | {conv} | {_ms(r['tau'])} | {np.mean(r['pick_macs']) / 1e6:.2f}M | "
-                     f"{_ms(r['pick_top1'])} % |")
+        picked = 'not retrained' if r['pick_top1'] is None else f"{_ms(r['pick_top1'])} %"
+        lines.append(f"| {LABELS[r['strategy']]} | {conv} | {_ms(r['tau'])} | {_self(r)} | {r['tau_of_mean']:.2f} | "
+                     f"{np.mean(r['pick_macs']) / 1e6:.2f}M | {picked} |")
     gtop = np.mean(gt['top1'], axis=0)
-    # the bar a supernet has to clear to say more than "bigger is better": ranking the archs by MACs alone
-    lines.append(f"| MACs alone (no supernet) | | {gt['tau_macs_vs_top1']:.2f} | | |")
-    lines += ['', f"{len(gtop)} ground-truth archs in {res['macs_range'][0] / 1e6:.2f}-{res['macs_range'][1] / 1e6:.2f}M "
+    # the bars a supernet has to clear to say more than "bigger is better" or "more k7 is better": ranking the archs
+    # by MACs alone, by params, by their k7 or e6 layers
+    lines.append(f"| MACs alone (no supernet) | | {gt['tau_macs_vs_top1']:.2f} | | | | |")
+    lines += [f'| {name} alone (no supernet) | | {tau:.2f} | | | | |'
+              for name, tau in res['baselines'].items() if name != 'MACs']
+    lines += [''] + paired_lines(res)
+    lines += ['', f"Every tau is against the ground truth's mean over its {len(gt['top1'])} seeds. "
+              f"{len(gtop)} ground-truth archs in {res['macs_range'][0] / 1e6:.2f}-{res['macs_range'][1] / 1e6:.2f}M "
               f"MACs, stand-alone {p['epochs']} epochs x {p['num_train']} images, top-1 {gtop.min():.1f}-{gtop.max():.1f} %; "
               f"tau seed vs seed {', '.join(f'{t:.2f}' for t in gt['tau_seed_vs_seed'])} ({stability(gt['top1'])}), "
               f"tau MACs vs top-1 "
@@ -63,6 +89,23 @@ def results_table(res: dict) -> str:
               f"mean ± std; supernets {p['search_epochs']} epochs x {p['search_train']} images. "
               f"{wall_time(res)}", '']
     return '\n'.join(lines)
+
+
+def paired_lines(res: dict) -> list[str]:
+    """Each Cream arm minus SPOS on the convergence paths at the last point, paired by seed and path."""
+    if not res['paired']:
+        return ['No paired difference: it needs SPOS and at least one Cream arm among the strategies.']
+    first = next(iter(res['paired'].values()))
+    epoch = res['rows'][0]['convergence_epochs'][-1]
+    lines = [f"Cream minus SPOS, inherited top-1 of the {first['paths']} convergence paths at epoch {epoch}, paired by "
+             f"seed and path ({first['seeds']} seeds x {first['paths']} paths = {first['pairs']} pairs; "
+             f"{first['level']:.0%} interval: bootstrap over seeds, then paths within each seed):", '',
+             '| Cream arm | mean difference (points) | interval | per seed | seeds where Cream leads |',
+             '|---|---|---|---|---|']
+    for s, d in res['paired'].items():
+        lines.append(f"| {LABELS[s]} | {d['mean']:+.2f} | [{d['lo']:+.2f}, {d['hi']:+.2f}] | "
+                     f"{' / '.join(f'{v:+.1f}' for v in d['per_seed'])} | {d['ahead']} of {d['seeds']} |")
+    return lines
 
 
 def wall_time(res: dict) -> str:
@@ -83,31 +126,47 @@ def wall_time(res: dict) -> str:
 
 
 def results_plot(res: dict) -> bytes:
+    """Convergence, tau and picks by strategy; below them, where Cream's searches kept their per-epoch report, its
+    m, board accuracy and teacher-minus-student accuracy over the epochs (mean over seeds, one line per arm)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 3.8), dpi=110)
+    cream = [r for r in res['rows'] if r.get('cream_epochs')]
+    fig, axes = plt.subplots(2 if cream else 1, 3, figsize=(13, 7.6 if cream else 3.8), dpi=110, squeeze=False)
+    a, b, c = axes[0]
     rows = [r for r in res['rows'] if r['strategy'] != 'dna']
     for r in rows:
         curve = np.asarray(r['convergence'])
         a.errorbar(r['convergence_epochs'], curve.mean(0), yerr=curve.std(0), capsize=2, label=LABELS[r['strategy']])
     a.set(xlabel='supernet epoch', ylabel='mean inherited top-1 of the paths (%)', title='convergence')
     a.legend(fontsize=7)
-    short = {'cream_meta': 'Cream\nmeta', 'cream_top1': 'Cream\ntop-1', 'cream_random': 'Cream\nrandom',
-             'spos': 'SPOS', 'dna': 'DNA', 'mixpath': 'MixPath'}
-    names = [short[r['strategy']] for r in res['rows']]
+    names = [SHORT[r['strategy']] for r in res['rows']]
     for ax, key, title in ((b, 'tau', 'Kendall tau vs stand-alone'), (c, 'pick_top1', 'pick, stand-alone top-1 (%)')):
         for i, r in enumerate(res['rows']):
+            if r[key] is None:
+                continue
             v = np.asarray(r[key], dtype=float)
-            ax.bar(i, v.mean(), color='tab:blue', alpha=0.35)
+            ax.bar(i, v.mean(), color='tab:blue' if key != 'tau' or r['interpretable'] else 'lightgrey', alpha=0.35)
             ax.scatter([i] * len(v), v, color='tab:blue', s=14, zorder=3)
         ax.set_xticks(range(len(names)), names, fontsize=7.5)
         ax.set_title(title, fontsize=10)
+    b.text(0.01, 0.01, 'grey bar: the supernet disagrees with itself (seed vs seed tau < 0.5)', fontsize=6,
+           transform=b.transAxes, color='grey')
     for value, text, style in ((np.mean(res['groundtruth']['tau_seed_vs_seed']), 'ground truth seed vs seed', '--'),
-                               (res['groundtruth']['tau_macs_vs_top1'], 'MACs alone', ':')):
+                               *((tau, f'{name} alone', ':') for name, tau in res['baselines'].items())):
         b.axhline(float(value), color='grey', ls=style, lw=1)
         b.text(0, float(value), text, fontsize=6, va='bottom', color='grey')
-    lo = min(min(r['pick_top1']) for r in res['rows'])
-    c.set_ylim(max(0.0, lo - 5), None)
+    picked = [v for r in res['rows'] if r['pick_top1'] is not None for v in r['pick_top1']]
+    if picked:
+        c.set_ylim(max(0.0, min(picked) - 5), None)
+    for ax, (key, label) in zip(axes[1] if cream else (), CREAM_EPOCH_PLOTS):
+        for r in cream:
+            per_seed = np.array([[e[key] for e in seed] for seed in r['cream_epochs']], dtype=float)
+            ax.plot(np.arange(1, per_seed.shape[1] + 1), np.nanmean(per_seed, 0), marker='o', ms=3,
+                    label=LABELS[r['strategy']])
+        ax.set(xlabel='supernet epoch', title=label)
+        ax.title.set_fontsize(9)
+    if cream:
+        axes[1][0].legend(fontsize=6)
     fig.tight_layout()
     return png_bytes(fig)
