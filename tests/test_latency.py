@@ -332,3 +332,13 @@ def test_tool_measures_a_backbone_table_at_an_input_size(tmp_path):
     assert [tuple(s) for s in t.input_shapes] == DET_INPUTS
     with pytest.raises(SystemExit):                     # one size or the other
         tool.main(['--res', '32', '--input-size', '40', '64', '--out', str(out)])
+
+
+def test_calibration_archs_can_be_drawn_at_the_searchs_depths():
+    """A run-time table is calibrated where the search's paths are: archs at the supernet's depths, not over
+    the whole space (whose deeper archs fit a scale that misprices the shallow ones)."""
+    from cream_det.models.latency_measure import sample_archs
+    fixed = sample_archs(TINY, RES, 6, num_classes=NCLS, depths=(1, 2))
+    assert len({a.hash for a in fixed}) == 6 and all(a.depths == (1, 2) for a in fixed)
+    free = sample_archs(TINY, RES, 12, num_classes=NCLS)
+    assert len({a.depths for a in free}) > 1

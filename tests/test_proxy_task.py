@@ -795,6 +795,9 @@ def test_plan_projects_each_job_from_the_first_epochs_and_schedules_them(tmp_pat
     assert s['score_spos_s0'] == pytest.approx(4 * spos_arch) and s['pick_spos_s0'] == 14.0
     assert s['gt_a00_s0'] == 100.0 and s['gt_a01_s0'] == 14.0 and res['parts']['gt_a00_s0'] == 'stored'
     assert res['wall'] == pytest.approx(np_.makespan(s, 2, needs)) and res['wall'] < sum(s.values())
+    # what the command still runs: the stored job is read back, not rerun
+    assert res['wall_remaining'] == pytest.approx(np_.makespan(dict(s, gt_a00_s0=0.0), 2, needs))
+    assert res['wall_remaining'] < res['wall']
     assert 'Projected wall time of the full run at --jobs 2' in np_.planning.plan_table(
         dict(res, params=p, strategies=['spos', 'cream_meta'], jobs=2, probes=probes))
 

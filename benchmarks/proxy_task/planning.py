@@ -71,7 +71,10 @@ def project(p: dict, probes: dict[str, dict], named: dict, needs: dict, gt_jobs:
                            f"{probe['score_seconds']:.0f} s" + (f' + {final} archs x {per_arch:.1f} s'
                                                                  if final else ''))
     order = {n: seconds[n] for n in [*named, *gt_jobs]}
-    return {'seconds': order, 'parts': parts, 'wall': makespan(order, jobs, needs)}
+    # what the command still has to run: a stored job is read back, not rerun (the committed ground truth)
+    remaining = {n: (0.0 if parts[n] == 'stored' else t) for n, t in order.items()}
+    return {'seconds': order, 'parts': parts, 'wall': makespan(order, jobs, needs),
+            'wall_remaining': makespan(remaining, jobs, needs)}
 
 
 def plan(args: argparse.Namespace) -> dict:
@@ -109,6 +112,8 @@ def plan_table(res: dict) -> str:
               f"Projected wall time of the full run at --jobs {res['jobs']}: {res['wall'] / 3600:.2f} h "
               f"({len(res['strategies'])} strategies x {p['seeds']} seeds, {p['search_epochs']} supernet epochs x "
               f"{p['search_train']} images; stored jobs count with their measured time, a ground truth kept for "
-              f"this recipe with none). Choose --search-epochs / --search-train / --strategies / --no-picks so that "
+              f"this recipe with none), of which this command still runs "
+              f"{res.get('wall_remaining', res['wall']) / 3600:.2f} h (stored jobs are read back, not rerun). "
+              f"Choose --search-epochs / --search-train / --strategies / --no-picks so that "
               f"it fits, then run the same command without --plan.", '']
     return '\n'.join(lines)

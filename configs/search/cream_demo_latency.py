@@ -1,5 +1,5 @@
 # Cream on the embedded digits under a latency budget of THIS machine (docs/latency.md): the latency table
-# is measured when the search starts (a few seconds at 64 px, small repeats) into the work dir and reused
+# is measured when the search starts (seconds at 64 px) into the work dir and reused
 # on resume; the range is the faster 30 % of what the supernet's paths can reach on it.
 #   python tools/make_demo_data.py data/demo/imagenet --kind imagenet
 #   python tools/search.py configs/search/cream_demo_latency.py
@@ -14,7 +14,7 @@ model = dict(
     # calibrate: a global correction fitted on 8 archs timed whole (the plain sum of blocks timed one
     # by one underestimates a whole net, docs/latency.md)
     # (_delete_: the base's latency_table is None, which mmengine will not merge a dict into)
-    latency_table=dict(_delete_=True, measure=True, warmup=2, repeats=5, threads=1, calibrate=8),
+    latency_table=dict(_delete_=True, measure=True, warmup=10, repeats=30, threads=1, calibrate=8),
     # ends as % of the span the supernet's depths reach on the measured table (fixed ms fit no
     # unknown machine); a path of Cream's board is cheaper than another when it is predicted faster
     latency_range=('0%', '30%'))

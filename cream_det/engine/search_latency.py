@@ -78,7 +78,10 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
                           progress=stderr_progress(), **timing)
     n = int(spec.get('calibrate', 0))
     if n:
-        archs = sample_archs(space, res, n, num_classes=ncls)
+        # at the supernet's own depths: a scale fitted on the whole space's (mostly deeper) archs misprices
+        # the search's paths (docs/latency.md: the digits demo's picks measured faster than predicted)
+        depths = model.get('depths')
+        archs = sample_archs(space, res, n, num_classes=ncls, depths=None if depths is None else tuple(depths))
         measured = measure_archs(archs, progress=stderr_progress(), batch=table.batch, device=table.device,
                                  runtime=table.runtime, threads=table.threads, **timing)
         summed = table.raw_of(np.stack([a.encode() for a in archs]))

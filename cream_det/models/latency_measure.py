@@ -259,11 +259,12 @@ def measure_arch(arch: Arch, *, batch: int = 1, device: str = 'cpu', runtime: st
 
 
 def sample_archs(space: SearchSpace, resolution: int, n: int, *, num_classes: int = 1000, seed: int = 0,
-                 exclude: Sequence[Arch] = ()) -> list[Arch]:
-    """``n`` distinct archs drawn uniformly over the space (each stage's depth, then each layer's op),
-    none of them in ``exclude`` (a held-out set stays held out)."""
+                 exclude: Sequence[Arch] = (), depths: Sequence[int] | None = None) -> list[Arch]:
+    """``n`` distinct archs drawn uniformly over the space (each stage's depth, then each layer's op; with
+    ``depths``, at those per-stage depths: a correction is fitted where the search's paths are), none of
+    them in ``exclude`` (a held-out set stays held out)."""
     from ..space import ArchSampler
-    sampler = ArchSampler(space, resolution, num_classes, seed=seed)
+    sampler = ArchSampler(space, resolution, num_classes, seed=seed, depths=None if depths is None else tuple(depths))
     seen, out = {a.hash for a in exclude}, []
     for _ in range(1000):
         for code in sampler.sample_codes(max(n, 16)):
