@@ -90,7 +90,7 @@ CHANNELS_LAST_AUTO_DEVICES = ('cpu',)
 """Where ``channels_last='auto'`` turns the layout on: the devices on which it was measured faster.
 On this project's 2-core CPU (oneDNN) it made the 0-600M search's SPOS step 1.29x (64 px) / 1.60x
 (224 px) and cream_287's retraining step 1.44x faster (benchmarks/README.md). On CUDA it is off until
-measured there: it is known to pay with fp16 tensor cores (``--amp``), not for fp32 depthwise convs."""
+measured there (it is known to pay with fp16 tensor cores under ``--amp``; fp32 depthwise convs are unmeasured)."""
 
 
 def channels_last_enabled(cfg: Any, device: str | None = None) -> bool:
