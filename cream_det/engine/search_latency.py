@@ -68,7 +68,7 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
     import numpy as np
 
     from ..models.latency import Correction
-    from ..models.latency_measure import measure_archs, measure_table, sample_archs, stderr_progress
+    from ..models.latency_measure import measure_archs, measure_table, sample_archs, stderr_progress, table_timing
     from ..space import get_space
     space = get_space(model.get('space', 'cream_mbv3'))
     res, ncls = int(model.get('resolution', 224)), int(model.get('num_classes', 1000))
@@ -82,8 +82,7 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
         # the search's paths (docs/latency.md: the digits demo's picks measured faster than predicted)
         depths = model.get('depths')
         archs = sample_archs(space, res, n, num_classes=ncls, depths=None if depths is None else tuple(depths))
-        measured = measure_archs(archs, progress=stderr_progress(), batch=table.batch, device=table.device,
-                                 runtime=table.runtime, threads=table.threads, **timing)
+        measured = measure_archs(archs, progress=stderr_progress(), **table_timing(table, **timing))
         summed = table.raw_of(np.stack([a.encode() for a in archs]))
         scale = float(np.median(np.asarray(measured) / summed))
         table = table.with_correction(Correction('global', (scale,), 0.0, n))
