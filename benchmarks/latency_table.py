@@ -14,8 +14,9 @@ end as timm subnets with the table's threads, batch, device and runtime. Reports
 ``--archs`` evaluation archs, the mean and worst absolute % error and Kendall's tau of the plain sum
 of table entries, and of the sum under a global linear correction fitted on the ``--fit`` archs
 only (held out from the evaluation; a table that already holds a correction is evaluated with its
-own). ``--save-table`` writes the table with the fitted correction. Goal on one CPU thread: mean
-error <= 10 %, tau >= 0.8.
+own). ``--save-table`` writes the table with the fitted correction. ``--anchor`` measures an anchored
+table (the archs are then timed against its anchor too). Goal on one CPU thread: mean error <= 10 %,
+tau >= 0.8.
 """
 import argparse
 import json
@@ -84,11 +85,13 @@ def main(argv=None) -> None:
         space = resolve_space(args.space or 'cream_mbv3')
         table = measure_table(space, size or 224, batch=args.batch, num_classes=args.num_classes,
                               device=args.device, runtime=args.runtime, threads=args.threads, warmup=args.warmup,
-                              repeats=args.repeats, progress=stderr_progress(20), mode=args.mode or 'classifier')
+                              repeats=args.repeats, progress=stderr_progress(20), mode=args.mode or 'classifier',
+                              anchor=args.anchor)
     t_table = time.perf_counter() - t0
     print(f'table: {table.describe()}, {table.device} '
           f'({table.device_name}), {table.runtime}, {table.threads} thread(s), '
-          f'{"loaded from " + args.table if args.table else f"measured in {t_table:.1f} s"}')
+          f'{"loaded from " + args.table if args.table else f"measured in {t_table:.1f} s"}'
+          + (f', anchored at {table.anchor_ms:.3f} ms (archs timed against the same anchor)' if table.anchor_ms else ''))
 
     res = nominal_resolution(space, table.input_size)
     fit = sample_archs(space, res, args.fit, num_classes=table.num_classes, seed=args.seed)

@@ -262,6 +262,35 @@ def test_dna_search_tool_exports_an_arch_retrain_and_detection_accept(teachers, 
     assert [f.shape[1] for f in bb(torch.zeros(1, 3, 32, 32))] == list(bb.out_channels)
 
 
+def test_dna_search_under_a_latency_range_picks_the_best_combination_inside_it(teachers, tmp_path):
+    """DNA end to end with a table measured at run time: the knapsack's second limit holds on the arch the
+    tool writes, and that arch is the lowest-loss combination of the scored cells inside both ranges."""
+    from cream_det.engine.search_run import run_search
+    from cream_det.models.latency import LatencyTable
+    from cream_det.space import Op
+    cfg = load_config(TOY_DNA, {'model.strategy.teacher.checkpoint': str(teachers['cream']),
+                                'model.latency_table': dict(measure=True, warmup=2, repeats=5),
+                                'model.latency_range': ('0%', '40%')}, str(tmp_path))
+    _, summary = run_search(cfg)
+    table = LatencyTable.load(tmp_path / 'latency_table.json')
+    lo, hi = summary['latency_range']
+    arch = Arch.load(tmp_path / 'arch.json')
+    record = json.loads((tmp_path / 'arch.json').read_text())['latency']
+    assert record == table.arch_record(arch) and lo <= record['predicted_ms'] <= hi
+    scores = json.loads((tmp_path / 'dna_scores.json').read_text())
+    macs_lo, macs_hi = cfg.model.macs_range
+    inside, everywhere = [], []
+    for combo in itertools.product(*[s['candidates'] for s in scores['stages']]):
+        a = Arch(tuple(tuple(Op.parse(o) for o in c['ops']) for c in combo), arch.resolution, arch.num_classes,
+                 arch.space)
+        loss = sum(c['loss'] for c in combo)
+        everywhere.append((loss, a.stages))
+        if macs_lo <= a.macs <= macs_hi and lo <= table.predict(a) <= hi:
+            inside.append((loss, a.stages))
+    assert min(inside)[1] == arch.stages
+    assert len(inside) < len(everywhere)                # the latency range left combinations out
+
+
 def test_dna_missing_teacher_is_one_clear_error(tmp_path):
     from test_search import _search
     r = _search([str(ROOT / 'configs/search/dna_demo.py'), '--work-dir', str(tmp_path / 'w'), '--cfg-options',

@@ -298,3 +298,29 @@ def test_cream_board_compares_latency_and_picks_only_inside_the_range():
         assert _offer(st.board, r, acc, int(EVERY_MACS[r]), float(EVERY_MS[r]))
     assert st.ranked_candidates() == [tuple(EVERY[r]) for r in (inside[0], inside[1])]
     assert st.latency_of(EVERY[rows[0]]) == pytest.approx(float(EVERY_MS[rows[0]]))
+
+
+def test_board_png_of_a_latency_search_plots_the_board_against_its_predicted_ms(monkeypatch, tmp_path):
+    """A board ranked by latency is drawn against what it ranked by: a second panel in ms with the range."""
+    import types
+
+    import torch
+
+    import cream_det.engine.supernet_search as ss
+    from cream_det.search.board import PrioritizedBoard
+    board = PrioritizedBoard(size=3, cost='latency')
+    for i, (acc, ms) in enumerate([(50.0, 3.1), (60.0, 3.3), (55.0, 2.9)]):
+        board.consider((i, 0), acc, 9_000_000 + i, torch.zeros(1, 3), torch.zeros(1, 2), step=i, latency=ms)
+    figures = []
+    monkeypatch.setattr(ss, 'png_bytes', lambda fig: figures.append(fig) or b'png')
+    for latency_range in ((2.8, 3.4), None):
+        model = types.SimpleNamespace(
+            strategy=types.SimpleNamespace(board=board, history=[(0, 9_000_000, 50.0)]),
+            macs_range=(8e6, 10e6), latency_range=latency_range,
+            latency_table=types.SimpleNamespace(device='cpu', threads=1))
+        ss.plot_board(model, tmp_path / 'board.png')
+    timed, plain = figures
+    assert len(plain.axes) == 1 and plain.axes[0].get_xlabel() == 'MACs (M)'
+    assert len(timed.axes) == 2 and 'latency' in timed.axes[1].get_xlabel()
+    xs = sorted(float(x) for x in timed.axes[1].collections[0].get_offsets()[:, 0])
+    assert xs == pytest.approx([2.9, 3.1, 3.3])                     # the entries' predicted ms, not MACs

@@ -45,6 +45,10 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--num-classes', type=int, default=1000)
     p.add_argument('--warmup', type=int, default=10, help='untimed runs before timing a block (default 10)')
     p.add_argument('--repeats', type=int, default=30, help='timed runs of a block; the median is kept (default 30)')
+    p.add_argument('--anchor', action='store_true',
+                   help='time every module in turns with a fixed anchor module and keep the ratio, priced at the '
+                        'anchor\'s median ms: for a machine whose speed drifts while it measures (a shared VM; '
+                        'docs/latency.md). Archs checked against the table are then timed the same way')
 
 
 def target_size(args: argparse.Namespace) -> 'int | tuple[int, int] | None':
@@ -73,7 +77,8 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     table = measure_table(space, target_size(args), batch=args.batch, num_classes=args.num_classes,
                           device=args.device, runtime=args.runtime, threads=args.threads, warmup=args.warmup,
-                          repeats=args.repeats, progress=stderr_progress(args.progress_every), mode=args.mode)
+                          repeats=args.repeats, progress=stderr_progress(args.progress_every), mode=args.mode,
+                          anchor=args.anchor)
     if args.calibrate:
         archs = sample_archs(space, nominal_resolution(space, table.input_size), args.calibrate,
                              num_classes=args.num_classes, seed=args.seed)
@@ -86,6 +91,7 @@ def main(argv=None) -> None:
           f'{table.threads} thread(s); predicted {lo:.2f}-{hi:.2f} ms over the space'
           + (f'; {c.kind} correction x{"/".join(f"{v:.3f}" for v in c.scales)} {c.offset:+.2f} ms '
              f'from {c.fit_archs} archs' if c else '')
+          + (f'; anchored at {table.anchor_ms:.3f} ms' if table.anchor_ms else '')
           + f'; measured in {time.perf_counter() - t:.1f} s')
 
 

@@ -12,9 +12,11 @@ model = dict(
     # MACs no longer the binding limit (depth-1 nets of this space have 7.1-11.8M): latency decides
     macs_range=(0, 50e6),
     # calibrate: a global correction fitted on 8 archs timed whole (the plain sum of blocks timed one
-    # by one underestimates a whole net, docs/latency.md)
+    # by one underestimates a whole net, docs/latency.md); anchor: every module and calibration arch timed
+    # in turns with one anchor module, so a machine whose speed drifts while it measures prices them all
+    # at one speed (this 2-core VM ran one net at 2.1 and 2.9 ms seconds apart; docs/latency.md)
     # (_delete_: the base's latency_table is None, which mmengine will not merge a dict into)
-    latency_table=dict(_delete_=True, measure=True, warmup=10, repeats=30, threads=1, calibrate=8),
+    latency_table=dict(_delete_=True, measure=True, warmup=10, repeats=30, threads=1, calibrate=8, anchor=True),
     # ends as % of the span the supernet's depths reach on the measured table (fixed ms fit no
     # unknown machine); a path of Cream's board is cheaper than another when it is predicted faster
     latency_range=('0%', '30%'))

@@ -1,14 +1,17 @@
 """A search's latency table: loaded from ``model.latency_table``, or measured at run time into the work dir.
 
 ``model.latency_table`` is a table file (``tools/latency_table.py``), or
-``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0)``: the table is then measured on this
+``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0, anchor=False)``: the table is then measured on this
 machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused from there on
 resume (:func:`prepare_latency_table`, called by ``tools/search.py`` before the model is built, which
 replaces the dict by that path). ``calibrate=N`` times N archs whole and scales the table by the
 median ratio of their measured to summed ms (a global correction with no offset: a quick measurement
 on a busy machine is noisy, and a least-squares line through a few noisy points can have an offset
 that makes fast archs negative; one positive scale keeps every prediction positive and the ranking
-unchanged). ``tools/latency_table.py --calibrate`` fits scale and offset on a quiet machine. Measuring belongs to one process: a multi-process search needs a
+unchanged). ``tools/latency_table.py --calibrate`` fits scale and offset on a quiet machine. ``anchor=True``
+times every module, and the calibration archs, against one anchor module (``latency_measure``'s docstring):
+on a machine whose speed drifts, the table and its calibration are then priced at one speed. Measuring
+belongs to one process: a multi-process search needs a
 table measured beforehand (every rank must price paths alike, or the ranks' boards would differ).
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ..space import SearchSpace
 
 #: where a table measured at run time goes, in the work dir
 TABLE_FILE = 'latency_table.json'
-_MEASURE_KEYS = {'measure', 'warmup', 'repeats', 'threads', 'calibrate'}
+_MEASURE_KEYS = {'measure', 'warmup', 'repeats', 'threads', 'calibrate', 'anchor'}
 
 
 def load_search_table(spec: Any, space: SearchSpace, resolution: int, num_classes: int) -> LatencyTable | None:
@@ -75,7 +78,7 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
     timing = dict(warmup=int(spec.get('warmup', 2)), repeats=int(spec.get('repeats', 5)))
     print(f'measuring a latency table of {space.name} at {res} px on this machine -> {path}', flush=True)
     table = measure_table(space, res, num_classes=ncls, threads=int(spec.get('threads', 1)),
-                          progress=stderr_progress(), **timing)
+                          progress=stderr_progress(), anchor=bool(spec.get('anchor', False)), **timing)
     n = int(spec.get('calibrate', 0))
     if n:
         # at the supernet's own depths: a scale fitted on the whole space's (mostly deeper) archs misprices

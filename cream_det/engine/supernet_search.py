@@ -253,17 +253,22 @@ class SearchOutputsHook(Hook):
 
 
 def plot_board(model: SupernetSearch, path: Path) -> Path:
-    """Accuracy vs MACs of every trained path (board members highlighted), written atomically."""
+    """Accuracy vs MACs of every trained path (board members highlighted), written atomically; a search under
+    a latency range adds a second panel, the board against its predicted ms and the range (the cost the
+    board's "cheaper" compared)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     st = model.strategy
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    board = getattr(st, 'board', None)
+    timed = getattr(model, 'latency_range', None) is not None and board is not None and len(board) \
+        and all(e.latency is not None for e in board)
+    fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(11 if timed else 6, 4), dpi=120, squeeze=False)
+    ax = axes[0, 0]
     if st.history:
         _, macs, acc = zip(*st.history)
         ax.scatter([m / 1e6 for m in macs], acc, s=6, alpha=0.35, color='tab:gray', label='trained paths')
-    board = getattr(st, 'board', None)
     if board is not None and len(board):
         ax.scatter([e.macs / 1e6 for e in board], [e.acc for e in board], s=40, color='tab:red',
                    edgecolor='k', label=f'board (K={board.size})', zorder=3)
@@ -273,6 +278,15 @@ def plot_board(model: SupernetSearch, path: Path) -> Path:
     ax.set_ylabel(getattr(st, 'history_label', 'top-1 on its batch (%)'))
     ax.set_title(f'{type(st).__name__}: {len(st.history)} paths')
     ax.legend(loc='lower right', fontsize=8)
+    if timed:
+        ax = axes[0, 1]
+        ax.scatter([e.latency for e in board], [e.acc for e in board], s=40, color='tab:red', edgecolor='k',
+                   label=f'board (K={board.size})', zorder=3)
+        lo, hi = model.latency_range
+        ax.axvspan(lo, hi, color='tab:green', alpha=0.1, label='latency range')
+        ax.set_xlabel(f'predicted latency (ms, {model.latency_table.device}, {model.latency_table.threads} thread(s))')
+        ax.set_title('the board by its cost')
+        ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()
     atomic_write_bytes(path, png_bytes(fig))
     return path

@@ -195,6 +195,9 @@ class LatencyTable:
     correction: Correction | None = None
     created: str | None = None
     mode: str = 'classifier'
+    #: an anchored table's anchor ms (``measure_table(anchor=True)``): archs checked against this table are
+    #: timed against the same anchor and priced at this figure (``table_timing`` passes it); None: plain timing
+    anchor_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -213,6 +216,8 @@ class LatencyTable:
         if set(self.fixed) != set(MODE_PARTS[self.mode]):
             raise LatencyTableError(f'latency table of space {self.space.name}: fixed parts {sorted(self.fixed)}, '
                                     f'expected {list(MODE_PARTS[self.mode])} ({self.mode} mode)')
+        if self.anchor_ms is not None and not (np.isfinite(self.anchor_ms) and self.anchor_ms > 0):
+            raise LatencyTableError(f'latency table anchor_ms {self.anchor_ms!r}: finite and > 0, or null')
         object.__setattr__(self, 'ms', ms)
         sp, c = self.space, self.correction
         object.__setattr__(self, '_rows', np.arange(sp.max_layers))
@@ -316,7 +321,7 @@ class LatencyTable:
         the predicted ms and where it holds."""
         return {'predicted_ms': self.predict(arch), 'device': self.device, 'device_name': self.device_name,
                 'runtime': self.runtime, 'threads': self.threads, 'batch': self.batch, 'resolution': self.resolution,
-                'mode': self.mode, 'corrected': self.correction is not None}
+                'mode': self.mode, 'corrected': self.correction is not None, 'anchored': self.anchor_ms is not None}
 
     def bounds(self, depths: Sequence[int] | None = None) -> tuple[float, float]:
         """(min, max) predicted ms over archs with the given per-stage depths (None: any valid depth)."""
@@ -350,6 +355,7 @@ class LatencyTable:
                 'device_name': self.device_name, 'runtime': self.runtime, 'versions': dict(self.versions),
                 'warmup': self.warmup, 'repeats': self.repeats, 'created': self.created,
                 'fixed_ms': {k: float(self.fixed[k]) for k in MODE_PARTS[self.mode]},
+                'anchor_ms': self.anchor_ms,
                 'correction': None if c is None else c.to_dict(),
                 'slots': slots}
 
@@ -403,7 +409,8 @@ class LatencyTable:
                        device_name=str(d['device_name']), runtime=str(d['runtime']),
                        versions=dict(d['versions']), warmup=int(d['warmup']), repeats=int(d['repeats']),
                        fixed={k: float(d['fixed_ms'][k]) for k in MODE_PARTS[mode]}, ms=ms, input_shapes=shapes,
-                       correction=corr, created=d.get('created'))
+                       correction=corr, created=d.get('created'),
+                       anchor_ms=None if d.get('anchor_ms') is None else float(d['anchor_ms']))
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, LatencyTableError):
                 raise

@@ -15,6 +15,13 @@ slots, last 1x1 conv; no head), on an input of any ``(height, width)``.
 Runtimes: ``torch`` (CPU or CUDA, synchronised around each run) and ``ort`` (onnxruntime's CPU
 provider on the module's ONNX export). ``threads`` sets torch's intra-op threads (restored after)
 or the onnxruntime session's.
+
+``anchor=True`` (a table) or ``anchor_ms`` (an arch, with the table's figure) times every module in pairs
+with a fixed anchor module (:func:`anchor_module`), one run of each in turn, and keeps the median ratio of
+the two: a machine whose speed changes while it measures (a shared VM: this project's 2-core one ran one
+net at 2.1 ms and at 2.9 ms within seconds, while its ratio to another net stayed within 2 %;
+docs/latency.md) then prices every entry, and every arch measured later against the same anchor, at
+one speed: the table's ``anchor_ms``, the median of the anchor's own runs while the table was measured.
 """
 from __future__ import annotations
 
@@ -86,26 +93,57 @@ def _onnx_session(module: nn.Module, x: torch.Tensor, threads: int) -> Callable[
     return lambda: sess.run(None, feed)
 
 
+def _runner(module: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> Callable[[], Any]:
+    return _onnx_session(module, x, threads) if runtime == 'ort' else (lambda: module(x))
+
+
+def _timed_runs(modules: Sequence[nn.Module], shapes: Sequence[Sequence[int]], *, device: str, runtime: str,
+                threads: int, warmup: int, repeats: int) -> np.ndarray:
+    """``(repeats, len(modules))`` seconds: each repeat runs every module once, in turn (so runs of one repeat
+    see the machine at one speed), after ``warmup`` such rounds; eval mode, synchronised on CUDA."""
+    cuda = device == 'cuda'
+    inputs = [torch.randn(tuple(shape), generator=torch.Generator().manual_seed(0)).to(device) for shape in shapes]
+    with torch_threads(threads), torch.inference_mode():
+        runs = [_runner(m.eval().to(device), x, runtime, threads) for m, x in zip(modules, inputs)]
+        for _ in range(warmup):
+            for run in runs:
+                run()
+        times = np.empty((repeats, len(runs)))
+        for i in range(repeats):
+            for j, run in enumerate(runs):
+                if cuda:
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                run()
+                if cuda:
+                    torch.cuda.synchronize()
+                times[i, j] = time.perf_counter() - t
+    return times
+
+
 def time_module(module: nn.Module, shape: Sequence[int], *, device: str = 'cpu', runtime: str = 'torch',
                 threads: int = 1, warmup: int = 10, repeats: int = 30) -> float:
     """Median milliseconds of one forward of ``module`` (eval mode) on a ``shape`` input."""
-    module = module.eval().to(device)
-    x = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(0)).to(device)
-    cuda = device == 'cuda'
-    with torch_threads(threads), torch.inference_mode():
-        run = _onnx_session(module, x, threads) if runtime == 'ort' else (lambda: module(x))
-        for _ in range(warmup):
-            run()
-        times = []
-        for _ in range(repeats):
-            if cuda:
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            run()
-            if cuda:
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
+    times = _timed_runs([module], [shape], device=device, runtime=runtime, threads=threads, warmup=warmup,
+                        repeats=repeats)
+    return float(np.median(times[:, 0]) * 1e3)
+
+
+def time_anchored(module: nn.Module, shape: Sequence[int], anchor: nn.Module, anchor_shape: Sequence[int], *,
+                  device: str = 'cpu', runtime: str = 'torch', threads: int = 1, warmup: int = 10,
+                  repeats: int = 30) -> tuple[float, np.ndarray]:
+    """``(ratio, anchor_ms)``: the median over repeats of the module's time over the anchor's in the same
+    repeat (the two run back to back), and the anchor's ms of each repeat."""
+    times = _timed_runs([anchor, module], [anchor_shape, shape], device=device, runtime=runtime, threads=threads,
+                        warmup=warmup, repeats=repeats)
+    return float(np.median(times[:, 1] / times[:, 0])), times[:, 0] * 1e3
+
+
+def anchor_module(space: SearchSpace) -> nn.Module:
+    """The anchor of anchored timing: the stem and first block of ``space``'s reference net, the same module
+    (up to its random weights, which do not change its time) in every process that builds it."""
+    net = build_subnet(reference_arch(space, space.resolution_multiple, 1000))
+    return nn.Sequential(net.conv_stem, net.bn1, net.blocks[0]).eval()
 
 
 def reference_arch(space: SearchSpace, resolution: int, num_classes: int = 1000) -> Arch:
@@ -210,11 +248,13 @@ def library_versions(runtime: str) -> dict[str, str]:
 
 def measure_table(space: SearchSpace, resolution: 'int | Sequence[int]', *, batch: int = 1, num_classes: int = 1000,
                   device: str = 'cpu', runtime: str = 'torch', threads: int = 1, warmup: int = 10,
-                  repeats: int = 30, progress: Progress | None = None, mode: str = 'classifier') -> LatencyTable:
+                  repeats: int = 30, progress: Progress | None = None, mode: str = 'classifier',
+                  anchor: bool = False) -> LatencyTable:
     """Time every (slot, op) block and the fixed parts of ``space`` on this device; returns the table.
 
     ``resolution``: an int (square) or ``(height, width)``; ``mode``: ``classifier`` (the whole net) or
-    ``backbone`` (a detector's backbone: no head)."""
+    ``backbone`` (a detector's backbone: no head); ``anchor``: time each module against
+    :func:`anchor_module` (the module docstring says why) and record the anchor's ms in the table."""
     check_target(device, runtime, threads, batch, mode)
     real = RealNet(space, resolution, batch, num_classes, mode)
     shapes = real.slot_inputs
@@ -224,38 +264,64 @@ def measure_table(space: SearchSpace, resolution: 'int | Sequence[int]', *, batc
             jobs.setdefault((stage, min(index, 1), j, shape), []).append((slot, j))
     total, done = len(jobs) + len(real.fixed), 0
     timing = dict(device=device, runtime=runtime, threads=threads, warmup=warmup, repeats=repeats)
+    ref = anchor_module(space) if anchor else None
+    ref_shape = (batch, 3, *input_hw(resolution))
+    ratios: list[float] = []          # anchored: each module's ratio, priced at the anchor's median ms at the end
+    anchor_runs: list[np.ndarray] = []
+
+    def timed(module: nn.Module, shape: Sequence[int]) -> float:
+        if ref is None:
+            return time_module(module, shape, **timing)
+        ratio, runs = time_anchored(module, shape, ref, ref_shape, **timing)
+        anchor_runs.append(runs)
+        return ratio
+
     fixed_ms = {}
     for name, module in real.fixed.items():
-        fixed_ms[name] = time_module(module, real.fixed_inputs[name], **timing)
+        fixed_ms[name] = timed(module, real.fixed_inputs[name])
         done += 1
         if progress:
             progress(done, total, name)
     ms = np.zeros((space.max_layers, len(space.ops) + 1))
     for entries in jobs.values():
         slot, j = entries[0]
-        t = time_module(real.slot_block(slot, space.ops[j]), shapes[slot], **timing)
+        t = timed(real.slot_block(slot, space.ops[j]), shapes[slot])
         for slot_, j_ in entries:
             ms[slot_, j_] = t
         done += 1
         if progress:
             progress(done, total, f'slot {slot + 1} {space.ops[j].name}')
+    anchor_ms = None
+    if ref is not None:
+        anchor_ms = float(np.median(np.concatenate(anchor_runs)))
+        ms *= anchor_ms
+        fixed_ms = {k: v * anchor_ms for k, v in fixed_ms.items()}
     return LatencyTable(space=space, resolution=resolution, batch=batch, num_classes=num_classes, threads=threads,
                         device=device, device_name=device_name(device), runtime=runtime,
                         versions=library_versions(runtime), warmup=warmup, repeats=repeats, fixed=fixed_ms, ms=ms,
-                        input_shapes=tuple(shapes), mode=mode,
+                        input_shapes=tuple(shapes), mode=mode, anchor_ms=anchor_ms,
                         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 
 def measure_arch(arch: Arch, *, batch: int = 1, device: str = 'cpu', runtime: str = 'torch', threads: int = 1,
                  warmup: int = 5, repeats: int = 20, mode: str = 'classifier',
-                 input_size: 'int | Sequence[int] | None' = None) -> float:
+                 input_size: 'int | Sequence[int] | None' = None, anchor_ms: float | None = None) -> float:
     """Median ms of the whole timm subnet of ``arch`` at its resolution (or ``input_size``), or with ``mode``
-    ``backbone`` of the features-only net ``CreamBackbone`` runs (the figure a table of that mode predicts)."""
+    ``backbone`` of the features-only net ``CreamBackbone`` runs (the figure a table of that mode predicts).
+
+    With ``anchor_ms`` (an anchored table's), the net is timed against :func:`anchor_module` and priced at
+    that figure: the ms it takes at the speed the table was measured at, which a machine whose speed
+    drifts does not give by timing the net alone."""
     check_target(device, runtime, threads, batch, mode)
     net = backbone_net(arch) if mode == 'backbone' else build_subnet(arch)
-    h, w = input_hw(arch.resolution if input_size is None else input_size)
-    return time_module(net, (batch, 3, h, w), device=device, runtime=runtime, threads=threads, warmup=warmup,
-                       repeats=repeats)
+    shape = (batch, 3, *input_hw(arch.resolution if input_size is None else input_size))
+    timing = dict(device=device, runtime=runtime, threads=threads, warmup=warmup, repeats=repeats)
+    if anchor_ms is None:
+        return time_module(net, shape, **timing)
+    if not anchor_ms > 0:
+        raise ConfigError(f'anchor_ms {anchor_ms!r}: the anchor\'s ms of an anchored table, > 0')
+    ratio, _ = time_anchored(net, shape, anchor_module(arch.space), shape, **timing)
+    return ratio * float(anchor_ms)
 
 
 def sample_archs(space: SearchSpace, resolution: int, n: int, *, num_classes: int = 1000, seed: int = 0,
@@ -302,7 +368,8 @@ def calibrate(table: LatencyTable, archs: Sequence[Arch], *, kind: str = 'global
 def table_timing(table: LatencyTable, warmup: int, repeats: int) -> dict[str, Any]:
     """:func:`measure_arch`'s settings that time archs the way ``table`` was measured."""
     return dict(batch=table.batch, device=table.device, runtime=table.runtime, threads=table.threads,
-                mode=table.mode, input_size=table.input_size, warmup=warmup, repeats=repeats)
+                mode=table.mode, input_size=table.input_size, warmup=warmup, repeats=repeats,
+                anchor_ms=table.anchor_ms)
 
 
 def stderr_progress(every: int = 10) -> Progress:
@@ -315,7 +382,7 @@ def stderr_progress(every: int = 10) -> Progress:
     return report
 
 
-__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'backbone_net', 'calibrate', 'check_target', 'device_name',
+__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'anchor_module', 'backbone_net', 'calibrate', 'check_target', 'device_name',
            'library_versions', 'measure_arch', 'measure_archs', 'measure_table', 'nominal_resolution',
-           'reference_arch', 'sample_archs', 'slot_positions', 'stderr_progress', 'table_timing', 'time_module',
+           'reference_arch', 'sample_archs', 'slot_positions', 'stderr_progress', 'table_timing', 'time_anchored', 'time_module',
            'torch_threads']
