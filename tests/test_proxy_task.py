@@ -335,7 +335,8 @@ def test_compare_harness_quick(tmp_path):
     assert (tmp_path / 'runs/mixpath_s0/pareto.json').is_file() and mixpath['picks'][0]['stages']
     # every Cream arm keeps its per-epoch report; the authors' and late arms distil from their own step on
     cream = {row['strategy']: row['cream_epochs'][0] for row in res['rows'] if row['strategy'].startswith('cream')}
-    assert set(cream) == {'cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_late'}
+    assert set(cream) == {'cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_authors_top1',
+                          'cream_late'}
     assert all([e['epoch'] for e in epochs] == [1, 2, 3, 4, 5] for epochs in cream.values())
     warm = {s: sum(e['warmup_steps'] for e in epochs) for s, epochs in cream.items()}
     steps = sum(e['steps'] for e in cream['cream_late'])
@@ -740,8 +741,11 @@ def test_the_cream_arms_run_their_own_schedules():
     base = dict(kind='search', params=p, data='d', held_out='h', macs_range=[lo, hi], seed=0, work_dir='w',
                 paths=[a.to_dict() for a in paths])
     st = {s: np_.search_config(dict(base, strategy=s)).model.strategy
-          for s in ('cream_meta', 'cream_authors', 'cream_late')}
+          for s in ('cream_meta', 'cream_authors', 'cream_authors_top1', 'cream_late')}
     assert st['cream_authors'].warmup_fraction == pytest.approx(21 / 120) and st['cream_late'].warmup_fraction == 0.5
+    # the fixed-teacher control on the authors' schedule: the same schedule, the top-1 teacher
+    top1, meta = dict(st['cream_authors_top1']), dict(st['cream_authors'])
+    assert top1.pop('teacher') == 'top1' and meta.pop('teacher') == 'meta' and top1 == meta
     assert st['cream_authors'].board_eval_batches == st['cream_late'].board_eval_batches == 1024 // 64
     assert st['cream_authors'].warmup_epochs is None and st['cream_authors'].teacher == 'meta'
     assert st['cream_meta'].warmup_epochs == 1 and 'warmup_fraction' not in st['cream_meta']

@@ -20,12 +20,12 @@ cluttered shapes (``cream_det.data.shapes``, 10 classes) or the font glyphs (``c
     and, on the same supernet, data and number of optimizer steps, one supernet per
     strategy and seed — Cream with the meta matcher, with the top-1 board teacher and with a random
     board teacher, Cream on its authors' schedule (warm-up 21/120 of the search, board entries judged on
-    1,024 images) and with a late start (half the search), SPOS, DNA (teacher: the space's largest path
-    trained stand-alone, or one in the middle of both knobs with ``--gt-select knobs``), MixPath (in its
-    own multi-path MACs range) — each trained by ``tools/search.py``'s own code (``run_search``: the
-    Runner, the strategy's final pick, arch.json). ``--strategies`` and ``--no-picks`` leave out what a
-    run cannot afford; ``--plan`` times the first epoch of each kind of job and projects the run's wall
-    time. It reports
+    1,024 images), that schedule with the top-1 teacher, and with a late start (half the search), SPOS,
+    DNA (teacher: the space's largest path trained stand-alone, or one in the middle of both knobs with
+    ``--gt-select knobs``), MixPath (in its own multi-path MACs range) — each trained by
+    ``tools/search.py``'s own code (``run_search``: the Runner, the strategy's final pick, arch.json).
+    ``--strategies`` and ``--no-picks`` leave out what a run cannot afford; ``--plan`` times the first
+    epoch of each kind of job and projects the run's wall time. It reports
 
     - convergence: the mean inherited top-1 (BN recalibrated) of a fixed set of random in-range
       paths at evenly spaced epochs (DNA: its summed block rating instead: its supernet has no

@@ -85,17 +85,20 @@ ARCHIVE = ROOT / ARCHIVE_REL
 # its own MACs range and the held-out set 5,000 images, so no run reuses them; its ground truth and DNA teacher,
 # whose specs did not change, stay in ARCHIVE and are reused
 ARCHIVE_V1 = ROOT / 'benchmarks/results/nas_proxy_v1'
-STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_late', 'spos', 'dna', 'mixpath')
+STRATEGIES = ('cream_meta', 'cream_top1', 'cream_random', 'cream_authors', 'cream_authors_top1', 'cream_late', 'spos',
+              'dna', 'mixpath')
 DEMO_CONFIG = {'cream_meta': 'cream_demo.py', 'cream_top1': 'cream_demo.py', 'cream_random': 'cream_demo.py',
-               'cream_authors': 'cream_demo.py', 'cream_late': 'cream_demo.py',
+               'cream_authors': 'cream_demo.py', 'cream_authors_top1': 'cream_demo.py', 'cream_late': 'cream_demo.py',
                'spos': 'spos_demo.py', 'dna': 'dna_demo.py', 'mixpath': 'mixpath_demo.py'}
 # the Cream arms' schedules, by strategy: (teacher, warm-up as a fraction of the search or None for the harness's
 # first schedule, ``max(1, epochs // 6)`` epochs, board entries scored on ``board_images`` or on one batch).
 # cream_authors: the authors' (CE alone while epoch <= 20 of 120: 21/120 of the search; entries scored on 1,024
-# images); cream_late: the same with distillation from half-way, the test of "distillation starts too early"
+# images); cream_authors_top1: that schedule with the top-1 board teacher, the matcher's fixed-teacher control on the
+# authors' schedule; cream_late: the authors' with distillation from half-way, the test of "distillation starts too
+# early"
 CREAM_ARMS = {'cream_meta': ('meta', None, False), 'cream_top1': ('top1', None, False),
               'cream_random': ('random', None, False), 'cream_authors': ('meta', 21 / 120, True),
-              'cream_late': ('meta', 0.5, True)}
+              'cream_authors_top1': ('top1', 21 / 120, True), 'cream_late': ('meta', 0.5, True)}
 # board_images (a setting, --board-images): the authors judge a board entry on the step's 8 x 128 = 1,024 training
 # images (docs/fidelity.md, Cream); the arms that follow them judge it on as many, in batches of the search's own size
 # (1,024 / 64 = 16 batches: Cream's board_eval_batches), at the cost of a no-grad forward of the 15 batches before

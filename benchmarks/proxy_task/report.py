@@ -34,9 +34,11 @@ def stability(top1: list) -> str:
 
 LABELS = {'cream_meta': 'Cream (meta matcher)', 'cream_top1': 'Cream (top-1 teacher)',
           'cream_random': 'Cream (random board teacher)', 'cream_authors': "Cream (authors' schedule)",
+          'cream_authors_top1': "Cream (authors' schedule, top-1 teacher)",
           'cream_late': 'Cream (late start, half the search)', 'spos': 'SPOS', 'dna': 'DNA', 'mixpath': 'MixPath'}
 SHORT = {'cream_meta': 'Cream\nmeta', 'cream_top1': 'Cream\ntop-1', 'cream_random': 'Cream\nrandom',
-         'cream_authors': 'Cream\nauthors', 'cream_late': 'Cream\nlate', 'spos': 'SPOS', 'dna': 'DNA',
+         'cream_authors': 'Cream\nauthors', 'cream_authors_top1': 'Cream\nauth. top-1', 'cream_late': 'Cream\nlate',
+         'spos': 'SPOS', 'dna': 'DNA',
          'mixpath': 'MixPath'}
 # Cream's per-epoch report (``cream_epochs.jsonl``, keys: ``cream_det/search/cream_epochs.py``): the fields the figure
 # plots (``None`` in an epoch with nothing to measure, e.g. all warm-up), with their titles
