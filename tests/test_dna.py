@@ -276,6 +276,7 @@ def test_dna_search_under_a_latency_range_picks_the_best_combination_inside_it(t
     lo, hi = summary['latency_range']
     arch = Arch.load(tmp_path / 'arch.json')
     record = json.loads((tmp_path / 'arch.json').read_text())['latency']
+    assert record.pop('measured') == 'plain' and record.pop('measured_ms') > 0 and record.pop('measured_repeats') == 5
     assert record == table.arch_record(arch) and lo <= record['predicted_ms'] <= hi
     scores = json.loads((tmp_path / 'dna_scores.json').read_text())
     macs_lo, macs_hi = cfg.model.macs_range

@@ -1,7 +1,6 @@
 """Anchored timing: every module timed in turns with one anchor, so a machine whose speed changes while a
 table is measured prices every entry, and every arch checked later, at one speed."""
 import json
-import time
 
 import numpy as np
 import pytest
@@ -19,42 +18,44 @@ TINY = SearchSpace('tiny_anchor', (StageSpec(8, 2, Op(3, 2), 2), StageSpec(16, 2
 
 
 class _Machine:
-    """A machine that runs 3x slower for good once ``slow_after`` forwards have run (a neighbour's job starts)."""
+    """A virtual clock that runs 3x slower for good once ``slow_after`` forwards have run (a neighbour's job
+    starts): the timing code reads this clock, so the test does not depend on how busy the real machine is."""
 
     def __init__(self, slow_after: int) -> None:
-        self.calls, self.slow_after = 0, slow_after
+        self.calls, self.slow_after, self.now = 0, slow_after, 0.0
 
-    def factor(self) -> float:
+    def perf_counter(self) -> float:
+        return self.now
+
+    def run(self, ms: float) -> None:
         self.calls += 1
-        return 3.0 if self.calls > self.slow_after else 1.0
+        self.now += ms * (3.0 if self.calls > self.slow_after else 1.0) / 1e3
 
 
 class _Busy(nn.Module):
-    """A module that takes ``ms`` of wall time at the machine's current speed."""
+    """A module that takes ``ms`` on the machine's clock at the machine's current speed."""
 
     def __init__(self, machine: _Machine, ms: float) -> None:
         super().__init__()
         self.machine, self.ms = machine, ms
 
     def forward(self, x):
-        end = time.perf_counter() + self.ms * self.machine.factor() / 1e3
-        while time.perf_counter() < end:
-            pass
+        self.machine.run(self.ms)
         return x
 
 
-def test_anchored_ratio_survives_a_machine_that_slows_down_between_the_two_modules():
+def test_anchored_ratio_survives_a_machine_that_slows_down_between_the_two_modules(monkeypatch):
     # timed one after the other, the anchor would run fast and the module slow (ratio 6, or 3x the module's
     # ms); in turns, each repeat sees one speed and the ratio is the module's true 2x the anchor
     machine = _Machine(slow_after=24)
+    monkeypatch.setattr(lm, 'time', machine)
     anchor, module = _Busy(machine, 1.0), _Busy(machine, 2.0)
     ratio, anchor_ms = lm.time_anchored(module, (1, 1), anchor, (1, 1), warmup=2, repeats=20)
-    assert ratio == pytest.approx(2.0, rel=0.15)
-    # the slowdown happened inside the timing (medians: a busy machine may preempt a run or two)
-    assert anchor_ms.shape == (20,) and np.median(anchor_ms[:5]) == pytest.approx(1.0, rel=0.3) \
-        and np.median(anchor_ms[-5:]) == pytest.approx(3.0, rel=0.3)
-    plain = lm.time_module(_Busy(_Machine(slow_after=0), 2.0), (1, 1), warmup=1, repeats=5)
-    assert plain == pytest.approx(6.0, rel=0.3)                     # what plain timing reports at the slow speed
+    assert ratio == pytest.approx(2.0)
+    assert anchor_ms.shape == (20,) and sorted(set(np.round(anchor_ms, 6))) == [1.0, 3.0]    # it slowed inside
+    slow = _Machine(slow_after=0)
+    monkeypatch.setattr(lm, 'time', slow)
+    assert lm.time_module(_Busy(slow, 2.0), (1, 1), warmup=1, repeats=5) == pytest.approx(6.0)  # plain: the speed
 
 
 def test_an_anchored_table_prices_every_ratio_at_the_median_of_all_the_anchors_runs(monkeypatch):
@@ -123,8 +124,29 @@ def test_a_run_time_table_with_anchor_times_its_calibration_archs_against_the_sa
     cfg = Config(dict(work_dir=str(tmp_path), model=dict(
         space='tiny_anchor', resolution=RES, num_classes=NCLS,
         latency_table=dict(measure=True, warmup=1, repeats=2, calibrate=3, anchor=True))))
-    prepare_latency_table(cfg)
+    assert prepare_latency_table(cfg) == dict(warmup=1, repeats=2)      # the timing the pick is measured with
     table = LatencyTable.load(cfg.model.latency_table)
     assert table.anchor_ms == 2.0 and table.correction.fit_archs == 3
     # three calibration archs timed whole (their input is the net's), all through the anchored path
     assert sum(s == (1, 3, RES, RES) for s in ratios) >= 3 + 1      # + the stem entry of the table
+
+
+def test_the_pick_is_timed_here_only_for_a_table_measured_here(monkeypatch, tmp_path):
+    from mmengine.config import Config
+
+    from cream_det.engine.search_latency import measure_pick
+    table = lm.measure_table(TINY, RES, num_classes=NCLS, warmup=1, repeats=2)
+    table.save(tmp_path / 't.json')
+    file_cfg = Config(dict(work_dir=str(tmp_path), model=dict(latency_table=str(tmp_path / 't.json'))))
+    assert prepare_latency_table(file_cfg) is None          # a file may be another device's: nothing timed here
+    arch = Arch(((Op(3, 2),), (Op(5, 2),)), RES, NCLS, TINY)
+    monkeypatch.setattr(lm, 'time_anchored', lambda *a, **k: (1.5, np.ones(2)))
+    anchored = measure_pick(replace_anchor(table, 2.0), arch, dict(warmup=1, repeats=3))
+    assert anchored == {'measured_ms': 3.0, 'measured': 'anchored', 'measured_repeats': 3}
+    plain = measure_pick(table, arch, dict(warmup=1, repeats=3))
+    assert plain['measured'] == 'plain' and plain['measured_ms'] > 0
+
+
+def replace_anchor(table: LatencyTable, anchor_ms: float) -> LatencyTable:
+    from dataclasses import replace
+    return replace(table, anchor_ms=anchor_ms)

@@ -95,6 +95,10 @@ def test_final_arch_is_measured_inside_the_latency_range(strategy, tmp_path):
     assert (lo, hi) == pytest.approx((span[0], span[0] + 0.4 * (span[1] - span[0])))
     arch = Arch.load(tmp_path / 'arch.json')
     record = json.loads((tmp_path / 'arch.json').read_text())['latency']
+    # a table measured here: the pick is timed here too, with the table's settings, and recorded beside it
+    measured_here = {k: record.pop(k) for k in ('measured_ms', 'measured', 'measured_repeats')}
+    assert measured_here['measured'] == 'plain' and measured_here['measured_repeats'] == 5
+    assert 0.5 <= measured_here['measured_ms'] / record['predicted_ms'] <= 2.5
     assert record == table.arch_record(arch) and lo <= record['predicted_ms'] <= hi
     if strategy == 'cream':
         board = json.loads((tmp_path / 'board.json').read_text())
@@ -129,3 +133,6 @@ def test_demo_configs_search_the_digits_under_a_latency_range(imagenet_digits, t
         assert (lo, hi) == pytest.approx((span[0], span[0] + 0.3 * (span[1] - span[0])))
         record = json.loads((work / 'arch.json').read_text())['latency']
         assert lo <= record['predicted_ms'] <= hi and record['corrected']
+        # anchored: the table and the pick timed here are priced at the table's anchor
+        assert table.anchor_ms > 0 and record['anchored'] and record['measured'] == 'anchored'
+        assert 0.5 <= record['measured_ms'] / record['predicted_ms'] <= 2.0

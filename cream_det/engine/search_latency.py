@@ -46,13 +46,17 @@ def load_search_table(spec: Any, space: SearchSpace, resolution: int, num_classe
     return LatencyTable.load(spec).check_search(space, resolution, num_classes, source=f'latency table {spec}')
 
 
-def prepare_latency_table(cfg: Any) -> None:
+def prepare_latency_table(cfg: Any) -> dict[str, int] | None:
     """Measure ``model.latency_table=dict(measure=True, ...)`` into the work dir (or reuse the one there)
-    and put its path in the config; any other value is left for :func:`load_search_table`."""
+    and put its path in the config; any other value is left for :func:`load_search_table`.
+
+    Returns the timing (warmup, repeats) of a table measured here, with which the search's pick is then
+    timed whole on this machine (:func:`measure_pick`); None for a table file, which may be of another
+    device."""
     model = cfg.get('model') or {}
     spec = model.get('latency_table')
     if not isinstance(spec, dict):
-        return
+        return None
     unknown = set(spec) - _MEASURE_KEYS
     if unknown or not spec.get('measure'):
         raise ConfigError(f'model.latency_table: a table file, or dict(measure=True) with any of '
@@ -65,6 +69,17 @@ def prepare_latency_table(cfg: Any) -> None:
                               'FILE) and set model.latency_table=FILE')
         _measure(model, spec, path)
     model['latency_table'] = str(path)
+    return dict(warmup=int(spec.get('warmup', 2)), repeats=int(spec.get('repeats', 5)))
+
+
+def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict[str, Any]:
+    """What the arch file adds to the table's prediction for a pick timed whole here, with the table's own
+    settings (anchored when the table is): ``measured_ms`` and how it was timed. A prediction is a sum of
+    parts; this is the figure a user of this machine would see."""
+    from ..models.latency_measure import measure_arch, table_timing
+    ms = measure_arch(arch, **table_timing(table, **timing))
+    return {'measured_ms': ms, 'measured': 'anchored' if table.anchor_ms is not None else 'plain',
+            'measured_repeats': int(timing['repeats'])}
 
 
 def _measure(model: Any, spec: dict, path: Path) -> None:
@@ -93,4 +108,4 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
     table.save(path)
 
 
-__all__ = ['TABLE_FILE', 'load_search_table', 'prepare_latency_table']
+__all__ = ['TABLE_FILE', 'load_search_table', 'measure_pick', 'prepare_latency_table']

@@ -15,7 +15,7 @@ from ..search.evolution import evolution_search
 from ..utils.io import atomic_torch_save
 from .faults import stop_cleanly
 from .run import build_runner
-from .search_latency import prepare_latency_table
+from .search_latency import measure_pick, prepare_latency_table
 from ..search.finished import write_summary
 from .supernet_search import SupernetSearch, plot_board, search_model, unpack_batch
 
@@ -32,13 +32,15 @@ def run_search(cfg: Any, resume: 'bool | str' = False, amp: bool = False) -> tup
         if not any(h.get('type') == needed for h in hooks):
             hooks.append(dict(type=needed))
     cfg.custom_hooks = hooks
-    prepare_latency_table(cfg)          # model.latency_table=dict(measure=True): measured into the work dir
+    # model.latency_table=dict(measure=True): measured into the work dir; the pick is then timed here too
+    pick_timing = prepare_latency_table(cfg)
     runner = build_runner(cfg, resume=resume, amp=amp)
     with stop_cleanly(runner):         # a stalled rank, a full disk: one error naming the last checkpoint
-        return runner, _train_and_pick(runner, cfg, resume, t0)
+        return runner, _train_and_pick(runner, cfg, resume, t0, pick_timing)
 
 
-def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float) -> dict[str, Any]:
+def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float,
+                    pick_timing: dict[str, int] | None = None) -> dict[str, Any]:
     runner.train()
     model = search_model(runner.model)
     work = Path(runner.work_dir)
@@ -62,6 +64,8 @@ def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float) -> d
     if D.rank() == 0:               # the one writer of arch.json
         table = model.latency_table
         latency = None if table is None else table.arch_record(arch)
+        if latency is not None and pick_timing is not None:       # a table of this machine: time the pick here
+            latency.update(measure_pick(table, arch, pick_timing))
         arch.save(work / 'arch.json', latency=latency)
         summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(latency),
                        supernet_depths=list(model.supernet.depths), macs_range=list(model.macs_range),
@@ -74,8 +78,16 @@ def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float) -> d
                                 for e in model.strategy.board]
         write_summary(work, summary)
         ms = '' if latency is None else f', {latency["predicted_ms"]:.2f} ms predicted'
+        if latency is not None and 'measured_ms' in latency:
+            ms += f', {latency["measured_ms"]:.2f} ms measured here ({latency["measured"]})'
         runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs{ms}, {arch.params / 1e6:.2f}M params) '
                            f'-> {work / "arch.json"}')
+        lat = model.latency_range
+        if lat is not None and latency is not None and 'measured_ms' in latency \
+                and not lat[0] <= latency['measured_ms'] <= lat[1]:
+            runner.logger.warning(f'the pick measured {latency["measured_ms"]:.2f} ms here, outside the latency range '
+                                  f'{lat[0]:.2f}-{lat[1]:.2f} ms it was predicted inside: a measurement is only as '
+                                  'steady as the machine (docs/latency.md)')
     return summary
 
 
