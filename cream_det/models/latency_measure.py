@@ -266,8 +266,7 @@ def measure_table(space: SearchSpace, resolution: 'int | Sequence[int]', *, batc
     timing = dict(device=device, runtime=runtime, threads=threads, warmup=warmup, repeats=repeats)
     ref = anchor_module(space) if anchor else None
     ref_shape = (batch, 3, *input_hw(resolution))
-    ratios: list[float] = []          # anchored: each module's ratio, priced at the anchor's median ms at the end
-    anchor_runs: list[np.ndarray] = []
+    anchor_runs: list[np.ndarray] = []  # anchored: every ratio is priced at the median of these at the end
 
     def timed(module: nn.Module, shape: Sequence[int]) -> float:
         if ref is None:
