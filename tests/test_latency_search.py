@@ -324,3 +324,15 @@ def test_board_png_of_a_latency_search_plots_the_board_against_its_predicted_ms(
     assert len(timed.axes) == 2 and 'latency' in timed.axes[1].get_xlabel()
     xs = sorted(float(x) for x in timed.axes[1].collections[0].get_offsets()[:, 0])
     assert xs == pytest.approx([2.9, 3.1, 3.3])                     # the entries' predicted ms, not MACs
+
+
+def test_a_latency_margin_holds_paths_inside_the_range_less_the_margin():
+    from cream_det.space.budget import latency_guard
+    assert latency_guard((2.0, 3.0), 0.1) == pytest.approx((2.2, 2.7))
+    assert latency_guard((0.0, 3.0), 0.08) == pytest.approx((0.0, 2.76))
+    assert latency_guard((2.0, 3.0), 0.0) == (2.0, 3.0)
+    with pytest.raises(SpaceError, match='too narrow'):
+        latency_guard((2.0, 2.2), 0.08)                       # 2.16 > 2.024: nothing left to search
+    for bad in (-0.1, 0.5, 1.0):
+        with pytest.raises(SpaceError, match='latency_margin'):
+            latency_guard((2.0, 3.0), bad)

@@ -113,6 +113,19 @@ def test_final_arch_is_measured_inside_the_latency_range(strategy, tmp_path):
     assert 0.5 <= measured / record['predicted_ms'] <= 2.5
 
 
+def test_a_latency_margin_holds_every_path_inside_the_range_less_the_margin(tmp_path):
+    opts = {**LATENCY, 'model.strategy.constrain_macs': True, 'model.latency_margin': 0.02}
+    _, summary = _run(tmp_path, opts)
+    lo, hi = summary['latency_range']                       # the range asked for, as without a margin
+    span = LatencyTable.load(tmp_path / 'latency_table.json').bounds((2, 2))
+    assert (lo, hi) == pytest.approx((span[0], span[0] + 0.4 * (span[1] - span[0])))
+    slo, shi = summary['latency_searched']
+    assert (slo, shi) == pytest.approx((lo * 1.02, hi * 0.98)) and summary['latency_margin'] == 0.02
+    board = json.loads((tmp_path / 'board.json').read_text())['entries']
+    assert board and all(slo <= e['latency_ms'] <= shi for e in board)
+    assert slo <= json.loads((tmp_path / 'arch.json').read_text())['latency']['predicted_ms'] <= shi
+
+
 @pytest.mark.slow
 def test_demo_configs_search_the_digits_under_a_latency_range(imagenet_digits, tmp_path):
     """configs/search/cream_demo_latency.py and spos_demo_latency.py, one epoch: the table measured at run
@@ -130,9 +143,12 @@ def test_demo_configs_search_the_digits_under_a_latency_range(imagenet_digits, t
         assert table.correction is not None and table.correction.fit_archs == 4
         span = table.bounds((1, 1, 1, 1, 1))
         lo, hi = summary['latency_range']
-        assert (lo, hi) == pytest.approx((span[0], span[0] + 0.3 * (span[1] - span[0])))
+        assert (lo, hi) == pytest.approx((0.0, span[0] + 0.6 * (span[1] - span[0])))
+        # the paths were held 8 % under the budget asked for
+        assert summary['latency_margin'] == 0.08 and summary['latency_searched'] == pytest.approx([0.0, hi * 0.92])
         record = json.loads((work / 'arch.json').read_text())['latency']
-        assert lo <= record['predicted_ms'] <= hi and record['corrected']
+        assert record['predicted_ms'] <= hi * 0.92 and record['corrected']
         # anchored: the table and the pick timed here are priced at the table's anchor
         assert table.anchor_ms > 0 and record['anchored'] and record['measured'] == 'anchored'
+        assert record['measured_plain_ms'] > 0
         assert 0.5 <= record['measured_ms'] / record['predicted_ms'] <= 2.0

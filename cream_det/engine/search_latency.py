@@ -75,11 +75,17 @@ def prepare_latency_table(cfg: Any) -> dict[str, int] | None:
 def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict[str, Any]:
     """What the arch file adds to the table's prediction for a pick timed whole here, with the table's own
     settings (anchored when the table is): ``measured_ms`` and how it was timed. A prediction is a sum of
-    parts; this is the figure a user of this machine would see."""
+    parts; this is the whole net. An anchored table's ms are at the speed the anchor ran at while the table
+    was measured, which on a machine whose speed drifts need not be the speed a plain timer meets later
+    (docs/latency.md): the pick's plain time, ``measured_plain_ms``, is recorded beside it."""
     from ..models.latency_measure import measure_arch, table_timing
-    ms = measure_arch(arch, **table_timing(table, **timing))
-    return {'measured_ms': ms, 'measured': 'anchored' if table.anchor_ms is not None else 'plain',
-            'measured_repeats': int(timing['repeats'])}
+    settings = table_timing(table, **timing)
+    out = {'measured_ms': measure_arch(arch, **settings),
+           'measured': 'anchored' if table.anchor_ms is not None else 'plain',
+           'measured_repeats': int(timing['repeats'])}
+    if table.anchor_ms is not None:
+        out['measured_plain_ms'] = measure_arch(arch, **dict(settings, anchor_ms=None))
+    return out
 
 
 def _measure(model: Any, spec: dict, path: Path) -> None:

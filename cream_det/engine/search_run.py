@@ -70,8 +70,10 @@ def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float,
         summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(latency),
                        supernet_depths=list(model.supernet.depths), macs_range=list(model.macs_range),
                        iterations=runner.iter, seconds=round(time.time() - t0, 1))
-        if model.latency_range is not None:
-            summary['latency_range'] = list(model.latency_range)
+        if model.latency_range is not None:         # the range asked for; with a margin, also the one searched
+            summary['latency_range'] = list(model.latency_asked)
+            if model.latency_margin:
+                summary.update(latency_margin=model.latency_margin, latency_searched=list(model.latency_range))
         if hasattr(model.strategy, 'board'):
             summary['board'] = [{'acc': e.acc, 'macs': e.macs, 'step': e.step,
                                  **({} if e.latency is None else {'latency_ms': e.latency})}
@@ -79,10 +81,11 @@ def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float,
         write_summary(work, summary)
         ms = '' if latency is None else f', {latency["predicted_ms"]:.2f} ms predicted'
         if latency is not None and 'measured_ms' in latency:
-            ms += f', {latency["measured_ms"]:.2f} ms measured here ({latency["measured"]})'
+            ms += f', {latency["measured_ms"]:.2f} ms measured here ({latency["measured"]}' + (
+                f'; {latency["measured_plain_ms"]:.2f} ms plain)' if 'measured_plain_ms' in latency else ')')
         runner.logger.info(f'search done: {arch} ({arch.macs / 1e6:.1f}M MACs{ms}, {arch.params / 1e6:.2f}M params) '
                            f'-> {work / "arch.json"}')
-        lat = model.latency_range
+        lat = model.latency_asked
         if lat is not None and latency is not None and 'measured_ms' in latency \
                 and not lat[0] <= latency['measured_ms'] <= lat[1]:
             runner.logger.warning(f'the pick measured {latency["measured_ms"]:.2f} ms here, outside the latency range '

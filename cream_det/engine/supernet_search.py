@@ -24,7 +24,7 @@ from ..utils import distributed as D
 from ..search.cream_epochs import write_epoch_log
 from ..search.strategies import StepContext, build_strategy, supernet_args
 from ..space import PathCodes, get_space
-from ..space.budget import resolve_latency_range
+from ..space.budget import latency_guard, resolve_latency_range
 from ..space.sampler import check_depths, path_budget
 from .search_latency import load_search_table
 from ..utils.io import atomic_write_bytes, png_bytes
@@ -58,6 +58,9 @@ class SupernetSearch(BaseModel):
         latency_range: ``(min, max)`` predicted ms of the archs searched for (needs ``latency_table``;
             an end may be a percentage of the reachable span, ``'25%'``); the final arch meets both ranges
             and Cream's board calls a path cheaper by its latency (docs/latency.md). ``None``: no limit.
+        latency_margin: the fraction of its ms a pick may measure off its prediction and still lie inside
+            ``latency_range``: every path is held to ``(lo * (1 + m), hi * (1 - m))`` (the attribute
+            ``latency_range``; ``latency_asked`` keeps the range asked for). 0 (default): the range itself.
         resolution, num_classes: of the search data.
         depths: per-stage supernet depth; ``None`` sizes it from ``macs_range`` (and the top of
             ``latency_range``) by the authors' rule (Cream's, on single-path costs; give MixPath
@@ -73,7 +76,8 @@ class SupernetSearch(BaseModel):
                  resolution: int = 224, num_classes: int = 1000, depths: Sequence[int] | None = None,
                  drop_rate: float = 0.0, seed: int = 0, init: str = 'independent', head_init: str = 'timm',
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None,
-                 latency_table: 'str | dict | None' = None, latency_range: Sequence[Any] | None = None) -> None:
+                 latency_table: 'str | dict | None' = None, latency_range: Sequence[Any] | None = None,
+                 latency_margin: float = 0.0) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         sp = get_space(space)
         rng = (float(macs_range[0]), float(macs_range[1]))
@@ -86,6 +90,9 @@ class SupernetSearch(BaseModel):
                               'a multi-path layer runs several; drop latency_table/latency_range (docs/latency.md)')
         if table is not None:          # '25%' ends: of the span of the supernet's depths (any depth when sized)
             latency_range = resolve_latency_range(latency_range, table.bounds(check_depths(sp, depths)))
+        asked = latency_range
+        if latency_range is not None and latency_margin:
+            latency_range = latency_guard(latency_range, latency_margin)
         if depths is None:
             depths, fitted = supernet_depths(sp, rng, resolution, num_classes, latency_table=table,
                                              latency_max=None if latency_range is None else latency_range[1])
@@ -100,7 +107,10 @@ class SupernetSearch(BaseModel):
         self.macs_range = rng
         self.latency_table = table
         lat = limits.get('latency')
+        #: what every path is held to (the range asked for, less the margin), and the range asked for
         self.latency_range = None if lat is None else lat.lo_hi
+        self.latency_asked = None if asked is None else (float(asked[0]), float(asked[1]))
+        self.latency_margin = float(latency_margin)
         self.strategy = build_strategy(strategy, self.supernet, rng, seed, latency_table=table,
                                        latency_range=self.latency_range)
         # modules a strategy trains beside the supernet (DNA's bridges): in the optimizer, DDP and checkpoints

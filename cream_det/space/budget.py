@@ -165,5 +165,20 @@ def resolve_latency_range(latency_range: Sequence[Any] | None,
     return out[0], out[1]
 
 
-__all__ = ['Budget', 'CodeLatency', 'LATENCY', 'Limit', 'MACS', 'Metric', 'budget', 'check_range', 'latency_limit',
-           'latency_archs', 'macs_limit', 'resolve_latency_range']
+def latency_guard(latency_range: tuple[float, float], margin: float) -> tuple[float, float]:
+    """The range a search targets so that its pick, predicted inside it, is still inside ``latency_range`` when
+    measured up to ``margin`` (a fraction of its ms) off its prediction: ``(lo * (1 + margin), hi * (1 - margin))``.
+    One clear error for a margin outside [0, 0.5) or a range too narrow to keep one."""
+    margin = float(margin)
+    if not 0.0 <= margin < 0.5:
+        raise SpaceError(f'latency_margin {margin!r}: a fraction of the ms in [0, 0.5), e.g. 0.05')
+    lo, hi = latency_range
+    inner = (lo * (1.0 + margin), hi * (1.0 - margin))
+    if inner[0] > inner[1]:
+        raise SpaceError(f'latency_range {lo:.3f}-{hi:.3f} ms is too narrow for latency_margin {margin:g}: it leaves '
+                         f'{inner[0]:.3f}-{inner[1]:.3f} ms; widen the range or lower the margin')
+    return inner
+
+
+__all__ = ['Budget', 'CodeLatency', 'LATENCY', 'Limit', 'MACS', 'Metric', 'budget', 'check_range', 'latency_guard',
+           'latency_limit', 'latency_archs', 'macs_limit', 'resolve_latency_range']
