@@ -91,7 +91,8 @@ def main(argv=None) -> None:
     print(f'table: {table.describe()}, {table.device} '
           f'({table.device_name}), {table.runtime}, {table.threads} thread(s), '
           f'{"loaded from " + args.table if args.table else f"measured in {t_table:.1f} s"}'
-          + (f', anchored at {table.anchor_ms:.3f} ms (archs timed against the same anchor)' if table.anchor_ms else ''))
+          + (f', anchored at {table.anchor_ms:.3f} ms (archs timed against the same anchor)'
+             if table.anchor_ms else ''))
 
     res = nominal_resolution(space, table.input_size)
     fit = sample_archs(space, res, args.fit, num_classes=table.num_classes, seed=args.seed)

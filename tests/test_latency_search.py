@@ -336,3 +336,11 @@ def test_a_latency_margin_holds_paths_inside_the_range_less_the_margin():
     for bad in (-0.1, 0.5, 1.0):
         with pytest.raises(SpaceError, match='latency_margin'):
             latency_guard((2.0, 3.0), bad)
+
+
+def test_a_latency_margin_without_a_latency_range_is_one_clear_error():
+    from cream_det.engine.supernet_search import SupernetSearch
+    from cream_det.errors import ConfigError
+    with pytest.raises(ConfigError, match='latency_margin'):
+        SupernetSearch(strategy=dict(type='spos'), macs_range=(0, 600e6), resolution=64, num_classes=10,
+                       depths=(1, 1, 1, 1, 1), latency_margin=0.05)

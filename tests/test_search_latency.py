@@ -114,11 +114,12 @@ def test_final_arch_is_measured_inside_the_latency_range(strategy, tmp_path):
 
 
 def test_a_latency_margin_holds_every_path_inside_the_range_less_the_margin(tmp_path):
-    opts = {**LATENCY, 'model.strategy.constrain_macs': True, 'model.latency_margin': 0.02}
+    # the whole span: a run-time table of the toy is a quick measurement, and its span's width varies
+    opts = {**LATENCY, 'model.latency_range': ('0%', '100%'), 'model.strategy.constrain_macs': True,
+            'model.latency_margin': 0.02}
     _, summary = _run(tmp_path, opts)
     lo, hi = summary['latency_range']                       # the range asked for, as without a margin
-    span = LatencyTable.load(tmp_path / 'latency_table.json').bounds((2, 2))
-    assert (lo, hi) == pytest.approx((span[0], span[0] + 0.4 * (span[1] - span[0])))
+    assert (lo, hi) == pytest.approx(LatencyTable.load(tmp_path / 'latency_table.json').bounds((2, 2)))
     slo, shi = summary['latency_searched']
     assert (slo, shi) == pytest.approx((lo * 1.02, hi * 0.98)) and summary['latency_margin'] == 0.02
     board = json.loads((tmp_path / 'board.json').read_text())['entries']

@@ -1,8 +1,8 @@
 """A search's latency table: loaded from ``model.latency_table``, or measured at run time into the work dir.
 
 ``model.latency_table`` is a table file (``tools/latency_table.py``), or
-``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0, anchor=False)``: the table is then measured on this
-machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused from there on
+``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0, anchor=False)``: the table is then
+measured on this machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused from there on
 resume (:func:`prepare_latency_table`, called by ``tools/search.py`` before the model is built, which
 replaces the dict by that path). ``calibrate=N`` times N archs whole and scales the table by the
 median ratio of their measured to summed ms (a global correction with no offset: a quick measurement

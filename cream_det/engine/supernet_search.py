@@ -88,10 +88,13 @@ class SupernetSearch(BaseModel):
         if table is not None and codes.multipath:
             raise ConfigError('model.latency_table with a MixPath strategy: a latency table times one op per layer, '
                               'a multi-path layer runs several; drop latency_table/latency_range (docs/latency.md)')
+        if latency_margin and latency_range is None:
+            raise ConfigError(f'model.latency_margin={latency_margin}: a margin under a latency_range, which is not '
+                              'given; set model.latency_range (and latency_table), or drop the margin')
         if table is not None:          # '25%' ends: of the span of the supernet's depths (any depth when sized)
             latency_range = resolve_latency_range(latency_range, table.bounds(check_depths(sp, depths)))
         asked = latency_range
-        if latency_range is not None and latency_margin:
+        if table is not None and latency_range is not None and latency_margin:
             latency_range = latency_guard(latency_range, latency_margin)
         if depths is None:
             depths, fitted = supernet_depths(sp, rng, resolution, num_classes, latency_table=table,

@@ -386,7 +386,7 @@ def stderr_progress(every: int = 10) -> Progress:
     return report
 
 
-__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'anchor_module', 'backbone_net', 'calibrate', 'check_target', 'device_name',
-           'library_versions', 'measure_arch', 'measure_archs', 'measure_table', 'nominal_resolution',
-           'reference_arch', 'sample_archs', 'slot_positions', 'stderr_progress', 'table_timing', 'time_anchored', 'time_module',
-           'torch_threads']
+__all__ = ['DEVICES', 'RUNTIMES', 'RealNet', 'anchor_module', 'backbone_net', 'calibrate', 'check_target',
+           'device_name', 'library_versions', 'measure_arch', 'measure_archs', 'measure_table', 'nominal_resolution',
+           'reference_arch', 'sample_archs', 'slot_positions', 'stderr_progress', 'table_timing', 'time_anchored',
+           'time_module', 'torch_threads']
