@@ -22,6 +22,6 @@ model = dict(
     # fixed ms fit no unknown machine); a path of Cream's board is cheaper than another when it is
     # predicted faster
     latency_range=(0, '60%'),
-    # the paths are held to 8 % under the budget: a pick timed whole on this machine measured up to 8 %
-    # off its prediction, anchored, in a fresh process (docs/latency.md)
+    # the paths are held to 8 % under the budget: picks timed whole on this machine (anchored) landed
+    # 0-11 % off their prediction, and 8 % kept all 16 such timings inside (docs/latency.md)
     latency_margin=0.08)
