@@ -2,9 +2,9 @@
 
 ``model.latency_table`` is a table file (``tools/latency_table.py``), or
 ``dict(measure=True, warmup=2, repeats=5, threads=1, calibrate=0, anchor=False)``: the table is then
-measured on this machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused from there on
-resume (:func:`prepare_latency_table`, called by ``tools/search.py`` before the model is built, which
-replaces the dict by that path). ``calibrate=N`` times N archs whole and scales the table by the
+measured on this machine when the search starts, written to ``<work_dir>/latency_table.json`` and reused
+from there on resume (:func:`prepare_latency_table`, called by ``tools/search.py`` before the model is
+built, which replaces the dict by that path). ``calibrate=N`` times N archs whole and scales the table by the
 median ratio of their measured to summed ms (a global correction with no offset: a quick measurement
 on a busy machine is noisy, and a least-squares line through a few noisy points can have an offset
 that makes fast archs negative; one positive scale keeps every prediction positive and the ranking
@@ -69,6 +69,11 @@ def prepare_latency_table(cfg: Any) -> dict[str, int] | None:
                               'FILE) and set model.latency_table=FILE')
         _measure(model, spec, path)
     model['latency_table'] = str(path)
+    return _spec_timing(spec)
+
+
+def _spec_timing(spec: dict) -> dict[str, int]:
+    """The warm-up and repeats a run-time table spec times its modules, calibration archs and pick with."""
     return dict(warmup=int(spec.get('warmup', 2)), repeats=int(spec.get('repeats', 5)))
 
 
@@ -96,7 +101,7 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
     from ..space import get_space
     space = get_space(model.get('space', 'cream_mbv3'))
     res, ncls = int(model.get('resolution', 224)), int(model.get('num_classes', 1000))
-    timing = dict(warmup=int(spec.get('warmup', 2)), repeats=int(spec.get('repeats', 5)))
+    timing = _spec_timing(spec)
     print(f'measuring a latency table of {space.name} at {res} px on this machine -> {path}', flush=True)
     table = measure_table(space, res, num_classes=ncls, threads=int(spec.get('threads', 1)),
                           progress=stderr_progress(), anchor=bool(spec.get('anchor', False)), **timing)
