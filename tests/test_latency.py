@@ -12,7 +12,7 @@ import torch
 
 from cream_det.errors import ArchError, LatencyTableError, SpaceError
 from cream_det.models import build_subnet
-from cream_det.models.latency import Correction, LatencyTable, fit_correction, resolve_space
+from cream_det.models.latency import Correction, LatencyTable, fit_correction, fit_scale, resolve_space
 from cream_det.models.latency_measure import RealNet, calibrate, measure_arch, measure_table, time_module
 from cream_det.space import Arch, Op, SearchSpace, StageSpec
 from script_modules import load_script
@@ -119,6 +119,24 @@ def test_fit_correction_recovers_a_known_line(table):
         fit_correction(table, codes, -table.raw_of(codes) + 20 + rng.normal(0, 1e-3, len(codes)))
     with pytest.raises(LatencyTableError, match='needs >= 4 archs'):
         fit_correction(table, codes[:3], table.raw_of(codes[:3]), 'stage')
+
+
+def test_fit_scale_is_the_median_ratio_with_no_offset(table):
+    """A run-time table's quick calibration: one stray timing (10x) must not move the scale, as it moves a
+    least-squares line or a mean ratio, and no offset may be fitted (one can make fast archs negative)."""
+    archs = [arch(*st) for st in [(['k3e2'], ['k3e2']), (['k5e2', 'k5e2'], ['k3e2']), (['k3e2'], ['k5e2'] * 3),
+                                  (['k5e2', 'k3e2'], ['k5e2', 'k3e2']), (['k3e2', 'k3e2'], ['k3e2'] * 3)]]
+    codes = np.stack([x.encode() for x in archs])
+    measured = 1.3 * table.raw_of(codes)
+    measured[2] *= 10
+    c = fit_scale(table, codes, measured)
+    assert (c.kind, c.scales, c.offset, c.fit_archs) == ('global', (pytest.approx(1.3),), 0.0, 5)
+    np.testing.assert_allclose(table.with_correction(c).predict_codes(codes[[0, 1, 3, 4]]),
+                               measured[[0, 1, 3, 4]])
+    with pytest.raises(LatencyTableError, match='not > 0'):
+        fit_scale(table, codes, -measured)
+    with pytest.raises(LatencyTableError, match='a scale needs >= 1 arch'):
+        fit_scale(table, codes, measured[:3])
 
 
 def test_calibration_fits_whole_archs(table):

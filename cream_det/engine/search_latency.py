@@ -96,7 +96,7 @@ def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict
 def _measure(model: Any, spec: dict, path: Path) -> None:
     import numpy as np
 
-    from ..models.latency import Correction
+    from ..models.latency import fit_scale
     from ..models.latency_measure import measure_archs, measure_table, sample_archs, stderr_progress, table_timing
     from ..space import get_space
     space = get_space(model.get('space', 'cream_mbv3'))
@@ -112,9 +112,7 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
         depths = model.get('depths')
         archs = sample_archs(space, res, n, num_classes=ncls, depths=None if depths is None else tuple(depths))
         measured = measure_archs(archs, progress=stderr_progress(), **table_timing(table, **timing))
-        summed = table.raw_of(np.stack([a.encode() for a in archs]))
-        scale = float(np.median(np.asarray(measured) / summed))
-        table = table.with_correction(Correction('global', (scale,), 0.0, n))
+        table = table.with_correction(fit_scale(table, np.stack([a.encode() for a in archs]), measured))
     path.parent.mkdir(parents=True, exist_ok=True)
     table.save(path)
 

@@ -160,6 +160,22 @@ def fit_correction(table: 'LatencyTable', codes: np.ndarray, measured_ms: Sequen
     return Correction(kind, scales, offset, int(y.size))
 
 
+def fit_scale(table: 'LatencyTable', codes: np.ndarray, measured_ms: Sequence[float]) -> Correction:
+    """A global correction with no offset: the median ratio of measured to summed ms.
+
+    For a quick calibration on a busy machine (a search's run-time table): a least-squares line through a
+    few noisy points can take an offset that predicts fast archs below 0 ms, and one outlier moves it; a
+    median ratio keeps every prediction positive, the ranking unchanged, and ignores a stray timing."""
+    codes, y = np.atleast_2d(np.asarray(codes)), np.asarray(measured_ms, dtype=np.float64)
+    if y.shape != (codes.shape[0],) or y.size < 1:
+        raise LatencyTableError(f'a scale needs >= 1 arch with a code and a measurement each, got {codes.shape[0]} '
+                                f'codes and {y.size} measurements')
+    scale = float(np.median(y / table.raw_of(codes)))
+    if not scale > 0:
+        raise LatencyTableError(f'the fitted scale is {scale:.3g}, not > 0: the measurements are not times')
+    return Correction('global', (scale,), 0.0, int(y.size))
+
+
 def prediction_errors(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
     """Mean and worst absolute error of ``predicted`` against ``measured``, in % of the measurement."""
     p, m = np.asarray(predicted, dtype=np.float64), np.asarray(measured, dtype=np.float64)
@@ -440,4 +456,5 @@ class LatencyTable:
 
 
 __all__ = ['CORRECTIONS', 'Correction', 'FIXED_PARTS', 'FORMAT', 'LatencyTable', 'MODES', 'MODE_PARTS',
-           'fit_correction', 'input_hw', 'prediction_errors', 'resolve_space', 'size_args', 'size_text', 'space_digest']
+           'fit_correction', 'fit_scale', 'input_hw', 'prediction_errors', 'resolve_space', 'size_args', 'size_text',
+           'space_digest']
