@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingError
 from ..models.latency import LatencyTable
 from ..space import SearchSpace
 
@@ -82,7 +82,32 @@ def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict
     settings (anchored when the table is): ``measured_ms`` and how it was timed. A prediction is a sum of
     parts; this is the whole net. An anchored table's ms are at the speed the anchor ran at while the table
     was measured, which on a machine whose speed drifts need not be the speed a plain timer meets later
-    (docs/latency.md): the pick's plain time, ``measured_plain_ms``, is recorded beside it."""
+    (docs/latency.md): the pick's plain time, ``measured_plain_ms``, is recorded beside it.
+
+    Timed in a fresh process (``python -m cream_det.engine.search_latency``), as a user times a net: the
+    search's own process, after training, ran the demo picks 1.10-1.31x slower than a fresh one did
+    minutes later (docs/latency.md), which would judge the pick by the search's leftovers, not by the net."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='cream_pick_') as tmp:
+        job = Path(tmp) / 'pick.json'
+        table.save(Path(tmp) / TABLE_FILE)
+        arch_dict = dict(arch.to_dict(), space_spec=arch.space.to_dict())     # the child may not know the space
+        job.write_text(json.dumps({'table': str(Path(tmp) / TABLE_FILE), 'arch': arch_dict, 'timing': timing}))
+        root = str(Path(__file__).resolve().parents[2])        # cream_det importable, installed or not
+        env = dict(os.environ, OMP_NUM_THREADS=str(table.threads), MKL_NUM_THREADS=str(table.threads),
+                   PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get('PYTHONPATH')) if p))
+        done = subprocess.run([sys.executable, '-m', __name__, str(job)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        tail = '\n'.join(done.stderr.strip().splitlines()[-5:])
+        raise TrainingError(f'timing the pick in a fresh process failed (exit {done.returncode}):\n{tail}')
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def time_pick_here(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict[str, Any]:
+    """:func:`measure_pick`'s record, timed in this process (what the fresh process runs)."""
     from ..models.latency_measure import measure_arch, table_timing
     settings = table_timing(table, **timing)
     out = {'measured_ms': measure_arch(arch, **settings),
@@ -91,6 +116,16 @@ def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict
     if table.anchor_ms is not None:
         out['measured_plain_ms'] = measure_arch(arch, **dict(settings, anchor_ms=None))
     return out
+
+
+def _main(job_file: str) -> None:
+    import json
+
+    from ..space import Arch
+    job = json.loads(Path(job_file).read_text())
+    arch = Arch.from_dict(job['arch'])
+    table = LatencyTable.load(job['table'], space=arch.space)
+    print(json.dumps(time_pick_here(table, arch, job['timing'])), flush=True)
 
 
 def _measure(model: Any, spec: dict, path: Path) -> None:
@@ -117,4 +152,9 @@ def _measure(model: Any, spec: dict, path: Path) -> None:
     table.save(path)
 
 
-__all__ = ['TABLE_FILE', 'load_search_table', 'measure_pick', 'prepare_latency_table']
+__all__ = ['TABLE_FILE', 'load_search_table', 'measure_pick', 'prepare_latency_table', 'time_pick_here']
+
+
+if __name__ == '__main__':
+    import sys
+    _main(sys.argv[1])
