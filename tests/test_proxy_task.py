@@ -196,6 +196,35 @@ def test_the_archived_glyphs_run_still_gives_the_taus_docs_evidence_reads():
     assert len(list(v1.glob('*.json'))) == 3 * 3 * 6            # search, score and pick of 6 strategies x 3 seeds
 
 
+ISSUE32_ARMS = ['cream_meta', 'cream_top1', 'cream_authors', 'cream_authors_top1', 'cream_late', 'spos', 'dna', 'mixpath']
+
+
+def test_the_committed_issue32_run_is_found_and_gives_the_figures_docs_evidence_reads():
+    """docs/evidence.md reads the glyphs run of issue 32 (eight arms, --no-picks): every search and score job must be
+    found under the digest the harness makes today (or a fresh clone reruns ~3 h), and read back through the
+    harness's own rows they give the figures the reading quotes."""
+    np_, p, out, data, search, held = _glyphs_run()
+    from benchmarks.proxy_task.comparison import comparison_jobs, paired_rows, strategy_row
+    specs, named, _, gt_jobs = comparison_jobs(p, out, data, search, held, ISSUE32_ARMS, picks=False)
+    done = {}
+    for name, spec in {**named, **gt_jobs}.items():
+        path = np_.pool.ARCHIVE / f'{name}.{np_.spec_digest(spec)}.json'
+        assert path.is_file(), f'{name}: no committed result under the digest the harness makes today'
+        done[name] = json.loads(path.read_text())['result']
+    gt_top1 = np.mean([[done[f'gt_a{i:02d}_s{s}']['top1'] for i in range(16)] for s in range(4)], axis=0)
+    rows = [strategy_row(s, [f'{s}_s{k}' for k in range(3)], specs, done, gt_top1) for s in ISSUE32_ARMS]
+    by = {r['strategy']: r for r in rows}
+    self_tau = {s: round(by[s]['self_tau'], 2) for s in ('cream_meta', 'cream_authors', 'spos', 'dna', 'mixpath')}
+    assert self_tau == {'cream_meta': 0.03, 'cream_authors': 0.03, 'spos': 0.22, 'dna': 0.59, 'mixpath': 0.36}
+    assert [s for s, r in by.items() if r['interpretable']] == ['dna']
+    assert round(float(np.mean(by['dna']['tau'])), 2) == 0.55
+    paired = paired_rows(rows)
+    assert {s: (round(d['mean'], 2), round(d['lo'], 2), round(d['hi'], 2)) for s, d in paired.items()
+            if s in ('cream_authors', 'cream_late')} == {'cream_authors': (-3.48, -5.53, -1.46),
+                                                         'cream_late': (-1.32, -2.03, -0.6)}
+    assert all(d['ahead'] == 0 for d in paired.values())
+
+
 def test_a_ground_truth_of_other_archs_is_not_reused(tmp_path, monkeypatch, capsys):
     """A stored ground truth is found by its parameters; when the archs drawn for them have changed (here: the file
     says other archs) it is set aside and rebuilt from the trainings of the archs drawn now, and said so."""
