@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..errors import TrainingError
 from ..utils import distributed as D
 from ..search.evaluate import path_scorer, take_batches
 from ..search.evolution import evolution_search
@@ -65,7 +66,10 @@ def _train_and_pick(runner: Any, cfg: Any, resume: 'bool | str', t0: float,
         table = model.latency_table
         latency = None if table is None else table.arch_record(arch)
         if latency is not None and pick_timing is not None:       # a table of this machine: time the pick here
-            latency.update(measure_pick(table, arch, pick_timing))
+            try:
+                latency.update(measure_pick(table, arch, pick_timing))
+            except TrainingError as e:      # the search's result outlives a failed check of it: said, not lost
+                runner.logger.warning(f'{e}\narch.json is written with its predicted latency only')
         arch.save(work / 'arch.json', latency=latency)
         summary.update(strategy=type(model.strategy).__name__, final_pick=pick, arch=arch.to_dict(latency),
                        supernet_depths=list(model.supernet.depths), macs_range=list(model.macs_range),
