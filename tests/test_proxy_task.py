@@ -223,6 +223,15 @@ def test_the_committed_issue32_run_is_found_and_gives_the_figures_docs_evidence_
             if s in ('cream_authors', 'cream_late')} == {'cream_authors': (-3.48, -5.53, -1.46),
                                                          'cream_late': (-1.32, -2.03, -0.6)}
     assert all(d['ahead'] == 0 for d in paired.values())
+    # and the budget check read beside it: SPOS alone at twice the steps, two seeds
+    p10 = dict(p, search_epochs=10, seeds=2)
+    specs, named, _, _ = comparison_jobs(p10, out, data, search, held, ['spos'], picks=False)
+    for name, spec in named.items():
+        path = np_.pool.ARCHIVE / f'{name}.{np_.spec_digest(spec)}.json'
+        assert path.is_file(), f'{name} at 10 epochs: no committed result under the digest the harness makes today'
+        done[name] = json.loads(path.read_text())['result']
+    spos10 = strategy_row('spos', ['spos_s0', 'spos_s1'], specs, done, gt_top1)
+    assert (round(spos10['self_tau'], 2), round(float(np.mean(spos10['tau'])), 2)) == (0.59, 0.55)
 
 
 def test_a_ground_truth_of_other_archs_is_not_reused(tmp_path, monkeypatch, capsys):
