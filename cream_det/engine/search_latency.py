@@ -16,7 +16,11 @@ table measured beforehand (every rank must price paths alike, or the ranks' boar
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +91,6 @@ def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict
     Timed in a fresh process (``python -m cream_det.engine.search_latency``), as a user times a net: the
     search's own process, after training, ran the demo picks 1.10-1.31x slower than a fresh one did
     minutes later (docs/latency.md), which would judge the pick by the search's leftovers, not by the net."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
     with tempfile.TemporaryDirectory(prefix='cream_pick_') as tmp:
         job = Path(tmp) / 'pick.json'
         table.save(Path(tmp) / TABLE_FILE)
@@ -119,8 +119,6 @@ def time_pick_here(table: LatencyTable, arch: Any, timing: dict[str, int]) -> di
 
 
 def _main(job_file: str) -> None:
-    import json
-
     from ..space import Arch
     job = json.loads(Path(job_file).read_text())
     arch = Arch.from_dict(job['arch'])
@@ -156,5 +154,4 @@ __all__ = ['TABLE_FILE', 'load_search_table', 'measure_pick', 'prepare_latency_t
 
 
 if __name__ == '__main__':
-    import sys
     _main(sys.argv[1])
