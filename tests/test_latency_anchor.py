@@ -149,7 +149,7 @@ def test_the_pick_is_timed_here_only_for_a_table_measured_here(monkeypatch, tmp_
 
 
 def test_the_pick_is_timed_in_a_fresh_process(monkeypatch, tmp_path):
-    """The search's own process, after training, timed picks 1.10-1.31x slower than a fresh process: the pick
+    """The search's own process, after training, timed picks 1.09-1.24x slower than a fresh process: the pick
     is timed in a child. Any timing in this process fails the test; the space (defined only in this test) and the
     table's anchor travel to the child."""
     from cream_det.engine.search_latency import measure_pick

@@ -89,8 +89,9 @@ def measure_pick(table: LatencyTable, arch: Any, timing: dict[str, int]) -> dict
     (docs/latency.md): the pick's plain time, ``measured_plain_ms``, is recorded beside it.
 
     Timed in a fresh process (``python -m cream_det.engine.search_latency``), as a user times a net: the
-    search's own process, after training, ran the demo picks 1.10-1.31x slower than a fresh one did
-    minutes later (docs/latency.md), which would judge the pick by the search's leftovers, not by the net."""
+    search's own process, after training, ran the demo picks 1.09-1.24x slower than a fresh one timed
+    alternately with it (idle; docs/latency.md), which would judge the pick by the search's leftovers,
+    not by the net."""
     with tempfile.TemporaryDirectory(prefix='cream_pick_') as tmp:
         job = Path(tmp) / 'pick.json'
         table.save(Path(tmp) / TABLE_FILE)
