@@ -196,7 +196,8 @@ def test_the_archived_glyphs_run_still_gives_the_taus_docs_evidence_reads():
     assert len(list(v1.glob('*.json'))) == 3 * 3 * 6            # search, score and pick of 6 strategies x 3 seeds
 
 
-ISSUE32_ARMS = ['cream_meta', 'cream_top1', 'cream_authors', 'cream_authors_top1', 'cream_late', 'spos', 'dna', 'mixpath']
+ISSUE32_ARMS = ['cream_meta', 'cream_top1', 'cream_authors', 'cream_authors_top1', 'cream_late', 'spos', 'dna',
+                'mixpath']
 
 
 def _committed(np_, named: dict, tmp_path) -> dict:
